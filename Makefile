@@ -1,0 +1,31 @@
+# Two entry points (see README): `make run` and `make test`.
+# Both create .venv from requirements.lock on first use (PyPI only, no conda).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SNAKEMAKE_ARGS ?=
+
+.PHONY: install run report test lint format clean-results
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/snakemake --lint 2>&1 | tee .lint.out; grep -q "Congratulations" .lint.out; status=$$?; rm -f .lint.out; exit $$status
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+format: install
+	$(BIN)/snakefmt Snakefile workflow/rules

@@ -1,0 +1,15 @@
+# The radon funnel workflow: centered vs non-centered hierarchical models.
+# Rules live in workflow/rules, the science in the workflow/radon_pipeline library.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/data/radon.csv",

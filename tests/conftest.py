@@ -1,0 +1,110 @@
+"""Shared fixtures: repository paths, the read-only shared data, tiny raw files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_RADON = ROOT.parent / "shared" / "data" / "radon"
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+
+sys.path.insert(0, str(ROOT / "workflow"))
+
+
+@pytest.fixture(scope="session")
+def shared_radon() -> Path:
+    """The byte-exact raw files and the blog's radon.csv in ../shared/data/radon."""
+    needed = ["srrs2.dat", "cty.dat", "radon.csv"]
+    if not all((SHARED_RADON / n).is_file() for n in needed):
+        pytest.skip(f"{SHARED_RADON} with {', '.join(needed)} is absent (it sits beside the checkout in CI)")
+    return SHARED_RADON
+
+
+# ---------------------------------------------------------------- tiny raw files
+SRRS2_HEADER = (
+    "idnum, state, state2, stfips, zip, region, typebldg, floor, room, basement, windoor, rep, "
+    "stratum, wave, starttm, stoptm, startdt, stopdt, activity, pcterr, adjwt, dupflag, zipflag, "
+    "cntyfips, county"
+)
+
+
+def _srrs2_row(idnum: int, state: str, state2: str, stfips: int, floor: int, activity: float, cntyfips: int, county: str) -> str:
+    return (
+        f"{idnum},{state},{state2},{stfips:2d},55735, 5,1,{floor},3,N, , 2, 4, 41,0930,0930,012088,012288,"
+        f"{activity:8.1f},     9.7,  1146.499190,1,0,{cntyfips:3d},{county:<20s}"
+    )
+
+
+TINY_HOMES = [
+    # idnum, state, state2, stfips, floor, activity, cntyfips, county
+    (1, "AZ", "AZ", 4, 1, 0.3, 1, "APACHE"),
+    (10, "MN", "MN", 27, 1, 2.2, 1, "AITKIN"),
+    (11, "MN", "MN", 27, 0, 2.9, 1, "AITKIN"),
+    (12, "MN", "MN", 27, 1, 0.0, 19, "CARVER"),  # zero reading
+    (13, "MN", "MN", 27, 0, 5.5, 19, "CARVER"),
+    (14, "R5", "MN", 27, 0, 7.1, 1, "AITKIN"),  # the state2 trap: must be dropped
+    (15, "MN", "MN", 27, 0, 1.0, 73, "LAC QUI PARLE"),
+    (20, "WI", "WI", 55, 0, 3.0, 1, "ADAMS"),
+]
+TINY_COUNTIES = [
+    "01,001,AL,AUTAUGA, -86.643,  32.534,1.78331",
+    "27,001,MN,AITKIN, -93.415,  46.608,0.502054",
+    "27,019,MN,CARVER, -93.802,  44.821,1.9",
+    "27,019,MN,CARVER, -93.800,  44.820,1.9",  # listed twice, as in the real file
+    "27,073,MN,LACQUIPARLE, -96.174,  45.000,3.5",  # spaces removed: join by FIPS, not name
+    "55,001,WI,ADAMS, -89.770,  43.970,1.1",
+]
+
+
+def write_tiny_raw(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    srrs2 = folder / "srrs2.dat"
+    lines = [SRRS2_HEADER, *(_srrs2_row(*row) for row in TINY_HOMES)]
+    srrs2.write_bytes(("\r\n".join(lines) + "\r\n\r\n").encode())
+    cty = folder / "cty.dat"
+    cty.write_bytes("\r\n".join(["stfips,ctfips,st,cty,lon,lat,Uppm", *TINY_COUNTIES]).encode())
+    return {"srrs2.dat": srrs2, "cty.dat": cty}
+
+
+@pytest.fixture
+def tiny_raw(tmp_path: Path) -> dict[str, Path]:
+    return write_tiny_raw(tmp_path / "raw")
+
+
+# ---------------------------------------------------------------- running Snakemake
+def run_snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real Snakemake CLI on this repository's Snakefile in ``workdir``."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "run"
+    path.mkdir()
+    return path
+
+
+def copy_config(dest: Path, **sections: dict) -> Path:
+    """Put the shipped config.yaml in ``dest``, with keys of ``sections`` overridden."""
+    import yaml
+
+    target = dest / "config.yaml"
+    shutil.copy(ROOT / "config.yaml", target)
+    if sections:
+        config = yaml.safe_load(target.read_text())
+        for name, values in sections.items():
+            config[name].update(values)
+        target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target

@@ -1,0 +1,80 @@
+"""Config validation: the shipped config passes; bad keys are named with the fix."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from radon_pipeline.config import ConfigError, load_schema, validate_config
+
+SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_shipped_config_is_valid(config):
+    validate_config(config, SCHEMA)
+
+
+def test_every_schema_key_is_documented_in_config_yaml():
+    text = (ROOT / "config.yaml").read_text()
+
+    def keys(node, prefix=()):
+        for name, sub in node.get("properties", {}).items():
+            yield (*prefix, name)
+            yield from keys(sub, (*prefix, name))
+
+    for path in keys(SCHEMA):
+        line = next(l for l in text.splitlines() if l.strip().startswith(f"{path[-1]}:"))
+        above = text[: text.index(line)].rstrip().splitlines()[-1].strip()
+        assert above.startswith("#") or line.count("#"), f"config key {'.'.join(path)} has no comment"
+
+
+def _check(config, *fragments):
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, SCHEMA)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_unknown_key_is_named_with_allowed_keys(config):
+    config["data"]["sorce"] = "url"
+    _check(config, "unknown config key 'data.sorce'", "allowed keys: local_dir, mirrors, retries, source, timeout, transform")
+
+
+def test_unknown_top_level_key(config):
+    config["dta"] = {}
+    _check(config, "unknown config key 'dta'")
+
+
+def test_bad_enum_lists_allowed_values(config):
+    config["data"]["source"] = "ftp"
+    _check(config, "config key 'data.source' is 'ftp'; allowed values: auto, url, local, embedded")
+
+
+def test_wrong_type_is_named(config):
+    config["data"]["retries"] = "three"
+    _check(config, "config key 'data.retries' must be of type integer, got 'three'")
+
+
+def test_offset_with_embedded_is_rejected(config):
+    config["data"].update(source="embedded", transform="offset")
+    _check(config, "'data.transform' is 'offset'", "Use data.source 'local' or 'url'")
+
+
+def test_local_needs_local_dir(config):
+    config["data"]["source"] = "local"
+    _check(config, "'data.local_dir' must be set")
+
+
+def test_all_problems_reported_at_once(config):
+    bad = copy.deepcopy(config)
+    bad["data"]["timeout"] = 0
+    bad["data"]["transform"] = "sqrt"
+    _check(bad, "2 problem(s)", "'data.timeout'", "'data.transform' is 'sqrt'")

