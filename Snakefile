@@ -7,9 +7,11 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/fit.smk"
 
 
 rule all:
     default_target: True
     input:
         "results/data/radon.csv",
+        rules.aggregate.output,

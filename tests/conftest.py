@@ -108,3 +108,28 @@ def copy_config(dest: Path, **sections: dict) -> Path:
             config[name].update(values)
         target.write_text(yaml.safe_dump(config, sort_keys=False))
     return target
+
+
+# A small but real configuration: both samplers and forms, two seeds, short chains.
+SMALL_FIT = {
+    "seeds": [1, 2],
+    "batch_size": 2,
+    "chains": 2,
+    "tune": 300,
+    "draws": 300,
+    "compile_cache": str(ROOT / ".cache" / "compile"),
+}
+
+
+def small_config(dest: Path) -> Path:
+    """The small test configuration, offline (embedded data), in ``dest``."""
+    return copy_config(dest, data={"source": "embedded"}, fit=SMALL_FIT)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """One end-to-end run of the small configuration, shared by the tests that read it."""
+    workdir = tmp_path_factory.mktemp("small_run")
+    small_config(workdir)
+    run_snakemake(workdir)
+    return workdir

@@ -78,3 +78,19 @@ def test_all_problems_reported_at_once(config):
     bad["data"]["timeout"] = 0
     bad["data"]["transform"] = "sqrt"
     _check(bad, "2 problem(s)", "'data.timeout'", "'data.transform' is 'sqrt'")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("models", ["centered", "funnel"], "config key 'fit.models.1' is 'funnel'; allowed values: centered, noncentered"),
+        ("samplers", ["stan"], "config key 'fit.samplers.0' is 'stan'; allowed values: pymc, nutpie"),
+        ("draws", 0, "config key 'fit.draws': 0 is less than the minimum of 1"),
+        ("seeds", [1, -2], "config key 'fit.seeds.1': -2 is less than the minimum of 0"),
+        ("target_accept", 1.0, "config key 'fit.target_accept': 1.0 is greater than or equal to the maximum of 1"),
+        ("priors", "flat", "config key 'fit.priors' is 'flat'; allowed values: blog, weakly_informative"),
+    ],
+)
+def test_bad_fit_settings_are_named(config, key, value, fragment):
+    config["fit"][key] = value
+    _check(config, fragment)

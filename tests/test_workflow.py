@@ -42,3 +42,68 @@ def test_bad_config_key_stops_before_any_job(workdir):
     assert proc.returncode != 0
     assert "unknown config key 'fits'" in proc.stderr + proc.stdout
     assert not (workdir / "results").exists()
+
+
+@pytest.mark.slow
+def test_small_config_end_to_end(small_run):
+    fits = pd.read_csv(small_run / "results/tables/fits.csv")
+    assert len(fits) == 2 * 2 * 2  # samplers x models x seeds
+    assert set(zip(fits["sampler"], fits["model"], fits["seed"])) == {
+        (s, m, seed) for s in ("pymc", "nutpie") for m in ("centered", "noncentered") for seed in (1, 2)
+    }
+    for column in ("divergences", "rhat_max", "ess_bulk_sigma_b", "ess_tail_b_TRAVERSE", "bfmi_min", "mcse_mean_sigma_b",
+                   "sampling_seconds", "compile_seconds", "import_seconds", "ess_bulk_sigma_b_per_s", "pass_all"):
+        assert fits[column].notna().all(), column
+    summary = pd.read_csv(small_run / "results/tables/summary.csv")
+    assert len(summary) == 4 and (summary["seeds"] == 2).all()
+    for column in ("divergences_median", "ess_bulk_sigma_b_min", "share_pass_all", "rhat_max_max"):
+        assert column in summary.columns
+    # The lesson: on the same seeds and sampler, non-centered mixes sigma_b far better.
+    wide = fits.pivot_table(index=["sampler", "seed"], columns="model", values="ess_bulk_sigma_b")
+    assert (wide["noncentered"] > wide["centered"]).all(), wide
+    md = (small_run / "results/tables/summary.md").read_text()
+    assert "| nutpie    | centered" in md and "ESS bulk σ_b" in md
+    assert "<table" in (small_run / "results/tables/summary.html").read_text()
+    maps = pd.read_csv(small_run / "results/tables/map_vs_mean.csv").set_index("model")
+    # The centered MAP collapses sigma_b towards 0 while its posterior mean does not.
+    assert maps.loc["centered", "map_sigma_b"] < 1e-3 < maps.loc["centered", "posterior_mean_sigma_b"]
+    for sampler in ("pymc", "nutpie"):
+        log = (small_run / f"results/logs/fit/{sampler}/centered/batch0.log").read_text()
+        assert "seed 1:" in log and "seed 2:" in log and "divergences" in log
+
+
+@pytest.mark.slow
+def test_rerun_with_nothing_changed_runs_nothing(small_run):
+    proc = run_snakemake(small_run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_changing_batch_size_does_not_refit(small_run):
+    import yaml
+
+    config = yaml.safe_load((small_run / "config.yaml").read_text())
+    config["fit"]["batch_size"] = 1
+    other = small_run / "batch1.yaml"
+    other.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(small_run, "-n", "--configfile", str(other))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_failed_fit_leaves_no_output_and_logs_why(workdir):
+    copy_config(workdir, data={"source": "embedded"}, diagnostics={"small_county": "ATLANTIS"})
+    config_fit = {"seeds": [1], "batch_size": 1, "chains": 2, "tune": 20, "draws": 20, "samplers": ["nutpie"], "models": ["noncentered"]}
+    from conftest import ROOT, copy_config as _copy  # noqa: F401
+
+    import yaml
+
+    path = workdir / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["fit"].update(config_fit, compile_cache=str(ROOT / ".cache" / "compile"))
+    path.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(workdir, "results/fits/nutpie/noncentered/seed1.json", check=False)
+    assert proc.returncode != 0
+    assert not (workdir / "results/fits/nutpie/noncentered/seed1.nc").exists()
+    assert not (workdir / "results/fits/nutpie/noncentered/seed1.json").exists()
+    log = (workdir / "results/logs/fit/nutpie/noncentered/batch0.log").read_text()
+    assert "small_county 'ATLANTIS' is not a county" in log

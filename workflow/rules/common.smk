@@ -17,3 +17,30 @@ except ConfigError as error:
 
 
 LOGS = "results/logs"
+
+FIT = config["fit"]
+SAMPLERS = FIT["samplers"]
+MODELS = FIT["models"]
+SEEDS = FIT["seeds"]
+
+
+def seed_batches():
+    """Split the seeds into consecutive batches of fit.batch_size (one job each)."""
+    size = FIT["batch_size"]
+    return [SEEDS[i : i + size] for i in range(0, len(SEEDS), size)]
+
+
+def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
+    """Per-seed fit files: kind 'nc' (trace) or 'json' (diagnostics)."""
+    return expand(
+        f"results/fits/{{sampler}}/{{model}}/seed{{seed}}.{kind}",
+        sampler=samplers,
+        model=models,
+        seed=seeds,
+    )
+
+
+wildcard_constraints:
+    sampler="|".join(SAMPLERS),
+    model="|".join(MODELS),
+    seed=r"\d+",

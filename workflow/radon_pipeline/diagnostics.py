@@ -1,0 +1,217 @@
+"""Per-fit diagnostics (all computed by ArviZ) and their aggregation across seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .models import HYPERPARAMETERS
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The usual pass marks (Vehtari et al. 2021; Betancourt 2016)."""
+
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+    bfmi_min: float = 0.3
+
+
+def tracked_variables(idata: Any, small_county: str) -> dict[str, Any]:
+    """Name -> selection of the scalars whose ESS we report: hyperparameters and b[small county]."""
+    counties = [str(c) for c in idata.posterior["county"].values]
+    if small_county not in counties:
+        raise ValueError(f"diagnostics.small_county {small_county!r} is not a county in the data; e.g. {counties[:3]}")
+    selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in HYPERPARAMETERS}
+    selections[f"b_{small_county}"] = {"var": "b", "sel": {"county": small_county}}
+    return selections
+
+
+def _plain(value: Any) -> Any:
+    """NetCDF attributes come back as NumPy scalars; JSON wants Python ones."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def fit_diagnostics(idata: Any, small_county: str = "TRAVERSE", thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
+    """One flat record of diagnostics for one fit. Every statistic comes from ArviZ."""
+    import arviz as az
+
+    post = idata.posterior
+    stats = idata.sample_stats
+    attrs = dict(post.attrs)
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    row: dict[str, Any] = {
+        key: _plain(attrs.get(key))
+        for key in ("sampler", "model", "seed", "chains", "tune", "draws", "target_accept", "priors")
+    }
+    diverging = stats["diverging"].values.astype(bool)
+    row["divergences"] = int(diverging.sum())
+    row["divergence_fraction"] = float(diverging.mean())
+    row["divergences_per_chain"] = [int(x) for x in diverging.sum(axis=1)]
+    if "reached_max_treedepth" in stats:
+        row["max_treedepth_hits"] = int(stats["reached_max_treedepth"].values.astype(bool).sum())
+    else:  # pragma: no cover - both samplers report it
+        row["max_treedepth_hits"] = None
+    row["mean_tree_depth"] = float(stats["tree_depth"].values.mean())
+    row["step_size_mean"] = float(stats["step_size"].values.mean())
+
+    rhat = az.rhat(idata, var_names=[*HYPERPARAMETERS, "a", "b"], method="rank")
+    row["rhat_max"] = float(max(float(rhat[v].max()) for v in rhat.data_vars))
+    for name in HYPERPARAMETERS:
+        row[f"rhat_{name}"] = float(rhat[name])
+
+    ess_bulk = az.ess(idata, var_names=[*HYPERPARAMETERS, "b"], method="bulk")
+    ess_tail = az.ess(idata, var_names=[*HYPERPARAMETERS, "b"], method="tail")
+    tracked = tracked_variables(idata, small_county)
+    for label, spec in tracked.items():
+        row[f"ess_bulk_{label}"] = float(ess_bulk[spec["var"]].sel(spec["sel"]))
+        row[f"ess_tail_{label}"] = float(ess_tail[spec["var"]].sel(spec["sel"]))
+    row["ess_bulk_min"] = min(row[f"ess_bulk_{label}"] for label in tracked)
+    row["ess_tail_min"] = min(row[f"ess_tail_{label}"] for label in tracked)
+
+    bfmi = np.asarray(az.bfmi(idata), dtype=float)
+    row["bfmi_per_chain"] = [float(x) for x in bfmi]
+    row["bfmi_min"] = float(bfmi.min())
+
+    sigma_b = post["sigma_b"]
+    row["mean_sigma_b"] = float(sigma_b.mean())
+    row["sd_sigma_b"] = float(sigma_b.std())
+    row["mcse_mean_sigma_b"] = float(az.mcse(idata, var_names=["sigma_b"], method="mean")["sigma_b"])
+    row["mean_log_sigma_b"] = float(np.log(sigma_b).mean())
+    row["p_sigma_b_below_0.1"] = float((sigma_b < 0.1).mean())
+    row["mean_sigma_a"] = float(post["sigma_a"].mean())
+    row["mean_mu_b"] = float(post["mu_b"].mean())
+    row["mean_b_spread"] = float(post["b"].std(dim="county").mean())
+    row[f"mean_b_{small_county}"] = float(post["b"].sel(county=small_county).mean())
+
+    row["compile_seconds"] = float(attrs.get("compile_seconds", np.nan))
+    row["sampling_seconds"] = float(attrs.get("sampling_seconds", np.nan))
+    row["import_seconds"] = float(attrs.get("import_seconds", np.nan))
+    seconds = row["sampling_seconds"]
+    row["ess_bulk_sigma_b_per_s"] = row["ess_bulk_sigma_b"] / seconds if seconds and seconds > 0 else None
+    row["n_draws_total"] = int(n_chains * n_draws)
+
+    row["pass_rhat"] = bool(row["rhat_max"] < thresholds.rhat_max)
+    row["pass_ess"] = bool(min(row["ess_bulk_min"], row["ess_tail_min"]) >= thresholds.ess_min)
+    row["pass_divergences"] = row["divergences"] == 0
+    row["pass_bfmi"] = bool(row["bfmi_min"] >= thresholds.bfmi_min)
+    row["pass_all"] = all(row[k] for k in ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi"))
+    return row
+
+
+# ------------------------------------------------------------------ aggregation
+
+SUMMARY_METRICS = (
+    "divergences",
+    "max_treedepth_hits",
+    "step_size_mean",
+    "rhat_max",
+    "rhat_sigma_b",
+    "ess_bulk_sigma_b",
+    "ess_tail_sigma_b",
+    "ess_bulk_min",
+    "bfmi_min",
+    "mean_sigma_b",
+    "mcse_mean_sigma_b",
+    "sampling_seconds",
+    "ess_bulk_sigma_b_per_s",
+)
+PASS_COLUMNS = ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi", "pass_all")
+GROUP = ["sampler", "model"]
+
+
+def fits_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per fit, sorted by sampler, model, seed; list-valued fields as text."""
+    frame = pd.DataFrame(list(records))
+    if frame.empty:
+        raise ValueError("no fit diagnostics to aggregate")
+    for column in frame.columns:
+        if frame[column].map(lambda v: isinstance(v, list)).any():
+            frame[column] = frame[column].map(lambda v: " ".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v))
+    return frame.sort_values([*GROUP, "seed"]).reset_index(drop=True)
+
+
+def summarize(fits: pd.DataFrame) -> pd.DataFrame:
+    """Median, min and max across seeds per (sampler, model), and the share of seeds passing."""
+    grouped = fits.groupby(GROUP, sort=True)
+    parts = [grouped.size().rename("seeds")]
+    for metric in SUMMARY_METRICS:
+        values = grouped[metric]
+        parts += [
+            values.median().rename(f"{metric}_median"),
+            values.min().rename(f"{metric}_min"),
+            values.max().rename(f"{metric}_max"),
+        ]
+    for column in PASS_COLUMNS:
+        parts.append(grouped[column].mean().rename(f"share_{column}"))
+    return pd.concat(parts, axis=1).reset_index()
+
+
+def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as a scientist reads it: one cell per metric, 'median [min, max]'."""
+
+    def cell(row: pd.Series, metric: str, fmt: str) -> str:
+        return f"{row[f'{metric}_median']:{fmt}} [{row[f'{metric}_min']:{fmt}}, {row[f'{metric}_max']:{fmt}}]"
+
+    out = pd.DataFrame(
+        {
+            "sampler": summary["sampler"],
+            "model": summary["model"],
+            "seeds": summary["seeds"],
+            "divergences": [cell(r, "divergences", ".0f") for _, r in summary.iterrows()],
+            "R-hat max": [cell(r, "rhat_max", ".3f") for _, r in summary.iterrows()],
+            "ESS bulk σ_b": [cell(r, "ess_bulk_sigma_b", ".0f") for _, r in summary.iterrows()],
+            "ESS tail σ_b": [cell(r, "ess_tail_sigma_b", ".0f") for _, r in summary.iterrows()],
+            "E-BFMI min": [cell(r, "bfmi_min", ".2f") for _, r in summary.iterrows()],
+            "E[σ_b]": [cell(r, "mean_sigma_b", ".3f") for _, r in summary.iterrows()],
+            "sampling s": [cell(r, "sampling_seconds", ".1f") for _, r in summary.iterrows()],
+            "ESS(σ_b)/s": [cell(r, "ess_bulk_sigma_b_per_s", ".1f") for _, r in summary.iterrows()],
+        }
+    )
+    for column, label in zip(PASS_COLUMNS, ("R-hat ok", "ESS ok", "no divergences", "E-BFMI ok", "all ok")):
+        out[label] = [f"{v:.0%}" for v in summary[f"share_{column}"]]
+    return out
+
+
+def map_table(map_records: Iterable[Mapping[str, Any]], fits: pd.DataFrame) -> pd.DataFrame:
+    """MAP estimates beside the posterior means (median over seeds and samplers) per model."""
+    maps = pd.DataFrame(list(map_records))
+    means = (
+        fits.groupby("model")[["mean_sigma_b", "mean_sigma_a", "mean_b_spread"]]
+        .median()
+        .rename(columns=lambda c: c.replace("mean_", "posterior_mean_"))
+        .reset_index()
+    )
+    return maps.merge(means, on="model", how="left")
+
+
+def write_tables(records: Iterable[Mapping[str, Any]], map_records: Iterable[Mapping[str, Any]], outputs: Mapping[str, str]) -> None:
+    """Write the aggregated tables: CSV for machines, markdown and HTML for people."""
+    from .io import atomic_path
+
+    fits = fits_table(records)
+    summary = summarize(fits)
+    readable = readable_summary(summary)
+    maps = map_table(map_records, fits)
+    with atomic_path(outputs["fits"]) as tmp:
+        fits.to_csv(tmp, index=False)
+    with atomic_path(outputs["summary"]) as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_path(outputs["map_table"]) as tmp:
+        maps.to_csv(tmp, index=False)
+    intro = (
+        "Diagnostics across seeds: each cell is median [min, max] over seeds; the last columns give the share "
+        "of seeds passing R-hat < 1.01, bulk and tail ESS >= 400 (hyperparameters and the small county's slope), "
+        "zero divergences, and E-BFMI >= 0.3."
+    )
+    with atomic_path(outputs["summary_md"]) as tmp:
+        tmp.write_text(f"# Fit summary\n\n{intro}\n\n{readable.to_markdown(index=False)}\n")
+    with atomic_path(outputs["summary_html"]) as tmp:
+        tmp.write_text(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Fit summary</title></head><body>"
+            f"<h1>Fit summary</h1><p>{intro}</p>{readable.to_html(index=False, border=0)}</body></html>\n"
+        )
