@@ -20,6 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
 
+report: install
+	$(BIN)/snakemake report $(SNAKEMAKE_ARGS)
+
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -8,6 +8,8 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/experiments.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -15,3 +17,5 @@ rule all:
     input:
         "results/data/radon.csv",
         rules.aggregate.output,
+        experiment_outputs(),
+        rules.report.output,

@@ -121,9 +121,18 @@ SMALL_FIT = {
 }
 
 
+# Small versions of the experiments (same fit settings as SMALL_FIT).
+SMALL_EXPERIMENTS = {
+    "reference": {"enabled": True, "chains": 4, "tune": 500, "draws": 2000, "target_accept": 0.95, "seed": 2017,
+                  "counties": ["LAC QUI PARLE", "ST LOUIS"]},
+    "target_accept": {"enabled": True, "values": [0.8, 0.99], "seeds": [1], "samplers": ["nutpie"]},
+    "homes_per_county": {"enabled": True, "factors": [1, 10], "seeds": [1], "samplers": ["nutpie"]},
+}
+
+
 def small_config(dest: Path) -> Path:
     """The small test configuration, offline (embedded data), in ``dest``."""
-    return copy_config(dest, data={"source": "embedded"}, fit=SMALL_FIT)
+    return copy_config(dest, data={"source": "embedded"}, fit=SMALL_FIT, experiments=SMALL_EXPERIMENTS)
 
 
 @pytest.fixture(scope="session")

@@ -107,3 +107,38 @@ def test_failed_fit_leaves_no_output_and_logs_why(workdir):
     assert not (workdir / "results/fits/nutpie/noncentered/seed1.json").exists()
     log = (workdir / "results/logs/fit/nutpie/noncentered/batch0.log").read_text()
     assert "small_county 'ATLANTIS' is not a county" in log
+
+
+@pytest.mark.slow
+def test_reference_and_bias_columns(small_run):
+    reference = json.loads((small_run / "results/reference/reference.json").read_text())
+    diag = reference["diagnostics"]
+    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.01 and diag["chains"] == 4
+    assert set(reference["estimands"]) == {"sigma_b", "log_sigma_b", "p_sigma_b_small", "b[TRAVERSE]", "b[LAC QUI PARLE]", "b[ST LOUIS]"}
+    assert 0.15 < reference["estimands"]["sigma_b"]["mean"] < 0.45
+    fits = pd.read_csv(small_run / "results/tables/fits.csv")
+    for column in ("z_sigma_b", "z_log_sigma_b", "z_p_sigma_b_small", "z_b[TRAVERSE]", "z_b[ST LOUIS]"):
+        assert fits[column].notna().all(), column
+    # z is (estimate - reference) / combined MCSE, recomputed here from the table.
+    ref = reference["estimands"]["sigma_b"]
+    expected = (fits["est_sigma_b"] - ref["mean"]) / (fits["mcse_sigma_b"] ** 2 + ref["mcse"] ** 2) ** 0.5
+    assert (fits["z_sigma_b"] - expected).abs().max() < 1e-9
+
+
+@pytest.mark.slow
+def test_sweeps(small_run):
+    ta = pd.read_csv(small_run / "results/tables/target_accept_summary.csv")
+    assert sorted(zip(ta["model"], ta["target_accept"])) == [
+        ("centered", 0.8), ("centered", 0.99), ("noncentered", 0.8), ("noncentered", 0.99)
+    ]
+    ta = ta.set_index(["model", "target_accept"])
+    # Smaller steps at 0.99 ...
+    assert ta.loc[("centered", 0.99), "step_size_mean_median"] < ta.loc[("centered", 0.8), "step_size_mean_median"]
+    # ... do not make the centered form mix sigma_b like the non-centered one.
+    assert ta.loc[("centered", 0.99), "ess_bulk_sigma_b_median"] < ta.loc[("noncentered", 0.8), "ess_bulk_sigma_b_median"]
+    homes = pd.read_csv(small_run / "results/tables/homes_per_county_summary.csv").set_index(["model", "homes_factor"])
+    rate = "ess_bulk_sigma_b_per_s_median"
+    # The crossover: non-centered wins on the survey, centered with 10x the homes per county.
+    assert homes.loc[("noncentered", 1), rate] > homes.loc[("centered", 1), rate]
+    assert homes.loc[("centered", 10), rate] > homes.loc[("noncentered", 10), rate]
+    assert homes.loc[("centered", 10), "homes_per_county_median_median"] == 10 * homes.loc[("centered", 1), "homes_per_county_median_median"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .bias import estimands, flat, z_columns
 from .models import HYPERPARAMETERS
 
 
@@ -19,6 +20,11 @@ class Thresholds:
     rhat_max: float = 1.01
     ess_min: float = 400.0
     bfmi_min: float = 0.3
+
+
+def thresholds_from(params: Any) -> Thresholds:
+    """Thresholds from a rule's params (rhat_max, ess_min, bfmi_min)."""
+    return Thresholds(rhat_max=float(params.rhat_max), ess_min=float(params.ess_min), bfmi_min=float(params.bfmi_min))
 
 
 def tracked_variables(idata: Any, small_county: str) -> dict[str, Any]:
@@ -36,8 +42,17 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def fit_diagnostics(idata: Any, small_county: str = "TRAVERSE", thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
-    """One flat record of diagnostics for one fit. Every statistic comes from ArviZ."""
+def fit_diagnostics(
+    idata: Any,
+    small_county: str = "TRAVERSE",
+    thresholds: Thresholds = Thresholds(),
+    bias_counties: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One flat record of diagnostics for one fit. Every statistic comes from ArviZ.
+
+    It includes the estimates and MCSEs (``est_*``, ``mcse_*``) that the bias
+    z-scores against the reference run are computed from.
+    """
     import arviz as az
 
     post = idata.posterior
@@ -88,6 +103,8 @@ def fit_diagnostics(idata: Any, small_county: str = "TRAVERSE", thresholds: Thre
     row["mean_b_spread"] = float(post["b"].std(dim="county").mean())
     row[f"mean_b_{small_county}"] = float(post["b"].sel(county=small_county).mean())
 
+    row.update(flat(estimands(post, [small_county, *[c for c in bias_counties if c != small_county]])))
+
     row["compile_seconds"] = float(attrs.get("compile_seconds", np.nan))
     row["sampling_seconds"] = float(attrs.get("sampling_seconds", np.nan))
     row["import_seconds"] = float(attrs.get("import_seconds", np.nan))
@@ -120,13 +137,22 @@ SUMMARY_METRICS = (
     "sampling_seconds",
     "ess_bulk_sigma_b_per_s",
 )
+# Bias against the reference run, in MCSE units (present when the reference is enabled).
+Z_METRICS = ("z_sigma_b", "z_log_sigma_b", "z_p_sigma_b_small")
 PASS_COLUMNS = ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi", "pass_all")
 GROUP = ["sampler", "model"]
 
 
-def fits_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per fit, sorted by sampler, model, seed; list-valued fields as text."""
-    frame = pd.DataFrame(list(records))
+def fits_table(records: Iterable[Mapping[str, Any]], reference: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+    """One row per fit, sorted by sampler, model, seed; list-valued fields as text.
+
+    With the reference run's estimands, adds the bias z-score columns ``z_*``.
+    """
+    records = [dict(r) for r in records]
+    if reference:
+        for record in records:
+            record.update(z_columns(record, reference))
+    frame = pd.DataFrame(records)
     if frame.empty:
         raise ValueError("no fit diagnostics to aggregate")
     for column in frame.columns:
@@ -139,7 +165,8 @@ def summarize(fits: pd.DataFrame) -> pd.DataFrame:
     """Median, min and max across seeds per (sampler, model), and the share of seeds passing."""
     grouped = fits.groupby(GROUP, sort=True)
     parts = [grouped.size().rename("seeds")]
-    for metric in SUMMARY_METRICS:
+    metrics = [*SUMMARY_METRICS, *[m for m in Z_METRICS if m in fits.columns]]
+    for metric in metrics:
         values = grouped[metric]
         parts += [
             values.median().rename(f"{metric}_median"),
@@ -172,6 +199,8 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "ESS(σ_b)/s": [cell(r, "ess_bulk_sigma_b_per_s", ".1f") for _, r in summary.iterrows()],
         }
     )
+    if "z_sigma_b_median" in summary.columns:
+        out["bias z E[σ_b]"] = [cell(r, "z_sigma_b", ".1f") for _, r in summary.iterrows()]
     for column, label in zip(PASS_COLUMNS, ("R-hat ok", "ESS ok", "no divergences", "E-BFMI ok", "all ok")):
         out[label] = [f"{v:.0%}" for v in summary[f"share_{column}"]]
     return out
@@ -189,11 +218,16 @@ def map_table(map_records: Iterable[Mapping[str, Any]], fits: pd.DataFrame) -> p
     return maps.merge(means, on="model", how="left")
 
 
-def write_tables(records: Iterable[Mapping[str, Any]], map_records: Iterable[Mapping[str, Any]], outputs: Mapping[str, str]) -> None:
+def write_tables(
+    records: Iterable[Mapping[str, Any]],
+    map_records: Iterable[Mapping[str, Any]],
+    outputs: Mapping[str, str],
+    reference: Mapping[str, Mapping[str, float]] | None = None,
+) -> None:
     """Write the aggregated tables: CSV for machines, markdown and HTML for people."""
     from .io import atomic_path
 
-    fits = fits_table(records)
+    fits = fits_table(records, reference)
     summary = summarize(fits)
     readable = readable_summary(summary)
     maps = map_table(map_records, fits)
@@ -207,6 +241,12 @@ def write_tables(records: Iterable[Mapping[str, Any]], map_records: Iterable[Map
         "Diagnostics across seeds: each cell is median [min, max] over seeds; the last columns give the share "
         "of seeds passing R-hat < 1.01, bulk and tail ESS >= 400 (hyperparameters and the small county's slope), "
         "zero divergences, and E-BFMI >= 0.3."
+        + (
+            " 'bias z' is (E[σ_b] of the fit - E[σ_b] of the long reference run) / combined MCSE: "
+            "|z| >= 3 means the fit is biased or its MCSE too optimistic."
+            if reference
+            else ""
+        )
     )
     with atomic_path(outputs["summary_md"]) as tmp:
         tmp.write_text(f"# Fit summary\n\n{intro}\n\n{readable.to_markdown(index=False)}\n")

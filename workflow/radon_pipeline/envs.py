@@ -34,6 +34,8 @@ ENV_PACKAGES: dict[str, list[str]] = {
         "nbconvert",
         "nbformat",
         "ipykernel",
+        "jupyter_client",
+        "ipython",
     ],
 }
 # Not packaged on conda-forge: installed by the env's pip section.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,20 @@ class FitSettings:
     target_accept: float = 0.8
     priors: str = "blog"
     threads: int = 1
+
+
+def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSettings:
+    """FitSettings from a rule's params (chains, tune, draws, target_accept, priors)."""
+    return FitSettings(
+        sampler=sampler,
+        model=model,
+        chains=int(params.chains),
+        tune=int(params.tune),
+        draws=int(params.draws),
+        target_accept=float(params.target_accept),
+        priors=str(params.priors),
+        threads=int(threads),
+    )
 
 
 def limit_blas_threads() -> None:
@@ -83,9 +97,14 @@ class BatchSampler:
         self.compile_seconds = time.perf_counter() - start
         log(f"compiled {settings.model} for {settings.sampler} in {self.compile_seconds:.1f} s")
 
-    def sample(self, seed: int) -> Any:
-        """Return an InferenceData (posterior + sample_stats) for ``seed``."""
+    def sample(self, seed: int, target_accept: float | None = None) -> Any:
+        """Return an InferenceData (posterior + sample_stats) for ``seed``.
+
+        ``target_accept`` overrides the settings' value without recompiling.
+        """
         s = self.settings
+        if target_accept is not None:
+            s = replace(s, target_accept=float(target_accept))
         start = time.perf_counter()
         if s.sampler == "nutpie":
             import nutpie
@@ -118,9 +137,9 @@ class BatchSampler:
                 idata_kwargs={"log_likelihood": False},
             )
         elapsed = time.perf_counter() - start
-        return self._tidy(idata, seed, elapsed)
+        return self._tidy(idata, seed, elapsed, s)
 
-    def _tidy(self, idata: Any, seed: int, sampling_seconds: float) -> Any:
+    def _tidy(self, idata: Any, seed: int, sampling_seconds: float, settings: FitSettings) -> Any:
         import arviz as az
 
         posterior = idata.posterior
@@ -128,7 +147,7 @@ class BatchSampler:
         stats = idata.sample_stats.rename({k: v for k, v in NUTPIE_STATS.items() if k in idata.sample_stats})
         stats = stats[[v for v in KEEP_STATS if v in stats]]
         attrs = {
-            **{k: (str(v) if isinstance(v, str) else v) for k, v in asdict(self.settings).items()},
+            **asdict(settings),
             "seed": int(seed),
             "sampling_seconds": float(sampling_seconds),
             "compile_seconds": float(self.compile_seconds),

@@ -40,7 +40,48 @@ def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
     )
 
 
+EXP = config["experiments"]
+REFERENCE = "results/reference/reference.json"
+
+
+def reference_input(wildcards=None):
+    return [REFERENCE] if EXP["reference"]["enabled"] else []
+
+
+def sweep_outputs(name):
+    """The per-(sampler, model) CSVs of sweep `name` if it is enabled."""
+    exp = EXP[name]
+    if not exp["enabled"]:
+        return []
+    return expand(
+        f"results/experiments/{name}/{{sampler}}/{{model}}.csv",
+        sampler=exp["samplers"],
+        model=MODELS,
+    )
+
+
+def experiment_outputs():
+    """Everything the enabled experiments add to `snakemake all`."""
+    outputs = reference_input()
+    for name in ("target_accept", "homes_per_county"):
+        if EXP[name]["enabled"]:
+            outputs.append(f"results/tables/{name}.csv")
+    return outputs
+
+
+# Samplers of the main fits and of the enabled sweeps (they may differ).
+ALL_SAMPLERS = sorted(
+    set(SAMPLERS).union(
+        *(
+            EXP[name]["samplers"]
+            for name in ("target_accept", "homes_per_county")
+            if EXP[name]["enabled"]
+        )
+    )
+)
+
+
 wildcard_constraints:
-    sampler="|".join(SAMPLERS),
+    sampler="|".join(ALL_SAMPLERS),
     model="|".join(MODELS),
     seed=r"\d+",

@@ -31,6 +31,7 @@ for _batch, _seeds in enumerate(seed_batches()):
             priors=FIT["priors"],
             compile_cache=FIT["compile_cache"],
             small_county=config["diagnostics"]["small_county"],
+            counties=config["experiments"]["reference"]["counties"],
             # Scalars, not the dict: key order must not look like a change.
             rhat_max=config["diagnostics"]["thresholds"]["rhat_max"],
             ess_min=config["diagnostics"]["thresholds"]["ess_min"],
@@ -59,6 +60,7 @@ rule aggregate:
     input:
         diagnostics=fit_outputs("json"),
         maps=expand("results/map/{model}.json", model=MODELS),
+        reference=reference_input,
     output:
         fits="results/tables/fits.csv",
         summary="results/tables/summary.csv",

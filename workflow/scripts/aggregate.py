@@ -16,4 +16,5 @@ with script_log(smk.log[0]):
         [read_json(p) for p in smk.input.diagnostics],
         [read_json(p) for p in smk.input.maps],
         dict(smk.output.items()),
+        read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None,
     )

@@ -17,36 +17,25 @@ smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
 
-    from radon_pipeline.diagnostics import Thresholds, fit_diagnostics
-    from radon_pipeline.fitting import BatchSampler, FitSettings, write_trace
+    from radon_pipeline.diagnostics import fit_diagnostics, thresholds_from
+    from radon_pipeline.fitting import BatchSampler, settings_from, write_trace
     from radon_pipeline.io import write_json
 
     # The seeds come from the output names, so batching never enters the params.
     seeds = [int(re.search(r"seed(\d+)\.nc$", p).group(1)) for p in smk.output.traces]
-    settings = FitSettings(
-        sampler=smk.wildcards.sampler,
-        model=smk.wildcards.model,
-        chains=int(smk.params.chains),
-        tune=int(smk.params.tune),
-        draws=int(smk.params.draws),
-        target_accept=float(smk.params.target_accept),
-        priors=smk.params.priors,
-        threads=int(smk.threads),
-    )
+    settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
     print(f"{settings}; seeds {seeds}", flush=True)
     table = pd.read_csv(smk.input.table)
     batch = BatchSampler(table, settings)
-    thresholds = Thresholds(
-        rhat_max=smk.params.rhat_max,
-        ess_min=smk.params.ess_min,
-        bfmi_min=smk.params.bfmi_min,
-    )
+    thresholds = thresholds_from(smk.params)
     for seed, trace_path, diag_path in zip(
         seeds, smk.output.traces, smk.output.diagnostics
     ):
         print(f"seed {seed}: sampling...", flush=True)
         idata = batch.sample(seed)
-        record = fit_diagnostics(idata, smk.params.small_county, thresholds)
+        record = fit_diagnostics(
+            idata, smk.params.small_county, thresholds, list(smk.params.counties)
+        )
         write_trace(idata, trace_path)
         write_json(diag_path, record)
         print(

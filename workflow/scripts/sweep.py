@@ -1,0 +1,52 @@
+"""Rule `sweep`: one (sampler, model) across the levels and seeds of an experiment."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+
+from radon_pipeline.fitting import limit_blas_threads, use_compile_cache
+
+limit_blas_threads()
+use_compile_cache(snakemake.params.compile_cache)  # noqa: F821
+
+from radon_pipeline.io import script_log
+
+smk = snakemake  # noqa: F821
+with script_log(smk.log[0]):
+    import pandas as pd
+
+    from radon_pipeline.diagnostics import thresholds_from
+    from radon_pipeline.experiments import homes_sweep, target_accept_sweep
+    from radon_pipeline.fitting import settings_from
+    from radon_pipeline.io import atomic_path, read_json
+
+    settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
+    thresholds = thresholds_from(smk.params)
+    table = pd.read_csv(smk.input.table)
+    seeds = [int(s) for s in smk.params.seeds]
+    if smk.wildcards.experiment == "target_accept":
+        reference = (
+            read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
+        )
+        rows = target_accept_sweep(
+            table,
+            settings,
+            [float(v) for v in smk.params.levels],
+            seeds,
+            smk.params.small_county,
+            thresholds,
+            list(smk.params.counties),
+            reference,
+        )
+    else:
+        rows = homes_sweep(
+            table,
+            settings,
+            [int(v) for v in smk.params.levels],
+            seeds,
+            smk.params.small_county,
+            thresholds,
+        )
+    with atomic_path(smk.output[0]) as tmp:
+        rows.to_csv(tmp, index=False)
