@@ -17,6 +17,7 @@ except ConfigError as error:
 
 
 LOGS = "results/logs"
+REPORT = "results/report"
 
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
@@ -85,3 +86,22 @@ wildcard_constraints:
     sampler="|".join(ALL_SAMPLERS),
     model="|".join(MODELS),
     seed=r"\d+",
+
+
+def experiment_figures():
+    """The experiments notebook's figures of the experiments that are switched on."""
+    switches = {
+        "bias": "reference",
+        "target_accept": "target_accept",
+        "homes_crossover": "homes_per_county",
+    }
+    return {
+        name: report(
+            f"{REPORT}/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+            subcategory="Experiments",
+        )
+        for name, experiment in switches.items()
+        if EXP[experiment]["enabled"]
+    }

@@ -4,7 +4,6 @@
 # own rule only, so editing one reruns that notebook and the index, nothing else.
 from radon_pipeline.plots import pick_sampler
 
-REPORT = "results/report"
 TEMPLATES = Path(workflow.basedir) / "workflow/notebooks"
 # The comparison's trace figures use PyMC's NUTS (the blog's sampler) when fitted.
 REPORT_SAMPLER = pick_sampler(SAMPLERS)
@@ -184,25 +183,6 @@ rule report_comparison:
 
 
 # Beyond the blog: reference/bias, target_accept, homes per county, samplers.
-def experiment_figures():
-    """The experiments notebook's figures of the experiments that are switched on."""
-    switches = {
-        "bias": "reference",
-        "target_accept": "target_accept",
-        "homes_crossover": "homes_per_county",
-    }
-    return {
-        name: report(
-            f"{REPORT}/figures/{name}.png",
-            caption=f"../report/{name}.rst",
-            category="Figures",
-            subcategory="Experiments",
-        )
-        for name, experiment in switches.items()
-        if EXP[experiment]["enabled"]
-    }
-
-
 rule report_experiments:
     input:
         template=str(TEMPLATES / "experiments.ipynb"),
