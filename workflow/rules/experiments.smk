@@ -30,7 +30,10 @@ rule reference:
 rule sweep:
     input:
         table=rules.clean.output.table,
-        reference=reference_input,
+        # Only the target_accept sweep is scored against the reference (same data).
+        reference=lambda wc: (
+            reference_input() if wc.experiment == "target_accept" else []
+        ),
     output:
         "results/experiments/{experiment}/{sampler}/{model}.csv",
     log:
