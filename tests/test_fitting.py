@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,15 +27,16 @@ def table(tmp_path_factory) -> pd.DataFrame:
     return data.clean_source(dest, "arm")[0]
 
 
-def _settings(sampler: str, model: str = "centered") -> FitSettings:
-    return FitSettings(sampler=sampler, model=model, chains=2, tune=150, draws=100, threads=2)
+def _settings(sampler: str, model: str = "centered", backend: str = "numba") -> FitSettings:
+    return FitSettings(sampler=sampler, model=model, chains=2, tune=150, draws=100, backend=backend, threads=2)
 
 
-@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
-def test_same_seed_same_draws_whatever_the_batch(table, sampler):
-    first = BatchSampler(table, _settings(sampler), log=lambda m: None)
+@pytest.mark.parametrize(("sampler", "backend"), [("pymc", "numba"), ("pymc", "c"), ("nutpie", "numba")])
+def test_same_seed_same_draws_whatever_the_batch(table, sampler, backend):
+    first = BatchSampler(table, _settings(sampler, backend=backend), log=lambda m: None)
     alone = first.sample(7)
-    second = BatchSampler(table, _settings(sampler), log=lambda m: None)
+    assert alone.posterior.attrs["backend"] == backend
+    second = BatchSampler(table, _settings(sampler, backend=backend), log=lambda m: None)
     second.sample(3)  # another seed sampled first in the same process
     in_batch = second.sample(7)
     other = second.sample(8)
@@ -42,6 +44,44 @@ def test_same_seed_same_draws_whatever_the_batch(table, sampler):
         np.testing.assert_array_equal(alone.posterior[name].values, in_batch.posterior[name].values)
     assert not np.array_equal(alone.posterior["sigma_b"].values, other.posterior["sigma_b"].values)
     np.testing.assert_array_equal(alone.sample_stats["diverging"].values, in_batch.sample_stats["diverging"].values)
+
+
+@pytest.mark.parametrize("backend", ["numba", "c"])
+def test_pymc_fits_are_exactly_pm_sample(table, backend):
+    """The compiled-once NUTS set-up gives the very draws of a plain pm.sample call."""
+    import pymc as pm
+
+    settings = replace(_settings("pymc", "centered", backend), target_accept=0.9)
+    batch = BatchSampler(table, settings, log=lambda m: None)
+    ours = batch.sample(21)
+    plain = pm.sample(
+        model=batch.model,
+        chains=settings.chains,
+        tune=settings.tune,
+        draws=settings.draws,
+        cores=settings.threads,
+        random_seed=21,
+        target_accept=0.9,
+        progressbar=False,
+        compute_convergence_checks=False,
+        compile_kwargs={"mode": "NUMBA"} if backend == "numba" else {},
+    )
+    for name in ("sigma_b", "b", "eps"):
+        np.testing.assert_array_equal(ours.posterior[name].values, plain.posterior[name].values)
+    np.testing.assert_array_equal(ours.sample_stats["step_size"].values, plain.sample_stats["step_size"].values)
+
+
+def test_chains_in_parallel_or_in_turn_give_the_same_draws(table):
+    """fit.threads only changes how a job's chains share its cores, never the draws."""
+    settings = _settings("pymc", "noncentered")
+    parallel = BatchSampler(table, settings, log=lambda m: None).sample(5)
+    in_turn = BatchSampler(table, replace(settings, threads=1), log=lambda m: None).sample(5)
+    np.testing.assert_array_equal(parallel.posterior["sigma_b"].values, in_turn.posterior["sigma_b"].values)
+
+
+def test_unknown_backend_is_named(table):
+    with pytest.raises(ValueError, match="unknown backend 'jax'; choose one of numba, c"):
+        BatchSampler(table, _settings("pymc", backend="jax"), log=lambda m: None)
 
 
 @pytest.fixture(scope="module")

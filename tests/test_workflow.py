@@ -128,3 +128,18 @@ def test_sweeps(small_run):
     assert homes.loc[("noncentered", 1), rate] > homes.loc[("centered", 1), rate]
     assert homes.loc[("centered", 10), rate] > homes.loc[("noncentered", 10), rate]
     assert homes.loc[("centered", 10), "homes_per_county_median_median"] == 10 * homes.loc[("centered", 1), "homes_per_county_median_median"]
+
+
+def test_sweep_levels_that_repeat_a_main_fit_read_it(small_run):
+    """target_accept 0.8 and 1 home copy are the main nutpie fits: read, not refitted."""
+    fits = pd.read_csv(small_run / "results/tables/fits.csv").set_index(["sampler", "model", "seed"])
+    for experiment, column, level in (("target_accept", "target_accept", 0.8), ("homes_per_county", "homes_factor", 1)):
+        rows = pd.read_csv(small_run / f"results/tables/{experiment}.csv")
+        for model in ("centered", "noncentered"):
+            row = rows[(rows["model"] == model) & (rows[column] == level) & (rows["seed"] == 1)].iloc[0]
+            main = fits.loc[("nutpie", model, 1)]
+            for name in ("ess_bulk_sigma_b", "divergences", "sampling_seconds"):
+                assert row[name] == pytest.approx(main[name], rel=1e-12), (experiment, model, name)
+            log = (small_run / f"results/logs/experiments/{experiment}/nutpie/{model}.log").read_text()
+            assert "seed 1 (the main fit)" in log
+            assert "seed 1 (fitted)" in log  # the other level was sampled

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 SAMPLERS = ("pymc", "nutpie")
+# PyTensor backends for PyMC's NUTS (config fit.backend) -> PyTensor mode
+# (None: PyTensor's default mode, its C backend).
+BACKENDS: dict[str, str | None] = {"numba": "NUMBA", "c": None}
 
 # nutpie's sample-stat names -> PyMC's, so every trace reads the same way.
 NUTPIE_STATS = {"depth": "tree_depth", "maxdepth_reached": "reached_max_treedepth", "logp": "lp"}
@@ -30,11 +33,12 @@ class FitSettings:
     draws: int = 1000
     target_accept: float = 0.8
     priors: str = "blog"
+    backend: str = "numba"
     threads: int = 1
 
 
 def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSettings:
-    """FitSettings from a rule's params (chains, tune, draws, target_accept, priors)."""
+    """FitSettings from a rule's params (chains, tune, draws, target_accept, priors, backend)."""
     return FitSettings(
         sampler=sampler,
         model=model,
@@ -43,6 +47,8 @@ def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSet
         draws=int(params.draws),
         target_accept=float(params.target_accept),
         priors=str(params.priors),
+        # Rules that only run nutpie (the reference) have no backend param.
+        backend=str(getattr(params, "backend", "numba")),
         threads=int(threads),
     )
 
@@ -70,6 +76,8 @@ class BatchSampler:
     def __init__(self, table: Any, settings: FitSettings, log: Callable[[str], None] = print) -> None:
         if settings.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {settings.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if settings.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
         self.settings = settings
         self.log = log
         start = time.perf_counter()
@@ -91,11 +99,21 @@ class BatchSampler:
 
             self._compiled = nutpie.compile_pymc_model(self.model)
         else:
-            # PyMC compiles inside pm.sample; compile the logp/gradient here once so
-            # that the C modules land in the shared cache before the first seed.
-            self.model.logp_dlogp_function(ravel_inputs=True)
+            # pm.sample would compile the log density and gradient for every seed
+            # (about 1.3 s each); compile them once here and give every seed's
+            # NUTS step this one function. Evaluating it once puts the compiled
+            # code (C modules or numba's) into the shared cache.
+            from pymc.blocking import DictToArrayBijection
+
+            self._logp_dlogp = self.model.logp_dlogp_function(ravel_inputs=True, mode=self._mode)
+            self._logp_dlogp.trust_input = True
+            self._logp_dlogp._pytensor_function(DictToArrayBijection.map(self.model.initial_point()).data)
         self.compile_seconds = time.perf_counter() - start
         log(f"compiled {settings.model} for {settings.sampler} in {self.compile_seconds:.1f} s")
+
+    @property
+    def _mode(self) -> str | None:
+        return BACKENDS[self.settings.backend]
 
     def sample(self, seed: int, target_accept: float | None = None) -> Any:
         """Return an InferenceData (posterior + sample_stats) for ``seed``.
@@ -123,21 +141,59 @@ class BatchSampler:
         else:
             import pymc as pm
 
+            step, initial_points = self._pymc_step(seed, s.chains, s.target_accept)
             idata = pm.sample(
                 model=self.model,
+                step=step,
+                initvals=initial_points,
                 chains=s.chains,
                 tune=s.tune,
                 draws=s.draws,
                 cores=s.threads,
                 random_seed=seed,
-                target_accept=s.target_accept,
                 progressbar=False,
                 compute_convergence_checks=False,
                 return_inferencedata=True,
                 idata_kwargs={"log_likelihood": False},
+                compile_kwargs={"mode": self._mode},
             )
         elapsed = time.perf_counter() - start
         return self._tidy(idata, seed, elapsed, s)
+
+    def _pymc_step(self, seed: int, chains: int, target_accept: float) -> tuple[Any, list[dict[str, Any]]]:
+        """PyMC's default NUTS set-up (init="jitter+adapt_diag"), around the compiled function.
+
+        The same steps as ``pm.init_nuts`` with the same random numbers, so
+        ``pm.sample(step=..., initvals=..., random_seed=seed)`` gives exactly the
+        draws of ``pm.sample(random_seed=seed)`` (tested), without recompiling.
+        """
+        import numpy as np
+        import pymc as pm
+        from pymc.blocking import DictToArrayBijection
+        from pymc.sampling.mcmc import _init_jitter
+        from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt
+        from pymc.util import get_random_generator
+
+        # pm.sample's per-chain seeds: spawned from the seed, one draw each.
+        chain_seeds = [rng.integers(2**30) for rng in get_random_generator(seed).spawn(chains)]
+
+        def logp(point: dict[str, Any]) -> Any:
+            return self._logp_dlogp([DictToArrayBijection.map(point).data], extra_vars={})[0]
+
+        initial_points = _init_jitter(
+            self.model, None, seeds=chain_seeds, jitter=True, jitter_max_retries=10, logp_fn=logp
+        )
+        mean = np.mean([DictToArrayBijection.map(point).data for point in initial_points], axis=0)
+        potential = QuadPotentialDiagAdapt(len(mean), mean, np.ones_like(mean), 10, rng=chain_seeds[0])
+        step = pm.NUTS(
+            potential=potential,
+            model=self.model,
+            rng=chain_seeds[0],
+            initial_point=initial_points[0],
+            logp_dlogp_func=self._logp_dlogp,
+            target_accept=target_accept,
+        )
+        return step, list(initial_points)
 
     def _tidy(self, idata: Any, seed: int, sampling_seconds: float, settings: FitSettings) -> Any:
         import arviz as az

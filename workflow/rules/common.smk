@@ -17,6 +17,8 @@ except ConfigError as error:
 
 
 LOGS = "results/logs"
+# Wall time, memory and CPU time of every job (Snakemake's benchmark files).
+BENCH = "results/benchmarks"
 REPORT = "results/report"
 
 FIT = config["fit"]
@@ -29,6 +31,11 @@ def seed_batches():
     """Split the seeds into consecutive batches of fit.batch_size (one job each)."""
     size = FIT["batch_size"]
     return [SEEDS[i : i + size] for i in range(0, len(SEEDS), size)]
+
+
+def backend(wildcards):
+    """fit.backend for PyMC's NUTS; nutpie always compiles with numba."""
+    return FIT["backend"] if wildcards.sampler == "pymc" else "numba"
 
 
 def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
@@ -58,6 +65,30 @@ def sweep_outputs(name):
         f"results/experiments/{name}/{{sampler}}/{{model}}.csv",
         sampler=exp["samplers"],
         model=MODELS,
+    )
+
+
+def reused_level(experiment):
+    """The sweep level that repeats the main fits exactly (their target_accept; 1 home copy)."""
+    return FIT["target_accept"] if experiment == "target_accept" else 1
+
+
+def reused_fits(wildcards):
+    """Main fits' diagnostics that sweep `experiment` reads instead of refitting:
+    its seeds that are also fit seeds, at the level that repeats the main fit, for
+    a sampler the main fits run anyway."""
+    exp = EXP[wildcards.experiment]
+    levels = exp.get("values") or exp.get("factors")
+    if (
+        wildcards.sampler not in SAMPLERS
+        or reused_level(wildcards.experiment) not in levels
+    ):
+        return []
+    return expand(
+        "results/fits/{sampler}/{model}/seed{seed}.json",
+        sampler=wildcards.sampler,
+        model=wildcards.model,
+        seed=[seed for seed in exp["seeds"] if seed in SEEDS],
     )
 
 

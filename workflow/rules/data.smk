@@ -7,6 +7,8 @@ rule download:
         directory("data/radon/source"),
     log:
         f"{LOGS}/download.log",
+    benchmark:
+        f"{BENCH}/download.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -27,6 +29,8 @@ rule clean:
         provenance="results/data/provenance.json",
     log:
         f"{LOGS}/clean.log",
+    benchmark:
+        f"{BENCH}/clean.tsv"
     conda:
         "../../envs/data.yaml"
     params:

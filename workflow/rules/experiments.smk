@@ -7,6 +7,8 @@ rule reference:
         summary=REFERENCE,
     log:
         f"{LOGS}/reference.log",
+    benchmark:
+        f"{BENCH}/reference.tsv"
     conda:
         "../../envs/fit.yaml"
     threads: FIT["threads"]
@@ -34,10 +36,13 @@ rule sweep:
         reference=lambda wc: (
             reference_input() if wc.experiment == "target_accept" else []
         ),
+        fits=reused_fits,
     output:
         "results/experiments/{experiment}/{sampler}/{model}.csv",
     log:
         f"{LOGS}/experiments/{{experiment}}/{{sampler}}/{{model}}.log",
+    benchmark:
+        f"{BENCH}/experiments/{{experiment}}/{{sampler}}/{{model}}.tsv"
     wildcard_constraints:
         experiment="target_accept|homes_per_county",
     conda:
@@ -50,11 +55,13 @@ rule sweep:
         levels=lambda wc: EXP[wc.experiment].get("values")
         or EXP[wc.experiment].get("factors"),
         seeds=lambda wc: EXP[wc.experiment]["seeds"],
+        reused_level=lambda wc: reused_level(wc.experiment),
         chains=FIT["chains"],
         tune=FIT["tune"],
         draws=FIT["draws"],
         target_accept=FIT["target_accept"],
         priors=FIT["priors"],
+        backend=backend,
         small_county=config["diagnostics"]["small_county"],
         counties=EXP["reference"]["counties"],
         rhat_max=config["diagnostics"]["thresholds"]["rhat_max"],
@@ -73,6 +80,8 @@ rule experiment_table:
         summary="results/tables/{experiment}_summary.csv",
     log:
         f"{LOGS}/experiments/{{experiment}}_table.log",
+    benchmark:
+        f"{BENCH}/experiments/{{experiment}}_table.tsv"
     wildcard_constraints:
         experiment="target_accept|homes_per_county",
     conda:

@@ -17,6 +17,8 @@ for _batch, _seeds in enumerate(seed_batches()):
             ),
         log:
             f"{LOGS}/fit/{{sampler}}/{{model}}/batch{_batch}.log",
+        benchmark:
+            f"{BENCH}/fit/{{sampler}}/{{model}}/batch{_batch}.tsv"
         conda:
             "../../envs/fit.yaml"
         threads: FIT["threads"]
@@ -29,6 +31,7 @@ for _batch, _seeds in enumerate(seed_batches()):
             draws=FIT["draws"],
             target_accept=FIT["target_accept"],
             priors=FIT["priors"],
+            backend=backend,
             compile_cache=FIT["compile_cache"],
             small_county=config["diagnostics"]["small_county"],
             counties=config["experiments"]["reference"]["counties"],
@@ -47,6 +50,8 @@ rule map:
         "results/map/{model}.json",
     log:
         f"{LOGS}/map/{{model}}.log",
+    benchmark:
+        f"{BENCH}/map/{{model}}.tsv"
     conda:
         "../../envs/fit.yaml"
     params:
@@ -69,6 +74,8 @@ rule aggregate:
         map_table="results/tables/map_vs_mean.csv",
     log:
         f"{LOGS}/aggregate.log",
+    benchmark:
+        f"{BENCH}/aggregate.tsv"
     conda:
         "../../envs/fit.yaml"
     script:

@@ -38,6 +38,8 @@ rule report_data:
         ),
     log:
         f"{LOGS}/report/data.log",
+    benchmark:
+        f"{BENCH}/report/data.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -78,6 +80,8 @@ rule report_fit:
         ),
     log:
         f"{LOGS}/report/fit_{{sampler}}_{{model}}.log",
+    benchmark:
+        f"{BENCH}/report/fit_{{sampler}}_{{model}}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -157,6 +161,8 @@ rule report_comparison:
         ),
     log:
         f"{LOGS}/report/comparison.log",
+    benchmark:
+        f"{BENCH}/report/comparison.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -217,6 +223,8 @@ rule report_experiments:
         ),
     log:
         f"{LOGS}/report/experiments.log",
+    benchmark:
+        f"{BENCH}/report/experiments.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -262,6 +270,8 @@ rule report:
         ),
     log:
         f"{LOGS}/report/index.log",
+    benchmark:
+        f"{BENCH}/report/index.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1

@@ -1,5 +1,10 @@
-"""Rule `sweep`: one (sampler, model) across the levels and seeds of an experiment."""
+"""Rule `sweep`: one (sampler, model) across the levels and seeds of an experiment.
 
+The main fits that a level repeats exactly (same sampler, model, seed and
+settings) are inputs of the rule: their diagnostics are read, not refitted.
+"""
+
+import re
 import sys
 from pathlib import Path
 
@@ -22,31 +27,25 @@ with script_log(smk.log[0]):
     from radon_pipeline.io import atomic_path, read_json
 
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
-    thresholds = thresholds_from(smk.params)
-    table = pd.read_csv(smk.input.table)
-    seeds = [int(s) for s in smk.params.seeds]
-    if smk.wildcards.experiment == "target_accept":
-        reference = (
-            read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
-        )
-        rows = target_accept_sweep(
-            table,
-            settings,
-            [float(v) for v in smk.params.levels],
-            seeds,
-            smk.params.small_county,
-            thresholds,
-            list(smk.params.counties),
-            reference,
-        )
+    target_accept = smk.wildcards.experiment == "target_accept"
+    cast = float if target_accept else int
+    known = {
+        (cast(smk.params.reused_level), int(re.search(r"seed(\d+)\.json$", path).group(1))): read_json(path)
+        for path in smk.input.fits
+    }
+    common = dict(
+        table=pd.read_csv(smk.input.table),
+        settings=settings,
+        seeds=[int(s) for s in smk.params.seeds],
+        small_county=smk.params.small_county,
+        thresholds=thresholds_from(smk.params),
+        counties=list(smk.params.counties),
+        known=known,
+    )
+    if target_accept:
+        reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
+        rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
     else:
-        rows = homes_sweep(
-            table,
-            settings,
-            [int(v) for v in smk.params.levels],
-            seeds,
-            smk.params.small_county,
-            thresholds,
-        )
+        rows = homes_sweep(factors=[int(v) for v in smk.params.levels], **common)
     with atomic_path(smk.output[0]) as tmp:
         rows.to_csv(tmp, index=False)
