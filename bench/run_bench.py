@@ -9,7 +9,8 @@ directory (data source auto: offline it falls back to the embedded table):
 2. warm: outputs removed, compile cache kept;
 3. no-op rerun: nothing changed;
 4. marginal cost of extra seeds: adds seeds (one more batch) and divides the
-   extra wall time by the new fits' own sampling time;
+   extra wall time by the new fits' own sampling time spread over the cores
+   (each fit's sampling seconds x fit.threads / cores);
 5. report regeneration after a notebook template is touched (when the
    workflow has a report).
 
@@ -80,6 +81,7 @@ def cold_and_warm(work: Path) -> None:
     write_config(work)
     figures["cold"] = snakemake(work)
     print(f"cold run (empty outputs and compile cache): {figures['cold']:.1f} s", flush=True)
+    job_times(work, "cold")
     for sub in ("results", "data", ".snakemake"):
         shutil.rmtree(work / sub, ignore_errors=True)
     figures["warm"] = snakemake(work)
@@ -87,12 +89,28 @@ def cold_and_warm(work: Path) -> None:
     figures["noop"] = snakemake(work)
     print(f"rerun with nothing changed: {figures['noop']:.1f} s", flush=True)
 
+    job_times(work, "warm")
     fits = pd.read_csv(work / "results/tables/fits.csv")
     cols = ["import_seconds", "compile_seconds", "sampling_seconds"]
     breakdown = fits.groupby(["sampler", "model"])[cols].median().round(2)
     print("\nper-fit breakdown, median over seeds (import and compile are paid once per batch job):")
     print(breakdown.to_string())
 
+
+
+def job_times(work: Path, label: str) -> None:
+    """Wall seconds of the last run's jobs, per rule group, from Snakemake's benchmark files."""
+    rows = []
+    for tsv in sorted((work / "results/benchmarks").rglob("*.tsv")):
+        name = tsv.relative_to(work / "results/benchmarks").with_suffix("")
+        parts = name.parts
+        group = "/".join(parts[:2]) if parts[0] in ("fit", "experiments") else parts[0]
+        rows.append({"group": group, "job": str(name), "seconds": float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])})
+    table = pd.DataFrame(rows)
+    summary = table.groupby("group")["seconds"].agg(["count", "sum", "max"]).round(1)
+    print(f"\njob wall times of the {label} run (results/benchmarks), per group:")
+    print(summary.to_string())
+    print(f"all jobs: {table['seconds'].sum():.1f} job-seconds")
 
 
 def marginal_seeds(work: Path, base: list[int]) -> None:
@@ -106,14 +124,19 @@ def marginal_seeds(work: Path, base: list[int]) -> None:
     wall = snakemake(work, "results/tables/fits.csv")
     fits = pd.read_csv(work / "results/tables/fits.csv")
     new = fits[fits["seed"].isin(extra)]
-    # Jobs run in parallel on the cores; compare with the sampling time spread over them.
+    threads = yaml.safe_load((work / "config.yaml").read_text())["fit"]["threads"]
+    cores = os.cpu_count() or 1
     n_fits = len(new)
     sampling = new["sampling_seconds"].sum()
+    # The sampling alone, spread over the machine's cores: each fit's sampling
+    # holds `threads` cores for sampling_seconds.
+    ideal = sampling * threads / cores
     print(
-        f"\nadding {len(extra)} seeds ({n_fits} fits, batch size {batch}): {wall:.1f} s wall up to fits.csv, "
-        f"their sampling {sampling:.1f} s in total"
+        f"\nadding {len(extra)} seeds ({n_fits} fits, batch size {batch}, {threads} core(s) per job): "
+        f"{wall:.1f} s wall up to fits.csv; their sampling {sampling:.1f} s in all, "
+        f"{ideal:.1f} s spread over {cores} cores"
     )
-    print(f"marginal wall cost of the extra fits / their sampling time: {wall / sampling:.2f}x")
+    print(f"marginal wall cost of the extra fits / their sampling time on the cores: {wall / ideal:.2f}x")
     write_config(work)
 
 

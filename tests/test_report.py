@@ -348,6 +348,22 @@ def test_blog_preset_plans_pymc_fits_and_the_report(workdir):
         assert re.search(rf"^{rule}\s+\d+$", log, flags=re.M), rule
 
 
+def test_experiments_are_off_by_default_and_the_preset_switches_them_on(workdir):
+    copy_config(workdir)
+    default = run_snakemake(workdir, "-n")
+    default_log = default.stdout + default.stderr
+    assert not re.search(r"^(reference|sweep|experiment_table)\s+\d+$", default_log, flags=re.M)
+    assert re.search(r"^report_experiments\s+1$", default_log, flags=re.M)  # its sampler comparison stays
+    preset = ROOT / "workflow/presets/experiments.yaml"
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate_config(_merge(config, yaml.safe_load(preset.read_text())), load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
+    proc = run_snakemake(workdir, "-n", "--configfile", str(preset))
+    log = proc.stdout + proc.stderr
+    assert re.search(r"^reference\s+1$", log, flags=re.M)
+    # Two sweeps x two models (nutpie only), and their two tables.
+    assert re.search(r"^sweep\s+4$", log, flags=re.M) and re.search(r"^experiment_table\s+2$", log, flags=re.M)
+
+
 # ================================================================ the report rules (end to end)
 NOTEBOOK_FIGURES = {"data": 2, "fit_pymc_centered": 4, "fit_pymc_noncentered": 4, "fit_nutpie_centered": 4,
                     "fit_nutpie_noncentered": 4, "comparison": 5, "experiments": 4}

@@ -38,6 +38,16 @@ def backend(wildcards):
     return FIT["backend"] if wildcards.sampler == "pymc" else "numba"
 
 
+# Scheduling on few cores: the longest jobs start first (PyMC's fits, then the
+# reference run, then nutpie's fits and the sweeps), and the short ones fill in
+# beside them. Priorities order jobs; they never change an output.
+PRIORITY = {"pymc_fit": 3, "reference": 2, "fit": 1}
+
+
+def fit_priority(wildcards):
+    return PRIORITY["pymc_fit"] if wildcards.sampler == "pymc" else PRIORITY["fit"]
+
+
 def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
     """Per-seed fit files: kind 'nc' (trace) or 'json' (diagnostics)."""
     return expand(

@@ -9,6 +9,7 @@ rule reference:
         f"{LOGS}/reference.log",
     benchmark:
         f"{BENCH}/reference.tsv"
+    priority: PRIORITY["reference"]
     conda:
         "../../envs/fit.yaml"
     threads: FIT["threads"]
@@ -45,6 +46,7 @@ rule sweep:
         f"{BENCH}/experiments/{{experiment}}/{{sampler}}/{{model}}.tsv"
     wildcard_constraints:
         experiment="target_accept|homes_per_county",
+    priority: fit_priority
     conda:
         "../../envs/fit.yaml"
     threads: FIT["threads"]

@@ -19,6 +19,7 @@ for _batch, _seeds in enumerate(seed_batches()):
             f"{LOGS}/fit/{{sampler}}/{{model}}/batch{_batch}.log",
         benchmark:
             f"{BENCH}/fit/{{sampler}}/{{model}}/batch{_batch}.tsv"
+        priority: fit_priority
         conda:
             "../../envs/fit.yaml"
         threads: FIT["threads"]
