@@ -1,6 +1,6 @@
 """Benchmark the pipeline: prints wall times, per-fit cost breakdown, marginal seed cost.
 
-    .venv/bin/python bench/run_bench.py [--workdir bench/out] [--skip-cold]
+    .venv/bin/python bench/run_bench.py [--workdir bench/out] [--reuse] [--experiments]
 
 Runs the real Snakemake CLI on the default config.yaml in a scratch working
 directory (data source auto: offline it falls back to the embedded table):
@@ -12,7 +12,8 @@ directory (data source auto: offline it falls back to the embedded table):
    extra wall time by the new fits' own sampling time spread over the cores
    (each fit's sampling seconds x fit.threads / cores);
 5. report regeneration after a notebook template is touched (when the
-   workflow has a report).
+   workflow has a report);
+6. with --experiments: a cold run with workflow/presets/experiments.yaml.
 
 Targets (2-core machine): cold <= 180 s including the report; marginal cost
 per extra seed <= 1.5x its sampling time; no-op rerun <= 5 s; report
@@ -60,6 +61,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="skip the cold and warm runs: reuse a finished default run in --workdir"
     )
+    parser.add_argument(
+        "--experiments", action="store_true", help="also time a cold run with workflow/presets/experiments.yaml"
+    )
     args = parser.parse_args()
     work = args.workdir.resolve()
     base = yaml.safe_load((ROOT / "config.yaml").read_text())["fit"]["seeds"]
@@ -71,6 +75,19 @@ def main() -> None:
         cold_and_warm(work)
     marginal_seeds(work, base)
     report_regeneration(work)
+    if args.experiments:
+        with_experiments(work.parent / (work.name + "-experiments"))
+
+
+def with_experiments(work: Path) -> None:
+    """Cold run of the default config plus workflow/presets/experiments.yaml."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    write_config(work)
+    wall = snakemake(work, "--configfile", str(ROOT / "workflow/presets/experiments.yaml"))
+    print(f"\ncold run with the experiments preset: {wall:.1f} s", flush=True)
+    job_times(work, "experiments-preset cold")
 
 
 def cold_and_warm(work: Path) -> None:
