@@ -136,6 +136,18 @@ def test_group_stats_bias_and_conclusions():
     assert any("centered MAP σ_b = 6.2e-05" in line for line in lines)
 
 
+def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
+    from radon_pipeline.experiment_plots import experiments_line
+
+    fits = pd.DataFrame(
+        {"sampler": ["pymc", "pymc", "pymc"], "model": ["centered", "centered", "noncentered"],
+         "ess_bulk_sigma_b_per_s": [8.0, 10.0, 84.25]}
+    )
+    line = experiments_line(fits)
+    assert line.startswith("Median ESS(σ_b) per second: pymc centered 9.0, pymc noncentered 84.2.")
+    assert "workflow/presets/experiments.yaml" in line
+
+
 def test_blog_table_puts_the_blog_beside_the_run():
     table = plots.blog_table(_fits(), _maps(), "pymc")
     assert list(table.columns) == ["quantity", "Wiecki (2017)", "this run (pymc)"]
