@@ -88,3 +88,12 @@ def test_url_source_never_falls_back(tmp_path):
 def test_local_source_needs_the_files(tmp_path):
     with pytest.raises(data.DataError, match="data.local_dir must hold srrs2.dat and cty.dat"):
         data.acquire(data.SourceSpec(source="local", local_dir=str(tmp_path)), tmp_path / "src")
+
+
+def test_seed_of_reads_a_fit_file_name_and_names_a_bad_one():
+    from radon_pipeline.io import seed_of
+
+    assert seed_of("results/fits/pymc/centered/seed12.nc") == 12
+    assert seed_of("results/fits/nutpie/noncentered/seed3.json") == 3
+    with pytest.raises(ValueError, match=r"results/fits/x\.csv is not a per-seed fit file"):
+        seed_of("results/fits/x.csv")

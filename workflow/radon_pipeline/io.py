@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -71,6 +72,14 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def seed_of(path: str | os.PathLike[str]) -> int:
+    """The seed in a per-seed fit file's name (``.../seed<N>.nc`` or ``.json``)."""
+    match = re.search(r"seed(\d+)\.(?:nc|json)$", str(path))
+    if match is None:
+        raise ValueError(f"{path} is not a per-seed fit file (seed<N>.nc or seed<N>.json)")
+    return int(match.group(1))
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

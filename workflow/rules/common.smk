@@ -78,6 +78,11 @@ def sweep_outputs(name):
     )
 
 
+def sweep_levels(experiment):
+    """The levels a sweep visits: target_accept values or home replication factors."""
+    return EXP[experiment].get("values") or EXP[experiment].get("factors")
+
+
 def reused_level(experiment):
     """The sweep level that repeats the main fits exactly (their target_accept; 1 home copy)."""
     return FIT["target_accept"] if experiment == "target_accept" else 1
@@ -88,11 +93,9 @@ def reused_fits(wildcards):
     its seeds that are also fit seeds, at the level that repeats the main fit, for
     a sampler the main fits run anyway."""
     exp = EXP[wildcards.experiment]
-    levels = exp.get("values") or exp.get("factors")
-    if (
-        wildcards.sampler not in SAMPLERS
-        or reused_level(wildcards.experiment) not in levels
-    ):
+    if wildcards.sampler not in SAMPLERS or reused_level(
+        wildcards.experiment
+    ) not in sweep_levels(wildcards.experiment):
         return []
     return expand(
         "results/fits/{sampler}/{model}/seed{seed}.json",

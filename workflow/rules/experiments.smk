@@ -54,8 +54,7 @@ rule sweep:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        levels=lambda wc: EXP[wc.experiment].get("values")
-        or EXP[wc.experiment].get("factors"),
+        levels=lambda wc: sweep_levels(wc.experiment),
         seeds=lambda wc: EXP[wc.experiment]["seeds"],
         reused_level=lambda wc: reused_level(wc.experiment),
         chains=FIT["chains"],

@@ -1,6 +1,5 @@
 """Rules `fit_batch*`: compile one model once, sample and diagnose a batch of seeds."""
 
-import re
 import sys
 from pathlib import Path
 
@@ -19,10 +18,10 @@ with script_log(smk.log[0]):
 
     from radon_pipeline.diagnostics import fit_diagnostics, thresholds_from
     from radon_pipeline.fitting import BatchSampler, settings_from, write_trace
-    from radon_pipeline.io import write_json
+    from radon_pipeline.io import seed_of, write_json
 
     # The seeds come from the output names, so batching never enters the params.
-    seeds = [int(re.search(r"seed(\d+)\.nc$", p).group(1)) for p in smk.output.traces]
+    seeds = [seed_of(p) for p in smk.output.traces]
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
     print(f"{settings}; seeds {seeds}", flush=True)
     table = pd.read_csv(smk.input.table)

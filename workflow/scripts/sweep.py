@@ -4,7 +4,6 @@ The main fits that a level repeats exactly (same sampler, model, seed and
 settings) are inputs of the rule: their diagnostics are read, not refitted.
 """
 
-import re
 import sys
 from pathlib import Path
 
@@ -24,13 +23,13 @@ with script_log(smk.log[0]):
     from radon_pipeline.diagnostics import thresholds_from
     from radon_pipeline.experiments import homes_sweep, target_accept_sweep
     from radon_pipeline.fitting import settings_from
-    from radon_pipeline.io import atomic_path, read_json
+    from radon_pipeline.io import atomic_path, read_json, seed_of
 
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
     target_accept = smk.wildcards.experiment == "target_accept"
     cast = float if target_accept else int
     known = {
-        (cast(smk.params.reused_level), int(re.search(r"seed(\d+)\.json$", path).group(1))): read_json(path)
+        (cast(smk.params.reused_level), seed_of(path)): read_json(path)
         for path in smk.input.fits
     }
     common = dict(
