@@ -29,6 +29,10 @@ test: install
 lint: install
 	$(BIN)/snakemake --lint 2>&1 | tee .lint.out; grep -q "Congratulations" .lint.out; status=$$?; rm -f .lint.out; exit $$status
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: install
 	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .

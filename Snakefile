@@ -1,5 +1,5 @@
 # The radon funnel workflow: centered vs non-centered hierarchical models.
-# Rules live in workflow/rules, the science in the workflow/radon_pipeline library.
+# Rules live in workflow/rules, the science in the workflow/funnel library.
 
 
 configfile: "config.yaml"

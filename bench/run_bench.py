@@ -114,7 +114,6 @@ def cold_and_warm(work: Path) -> None:
     print(breakdown.to_string())
 
 
-
 def job_times(work: Path, label: str) -> None:
     """Wall seconds of the last run's jobs, per rule group, from Snakemake's benchmark files."""
     rows = []

@@ -44,7 +44,9 @@ SRRS2_HEADER = (
 )
 
 
-def _srrs2_row(idnum: int, state: str, state2: str, stfips: int, floor: int, activity: float, cntyfips: int, county: str) -> str:
+def _srrs2_row(
+    idnum: int, state: str, state2: str, stfips: int, floor: int, activity: float, cntyfips: int, county: str
+) -> str:
     return (
         f"{idnum},{state},{state2},{stfips:2d},55735, 5,1,{floor},3,N, , 2, 4, 41,0930,0930,012088,012288,"
         f"{activity:8.1f},     9.7,  1146.499190,1,0,{cntyfips:3d},{county:<20s}"
@@ -88,7 +90,9 @@ def tiny_raw(tmp_path: Path) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------- running Snakemake
-def run_snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_snakemake(
+    workdir: Path, *args: str, timeout: float = 900, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the real Snakemake CLI on this repository's Snakefile in ``workdir``."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
@@ -132,8 +136,15 @@ SMALL_FIT = {
 
 # Small versions of the experiments (same fit settings as SMALL_FIT).
 SMALL_EXPERIMENTS = {
-    "reference": {"enabled": True, "chains": 4, "tune": 500, "draws": 2000, "target_accept": 0.95, "seed": 2017,
-                  "counties": ["LAC QUI PARLE", "ST LOUIS"]},
+    "reference": {
+        "enabled": True,
+        "chains": 4,
+        "tune": 500,
+        "draws": 2000,
+        "target_accept": 0.95,
+        "seed": 2017,
+        "counties": ["LAC QUI PARLE", "ST LOUIS"],
+    },
     "target_accept": {"enabled": True, "values": [0.8, 0.99], "seeds": [1], "samplers": ["nutpie"]},
     "homes_per_county": {"enabled": True, "factors": [1, 10], "seeds": [1], "samplers": ["nutpie"]},
 }

@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from radon_pipeline.bias import estimands, flat, z_columns, z_score
-from radon_pipeline.experiments import replicate_homes, summarize_sweep
+from funnel.bias import estimands, flat, z_columns, z_score
+from funnel.experiments import replicate_homes, summarize_sweep
 
 
 def test_z_score_hand_checked():
     # (0.30 - 0.26) / sqrt(0.03^2 + 0.04^2) = 0.04 / 0.05 = 0.8
     assert z_score({"mean": 0.30, "mcse": 0.03}, {"mean": 0.26, "mcse": 0.04}) == pytest.approx(0.8, rel=1e-12)
-    assert z_score({"mean": 0.20, "mcse": 0.012}, {"mean": 0.26, "mcse": 0.005}) == pytest.approx(-0.06 / 0.013, rel=1e-12)
+    assert z_score({"mean": 0.20, "mcse": 0.012}, {"mean": 0.26, "mcse": 0.005}) == pytest.approx(
+        -0.06 / 0.013, rel=1e-12
+    )
     assert z_score({"mean": 1.0, "mcse": 0.0}, {"mean": 1.0, "mcse": 0.0}) == 0.0
     assert z_score({"mean": 2.0, "mcse": 0.0}, {"mean": 1.0, "mcse": 0.0}) == math.inf
 
@@ -87,7 +88,7 @@ def test_summarize_sweep_medians_per_level():
 
 
 def test_crossover_sentence_finds_the_first_size_where_centered_wins():
-    from radon_pipeline.experiment_plots import crossover_sentence
+    from funnel.experiment_plots import crossover_sentence
 
     summary = pd.DataFrame(
         {
@@ -103,7 +104,7 @@ def test_crossover_sentence_finds_the_first_size_where_centered_wins():
 
 
 def test_bias_sentence_counts_flagged_fits():
-    from radon_pipeline.experiment_plots import bias_sentence
+    from funnel.experiment_plots import bias_sentence
 
     fits = pd.DataFrame(
         {

@@ -6,9 +6,8 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from radon_pipeline.config import ConfigError, load_schema, validate_config
+from funnel.config import ConfigError, load_schema, validate_config
 
 SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
 
@@ -31,7 +30,7 @@ def test_every_schema_key_is_documented_in_config_yaml():
             yield from keys(sub, (*prefix, name))
 
     for path in keys(SCHEMA):
-        line = next(l for l in text.splitlines() if l.strip().startswith(f"{path[-1]}:"))
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{path[-1]}:"))
         above = text[: text.index(line)].rstrip().splitlines()[-1].strip()
         assert above.startswith("#") or line.count("#"), f"config key {'.'.join(path)} has no comment"
 
@@ -45,7 +44,11 @@ def _check(config, *fragments):
 
 def test_unknown_key_is_named_with_allowed_keys(config):
     config["data"]["sorce"] = "url"
-    _check(config, "unknown config key 'data.sorce'", "allowed keys: local_dir, mirrors, retries, source, timeout, transform")
+    _check(
+        config,
+        "unknown config key 'data.sorce'",
+        "allowed keys: local_dir, mirrors, retries, source, timeout, transform",
+    )
 
 
 def test_unknown_top_level_key(config):
@@ -83,7 +86,11 @@ def test_all_problems_reported_at_once(config):
 @pytest.mark.parametrize(
     ("key", "value", "fragment"),
     [
-        ("models", ["centered", "funnel"], "config key 'fit.models.1' is 'funnel'; allowed values: centered, noncentered"),
+        (
+            "models",
+            ["centered", "funnel"],
+            "config key 'fit.models.1' is 'funnel'; allowed values: centered, noncentered",
+        ),
         ("samplers", ["stan"], "config key 'fit.samplers.0' is 'stan'; allowed values: pymc, nutpie"),
         ("draws", 0, "config key 'fit.draws': 0 is less than the minimum of 1"),
         ("seeds", [1, -2], "config key 'fit.seeds.1': -2 is less than the minimum of 0"),

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import filecmp
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from radon_pipeline import data
+from funnel import data
 
 
 def test_tiny_raw_recipe(tiny_raw):
@@ -48,7 +46,7 @@ def test_missing_column_is_named(tmp_path, tiny_raw):
 
 def test_home_without_county_uranium_is_an_error(tmp_path, tiny_raw):
     cty = tmp_path / "cty.dat"
-    cty.write_text("\n".join(l for l in tiny_raw["cty.dat"].read_text().splitlines() if "LACQUIPARLE" not in l))
+    cty.write_text("\n".join(ln for ln in tiny_raw["cty.dat"].read_text().splitlines() if "LACQUIPARLE" not in ln))
     with pytest.raises(data.DataError, match="no county uranium"):
         data.clean_raw(tiny_raw["srrs2.dat"], cty, "arm")
 

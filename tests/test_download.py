@@ -8,10 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import closed_port
-from radon_pipeline import data
-from radon_pipeline.io import read_json
+from funnel import data
+from funnel.io import read_json
 
 
 @pytest.fixture
@@ -91,7 +90,7 @@ def test_local_source_needs_the_files(tmp_path):
 
 
 def test_seed_of_reads_a_fit_file_name_and_names_a_bad_one():
-    from radon_pipeline.io import seed_of
+    from funnel.io import seed_of
 
     assert seed_of("results/fits/pymc/centered/seed12.nc") == 12
     assert seed_of("results/fits/nutpie/noncentered/seed3.json") == 3

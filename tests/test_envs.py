@@ -5,16 +5,15 @@ from __future__ import annotations
 import importlib.metadata
 
 import yaml
-
 from conftest import ROOT
-from radon_pipeline import envs
+from funnel import envs
 
 
 def test_env_files_are_generated_from_the_lock():
     pins = envs.read_lock()
     for env in envs.ENV_PACKAGES:
         path = ROOT / "envs" / f"{env}.yaml"
-        assert path.read_text() == envs.render(env, pins), f"{path} drifted: run python -m radon_pipeline.envs"
+        assert path.read_text() == envs.render(env, pins), f"{path} drifted: run python -m funnel.envs"
 
 
 def test_env_pins_equal_installed_versions():

@@ -8,14 +8,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 
 pytest.importorskip("pymc")
 
-from radon_pipeline import data  # noqa: E402
-from radon_pipeline.diagnostics import Thresholds, fit_diagnostics  # noqa: E402
-from radon_pipeline.fitting import BatchSampler, FitSettings, use_compile_cache, write_trace  # noqa: E402
+from funnel import data  # noqa: E402
+from funnel.diagnostics import Thresholds, fit_diagnostics  # noqa: E402
+from funnel.fitting import BatchSampler, FitSettings, use_compile_cache, write_trace  # noqa: E402
 
 use_compile_cache(ROOT / ".cache" / "compile")
 
@@ -110,7 +109,9 @@ def test_diagnostics_equal_arviz_summary(stored_trace):
     import arviz as az
 
     record = fit_diagnostics(stored_trace, "TRAVERSE", Thresholds())
-    summary = az.summary(stored_trace, var_names=["mu_a", "sigma_a", "mu_b", "sigma_b", "eps", "a", "b"], round_to="none")
+    summary = az.summary(
+        stored_trace, var_names=["mu_a", "sigma_a", "mu_b", "sigma_b", "eps", "a", "b"], round_to="none"
+    )
     for name in ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps"):
         assert record[f"ess_bulk_{name}"] == pytest.approx(summary.loc[name, "ess_bulk"], rel=1e-12)
         assert record[f"ess_tail_{name}"] == pytest.approx(summary.loc[name, "ess_tail"], rel=1e-12)

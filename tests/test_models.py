@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from funnel.models import HYPERPARAMETERS, build_model, coords_of
 from scipy import stats
-
-from radon_pipeline.models import HYPERPARAMETERS, build_model, coords_of
 
 pm = pytest.importorskip("pymc")
 
@@ -85,7 +84,7 @@ def test_bad_arguments_are_named(table):
 
 
 def test_real_data_coordinates(shared_radon, tmp_path):
-    from radon_pipeline import data
+    from funnel import data
 
     table = data.clean_raw(shared_radon / "srrs2.dat", shared_radon / "cty.dat", "arm")
     coords = coords_of(table)["county"]

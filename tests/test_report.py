@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, copy_config, run_snakemake
-from radon_pipeline import plots, report
-from radon_pipeline.config import load_schema, validate_config
+from funnel import plots, report
+from funnel.config import load_schema, validate_config
 
 TEMPLATES = ROOT / "workflow" / "notebooks"
 PNG = 'src="data:image/png'  # an inline figure in nbconvert's HTML (the CSS holds another data: PNG)
@@ -37,13 +36,29 @@ def _fits() -> pd.DataFrame:
     for sampler in ("nutpie", "pymc"):
         for model, div, rhat, ess, mean, below in (
             ("centered", [5, 0, 12], [1.02, 1.005, 1.04], [60.0, 150.0, 90.0], [0.31, 0.30, 0.33], [0.02, 0.03, 0.01]),
-            ("noncentered", [0, 0, 1], [1.001, 1.002, 1.0], [900.0, 1100.0, 1000.0], [0.26, 0.25, 0.27], [0.1, 0.12, 0.09]),
+            (
+                "noncentered",
+                [0, 0, 1],
+                [1.001, 1.002, 1.0],
+                [900.0, 1100.0, 1000.0],
+                [0.26, 0.25, 0.27],
+                [0.1, 0.12, 0.09],
+            ),
         ):
             for i, seed in enumerate((1, 2, 3)):
                 rows.append(
-                    {"sampler": sampler, "model": model, "seed": seed, "divergences": div[i], "rhat_sigma_b": rhat[i],
-                     "ess_bulk_sigma_b": ess[i], "mean_sigma_b": mean[i], "p_sigma_b_below_0.1": below[i],
-                     "pass_all": div[i] == 0 and ess[i] >= 400, "priors": "blog"}
+                    {
+                        "sampler": sampler,
+                        "model": model,
+                        "seed": seed,
+                        "divergences": div[i],
+                        "rhat_sigma_b": rhat[i],
+                        "ess_bulk_sigma_b": ess[i],
+                        "mean_sigma_b": mean[i],
+                        "p_sigma_b_below_0.1": below[i],
+                        "pass_all": div[i] == 0 and ess[i] >= 400,
+                        "priors": "blog",
+                    }
                 )
     return pd.DataFrame(rows)
 
@@ -137,11 +152,14 @@ def test_group_stats_bias_and_conclusions():
 
 
 def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
-    from radon_pipeline.experiment_plots import experiments_line
+    from funnel.experiment_plots import experiments_line
 
     fits = pd.DataFrame(
-        {"sampler": ["pymc", "pymc", "pymc"], "model": ["centered", "centered", "noncentered"],
-         "ess_bulk_sigma_b_per_s": [8.0, 10.0, 84.25]}
+        {
+            "sampler": ["pymc", "pymc", "pymc"],
+            "model": ["centered", "centered", "noncentered"],
+            "ess_bulk_sigma_b_per_s": [8.0, 10.0, 84.25],
+        }
     )
     line = experiments_line(fits)
     assert line.startswith("Median ESS(σ_b) per second: pymc centered 9.0, pymc noncentered 84.2.")
@@ -161,17 +179,34 @@ def test_blog_table_puts_the_blog_beside_the_run():
 
 def test_seed_table_and_one_liners():
     record = {
-        "seed": 3, "divergences": 2, "rhat_max": 1.0123, "rhat_sigma_b": 1.011, "ess_bulk_sigma_b": 123.4,
-        "ess_tail_sigma_b": 200.0, "ess_bulk_b_TRAVERSE": 800.2, "bfmi_min": 0.25, "mean_sigma_b": 0.27,
-        "sampling_seconds": 3.21, "pass_all": False,
+        "seed": 3,
+        "divergences": 2,
+        "rhat_max": 1.0123,
+        "rhat_sigma_b": 1.011,
+        "ess_bulk_sigma_b": 123.4,
+        "ess_tail_sigma_b": 200.0,
+        "ess_bulk_b_TRAVERSE": 800.2,
+        "bfmi_min": 0.25,
+        "mean_sigma_b": 0.27,
+        "sampling_seconds": 3.21,
+        "pass_all": False,
     }
     table = plots.seed_table([record, {**record, "seed": 1, "pass_all": True}], "TRAVERSE")
     assert list(table["seed"]) == [1, 3]
     assert table.loc[1, "ESS bulk σ_b"] == "123" and table.loc[1, "ESS bulk b[TRAVERSE]"] == "800"
     assert list(table["all checks pass"]) == ["yes", "no"]
-    row = {"seeds": 8, "divergences_median": 3, "divergences_min": 0, "divergences_max": 40, "rhat_max_median": 1.0234,
-           "ess_bulk_sigma_b_median": 151.6, "ess_bulk_sigma_b_min": 20, "ess_bulk_sigma_b_max": 300,
-           "mean_sigma_b_median": 0.31, "share_pass_all": 0.25}
+    row = {
+        "seeds": 8,
+        "divergences_median": 3,
+        "divergences_min": 0,
+        "divergences_max": 40,
+        "rhat_max_median": 1.0234,
+        "ess_bulk_sigma_b_median": 151.6,
+        "ess_bulk_sigma_b_min": 20,
+        "ess_bulk_sigma_b_max": 300,
+        "mean_sigma_b_median": 0.31,
+        "share_pass_all": 0.25,
+    }
     assert plots.group_line(row) == (
         "8 seeds: divergences 3 [0, 40], R-hat max 1.023, bulk ESS(σ_b) 152 [20, 300], E[σ_b] 0.310; "
         "all checks pass on 25% of seeds"
@@ -180,9 +215,17 @@ def test_seed_table_and_one_liners():
 
 
 def test_provenance_table():
-    provenance = {"download": {"source": "embedded", "requested_source": "auto", "fallback_reason": "offline",
-                               "files": {"x.csv": {"sha256": "ab" * 32, "bytes": 10}}},
-                  "transform": "arm", "rows": 919, "counties": 85}
+    provenance = {
+        "download": {
+            "source": "embedded",
+            "requested_source": "auto",
+            "fallback_reason": "offline",
+            "files": {"x.csv": {"sha256": "ab" * 32, "bytes": 10}},
+        },
+        "transform": "arm",
+        "rows": 919,
+        "counties": 85,
+    }
     table = plots.provenance_table(provenance).set_index("what")["value"]
     assert table["source used"] == "embedded" and table["fallback reason"] == "offline"
     assert table["log transform"] == "arm" and table["file x.csv"].startswith("sha256 abababababababab")
@@ -204,7 +247,7 @@ def test_figures_draw():
 
 
 def test_plots_and_report_import_without_pymc():
-    code = "import sys, radon_pipeline.plots, radon_pipeline.report; assert 'pymc' not in sys.modules, 'pymc imported'"
+    code = "import sys, funnel.plots, funnel.report; assert 'pymc' not in sys.modules, 'pymc imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT / "workflow")
     for template in TEMPLATES.glob("*.ipynb"):
         assert not re.search(r"^\s*(import|from)\s+pymc", template.read_text(), flags=re.M), template
@@ -213,8 +256,15 @@ def test_plots_and_report_import_without_pymc():
 # ================================================================ notebook surgery
 def _executed_like() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {"start_time": "t0", "end_time": "t1", "duration": 1.5, "exception": None,
-                                "input_path": "/abs/path/t.ipynb", "output_path": None, "parameters": {"x": 1}}
+    nb.metadata["papermill"] = {
+        "start_time": "t0",
+        "end_time": "t1",
+        "duration": 1.5,
+        "exception": None,
+        "input_path": "/abs/path/t.ipynb",
+        "output_path": None,
+        "parameters": {"x": 1},
+    }
     params = nbformat.v4.new_code_cell("x = 0")
     params.metadata["tags"] = ["parameters"]
     injected = nbformat.v4.new_code_cell("x = 1")
@@ -263,9 +313,15 @@ def test_python3_kernel_is_this_interpreter_whatever_is_installed(tmp_path, monk
     for name in ("python3", "radon-test"):
         spec = tmp_path / "kernels" / name
         spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(json.dumps(
-            {"argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-             "display_name": name, "language": "python"}))
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": name,
+                    "language": "python",
+                }
+            )
+        )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     assert report.kernel_manager("python3").kernel_spec.argv[0] == sys.executable
     assert report.kernel_manager("radon-test").kernel_spec.argv[0] == "/nonexistent/python"
@@ -279,7 +335,7 @@ def _tiny_template(path: Path, body: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("x = 0")
     params.metadata["tags"] = ["parameters"]
-    setup = nbformat.v4.new_code_cell("from radon_pipeline import plots\nplots.setup_notebook()")
+    setup = nbformat.v4.new_code_cell("from funnel import plots\nplots.setup_notebook()")
     text = nbformat.v4.new_code_cell('plots.md(f"x is **{x}**")')
     fail = nbformat.v4.new_code_cell(body)
     fig = nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, x]);")
@@ -294,8 +350,9 @@ def test_notebook_runs_and_reruns_identically(tmp_path):
     outputs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        report.run_notebook(template, out / "t.ipynb", out / "t.html", {"x": 3}, exports={"line": out / "line.png"},
-                            timeout=60)
+        report.run_notebook(
+            template, out / "t.ipynb", out / "t.html", {"x": 3}, exports={"line": out / "line.png"}, timeout=60
+        )
         outputs.append({p.name: p.read_bytes() for p in out.iterdir()})
     assert sorted(outputs[0]) == ["line.png", "t.html", "t.ipynb"]
     assert outputs[0] == outputs[1], "a rerun with the same inputs changed an output"
@@ -310,8 +367,9 @@ def test_failing_notebook_raises_with_the_cell_error_and_leaves_nothing(tmp_path
     template = _tiny_template(tmp_path / "bad.ipynb", "raise ValueError('radon is not a noble gas')")
     out = tmp_path / "out"
     with pytest.raises(report.NotebookError) as info:
-        report.run_notebook(template, out / "t.ipynb", out / "t.html", {"x": 3}, exports={"line": out / "line.png"},
-                            timeout=60)
+        report.run_notebook(
+            template, out / "t.ipynb", out / "t.html", {"x": 3}, exports={"line": out / "line.png"}, timeout=60
+        )
     message = str(info.value)
     assert "ValueError: radon is not a noble gas" in message and "raise ValueError" in message
     assert not out.exists() or list(out.iterdir()) == []  # no HTML, notebook, figure, or temp file
@@ -320,7 +378,9 @@ def test_failing_notebook_raises_with_the_cell_error_and_leaves_nothing(tmp_path
 def test_missing_export_or_parameters_cell_fails_early(tmp_path):
     template = _tiny_template(tmp_path / "t.ipynb", "pass")
     with pytest.raises(report.NotebookError, match="no output for export"):
-        report.run_notebook(template, tmp_path / "o.ipynb", tmp_path / "o.html", {}, exports={"nope": tmp_path / "n.png"})
+        report.run_notebook(
+            template, tmp_path / "o.ipynb", tmp_path / "o.html", {}, exports={"nope": tmp_path / "n.png"}
+        )
     assert not (tmp_path / "o.html").exists()
     nb = nbformat.read(str(template), as_version=4)
     nb.cells[0].metadata["tags"] = []
@@ -348,7 +408,9 @@ def test_blog_preset_is_a_valid_override():
     text = (ROOT / "workflow/presets/blog.yaml").read_text().splitlines()
     for i, line in enumerate(text):
         if re.match(r"^\s*\w+:", line):
-            assert text[i - 1].strip().startswith("#") or text[i - 1].strip() == "", f"preset key without comment: {line}"
+            assert text[i - 1].strip().startswith("#") or text[i - 1].strip() == "", (
+                f"preset key without comment: {line}"
+            )
 
 
 def test_blog_preset_plans_pymc_fits_and_the_report(workdir):
@@ -368,7 +430,9 @@ def test_experiments_are_off_by_default_and_the_preset_switches_them_on(workdir)
     assert re.search(r"^report_experiments\s+1$", default_log, flags=re.M)  # its sampler comparison stays
     preset = ROOT / "workflow/presets/experiments.yaml"
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate_config(_merge(config, yaml.safe_load(preset.read_text())), load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
+    validate_config(
+        _merge(config, yaml.safe_load(preset.read_text())), load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+    )
     proc = run_snakemake(workdir, "-n", "--configfile", str(preset))
     log = proc.stdout + proc.stderr
     assert re.search(r"^reference\s+1$", log, flags=re.M)
@@ -377,8 +441,15 @@ def test_experiments_are_off_by_default_and_the_preset_switches_them_on(workdir)
 
 
 # ================================================================ the report rules (end to end)
-NOTEBOOK_FIGURES = {"data": 2, "fit_pymc_centered": 4, "fit_pymc_noncentered": 4, "fit_nutpie_centered": 4,
-                    "fit_nutpie_noncentered": 4, "comparison": 5, "experiments": 4}
+NOTEBOOK_FIGURES = {
+    "data": 2,
+    "fit_pymc_centered": 4,
+    "fit_pymc_noncentered": 4,
+    "fit_nutpie_centered": 4,
+    "fit_nutpie_noncentered": 4,
+    "comparison": 5,
+    "experiments": 4,
+}
 
 
 @pytest.fixture(scope="module")
@@ -406,8 +477,15 @@ def test_report_target_builds_all_notebooks_without_fitting(built_report):
             assert "papermill" not in cell.metadata and "execution" not in cell.metadata
         assert "start_time" not in nb.metadata["papermill"]
         assert (workdir / f"results/logs/report/{name}.log").read_text().count("wrote ") == 1
-    for figure in ("centered_funnel", "noncentered_offsets", "sigma_b_posteriors", "diagnostics_across_seeds",
-                   "map_vs_mean", "homes_per_county", "funnel_pymc_centered"):
+    for figure in (
+        "centered_funnel",
+        "noncentered_offsets",
+        "sigma_b_posteriors",
+        "diagnostics_across_seeds",
+        "map_vs_mean",
+        "homes_per_county",
+        "funnel_pymc_centered",
+    ):
         assert (out / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
     for table in ("summary_table", "blog_vs_run"):
         assert "<table" in (out / "tables" / f"{table}.html").read_text()
@@ -469,12 +547,22 @@ def test_editing_a_template_reruns_only_its_notebooks_and_the_index(built_report
     nb = nbformat.read(str(template), as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("An edit by the test."))
     nbformat.write(nb, str(template))
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(repo / "Snakefile"), "--directory", str(run),
-           "--cores", "2", "-n", "--rerun-triggers", "mtime"]
+    cmd = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "-s",
+        str(repo / "Snakefile"),
+        "--directory",
+        str(run),
+        "--cores",
+        "2",
+        "-n",
+        "--rerun-triggers",
+        "mtime",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": "0"})
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
-    stats = log[log.index("Job stats"):]
+    stats = log[log.index("Job stats") :]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
     jobs.pop("total", None)
     assert jobs == {"report_fit": "4", "report": "1", "all": "1"}, stats

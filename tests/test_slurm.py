@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, SNAKEMAKE, copy_config, run_snakemake
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
@@ -74,7 +73,9 @@ def _slurm_logs(workdir: Path) -> str:
     return "".join(f"\n--- {log}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
 
 
-def run_snakemake_interruptible(workdir: Path, *args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_snakemake_interruptible(
+    workdir: Path, *args: str, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     """Like conftest.run_snakemake, but a run past ``timeout`` gets SIGINT (it then
     cancels its SLURM jobs) before it is killed, and the test fails with its output."""
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
@@ -92,9 +93,11 @@ def run_snakemake_interruptible(workdir: Path, *args: str, env: dict[str, str], 
             out, err = proc.communicate(timeout=30)
         raise AssertionError(
             f"snakemake on SLURM still running after {timeout} s, interrupted:\n{out[-4000:]}\n{err[-8000:]}{_slurm_logs(workdir)}"
-        )
+        ) from None
     if proc.returncode != 0:
-        raise AssertionError(f"snakemake on SLURM failed ({proc.returncode}):\n{out[-4000:]}\n{err[-8000:]}{_slurm_logs(workdir)}")
+        raise AssertionError(
+            f"snakemake on SLURM failed ({proc.returncode}):\n{out[-4000:]}\n{err[-8000:]}{_slurm_logs(workdir)}"
+        )
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
@@ -129,13 +132,17 @@ def test_workflow_runs_through_slurm_profile(slurm_cluster, shared_radon, tmp_pa
     }
     proc = run_snakemake_interruptible(
         on_slurm,
-        "--profile", str(PROFILE),
-        "--workflow-profile", "none",
-        "--default-resources", *profile_default_resources(slurm_cluster.partition),
+        "--profile",
+        str(PROFILE),
+        "--workflow-profile",
+        "none",
+        "--default-resources",
+        *profile_default_resources(slurm_cluster.partition),
         # Test-only: keep the logs of successful jobs to inspect them, and poll
         # sooner than the plugin's 40 s default so the test stays short.
         "--slurm-keep-successful-logs",
-        "--slurm-init-seconds-before-status-checks", "5",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
         *SLURM_TARGETS,
         env=env,
         timeout=SLURM_RUN_TIMEOUT,

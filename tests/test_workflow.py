@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+
 import pandas as pd
 import pytest
-
 from conftest import ROOT, closed_port, copy_config, run_snakemake
 
 
@@ -43,8 +43,19 @@ def test_small_config_end_to_end(small_run):
     assert set(zip(fits["sampler"], fits["model"], fits["seed"])) == {
         (s, m, seed) for s in ("pymc", "nutpie") for m in ("centered", "noncentered") for seed in (1, 2)
     }
-    for column in ("divergences", "rhat_max", "ess_bulk_sigma_b", "ess_tail_b_TRAVERSE", "bfmi_min", "mcse_mean_sigma_b",
-                   "sampling_seconds", "compile_seconds", "import_seconds", "ess_bulk_sigma_b_per_s", "pass_all"):
+    for column in (
+        "divergences",
+        "rhat_max",
+        "ess_bulk_sigma_b",
+        "ess_tail_b_TRAVERSE",
+        "bfmi_min",
+        "mcse_mean_sigma_b",
+        "sampling_seconds",
+        "compile_seconds",
+        "import_seconds",
+        "ess_bulk_sigma_b_per_s",
+        "pass_all",
+    ):
         assert fits[column].notna().all(), column
     summary = pd.read_csv(small_run / "results/tables/summary.csv")
     assert len(summary) == 4 and (summary["seeds"] == 2).all()
@@ -84,8 +95,16 @@ def test_changing_batch_size_does_not_refit(small_run):
 
 def test_failed_fit_leaves_no_output_and_logs_why(workdir):
     # The fit samples, then its diagnostics fail on a county that does not exist.
-    fit = {"seeds": [1], "batch_size": 1, "chains": 2, "tune": 20, "draws": 20, "samplers": ["nutpie"],
-           "models": ["noncentered"], "compile_cache": str(ROOT / ".cache" / "compile")}
+    fit = {
+        "seeds": [1],
+        "batch_size": 1,
+        "chains": 2,
+        "tune": 20,
+        "draws": 20,
+        "samplers": ["nutpie"],
+        "models": ["noncentered"],
+        "compile_cache": str(ROOT / ".cache" / "compile"),
+    }
     copy_config(workdir, data={"source": "embedded"}, fit=fit, diagnostics={"small_county": "ATLANTIS"})
     proc = run_snakemake(workdir, "results/fits/nutpie/noncentered/seed1.json", check=False)
     assert proc.returncode != 0
@@ -100,7 +119,14 @@ def test_reference_and_bias_columns(small_run):
     reference = json.loads((small_run / "results/reference/reference.json").read_text())
     diag = reference["diagnostics"]
     assert diag["divergences"] == 0 and diag["rhat_max"] < 1.01 and diag["chains"] == 4
-    assert set(reference["estimands"]) == {"sigma_b", "log_sigma_b", "p_sigma_b_small", "b[TRAVERSE]", "b[LAC QUI PARLE]", "b[ST LOUIS]"}
+    assert set(reference["estimands"]) == {
+        "sigma_b",
+        "log_sigma_b",
+        "p_sigma_b_small",
+        "b[TRAVERSE]",
+        "b[LAC QUI PARLE]",
+        "b[ST LOUIS]",
+    }
     assert 0.15 < reference["estimands"]["sigma_b"]["mean"] < 0.45
     fits = pd.read_csv(small_run / "results/tables/fits.csv")
     for column in ("z_sigma_b", "z_log_sigma_b", "z_p_sigma_b_small", "z_b[TRAVERSE]", "z_b[ST LOUIS]"):
@@ -115,19 +141,27 @@ def test_reference_and_bias_columns(small_run):
 def test_sweeps(small_run):
     ta = pd.read_csv(small_run / "results/tables/target_accept_summary.csv")
     assert sorted(zip(ta["model"], ta["target_accept"])) == [
-        ("centered", 0.8), ("centered", 0.99), ("noncentered", 0.8), ("noncentered", 0.99)
+        ("centered", 0.8),
+        ("centered", 0.99),
+        ("noncentered", 0.8),
+        ("noncentered", 0.99),
     ]
     ta = ta.set_index(["model", "target_accept"])
     # Smaller steps at 0.99 ...
     assert ta.loc[("centered", 0.99), "step_size_mean_median"] < ta.loc[("centered", 0.8), "step_size_mean_median"]
     # ... do not make the centered form mix sigma_b like the non-centered one.
-    assert ta.loc[("centered", 0.99), "ess_bulk_sigma_b_median"] < ta.loc[("noncentered", 0.8), "ess_bulk_sigma_b_median"]
+    assert (
+        ta.loc[("centered", 0.99), "ess_bulk_sigma_b_median"] < ta.loc[("noncentered", 0.8), "ess_bulk_sigma_b_median"]
+    )
     homes = pd.read_csv(small_run / "results/tables/homes_per_county_summary.csv").set_index(["model", "homes_factor"])
     rate = "ess_bulk_sigma_b_per_s_median"
     # The crossover: non-centered wins on the survey, centered with 10x the homes per county.
     assert homes.loc[("noncentered", 1), rate] > homes.loc[("centered", 1), rate]
     assert homes.loc[("centered", 10), rate] > homes.loc[("noncentered", 10), rate]
-    assert homes.loc[("centered", 10), "homes_per_county_median_median"] == 10 * homes.loc[("centered", 1), "homes_per_county_median_median"]
+    assert (
+        homes.loc[("centered", 10), "homes_per_county_median_median"]
+        == 10 * homes.loc[("centered", 1), "homes_per_county_median_median"]
+    )
 
 
 def test_sweep_levels_that_repeat_a_main_fit_read_it(small_run):

@@ -65,7 +65,9 @@ def ensure_installed(timeout: float = 600) -> str | None:
     ]
     for cmd in steps:
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+            )
         except subprocess.TimeoutExpired:
             return f"`{' '.join(cmd)}` timed out after {timeout:.0f} s"
         if proc.returncode != 0:
@@ -139,7 +141,9 @@ class MiniCluster:
 
     def run(self, *cmd: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a SLURM client command (sinfo, squeue, scontrol, ...) against this cluster."""
-        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=self.client_env(), stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            list(cmd), capture_output=True, text=True, timeout=timeout, env=self.client_env(), stdin=subprocess.DEVNULL
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
         return proc
@@ -147,7 +151,9 @@ class MiniCluster:
     # ------------------------------------------------------------ configuration
     def _hardware(self) -> dict[str, str]:
         """CPU layout and memory as slurmd itself sees them (`slurmd -C`)."""
-        proc = subprocess.run([which("slurmd"), "-C"], capture_output=True, text=True, timeout=30, env=self.client_env())
+        proc = subprocess.run(
+            [which("slurmd"), "-C"], capture_output=True, text=True, timeout=30, env=self.client_env()
+        )
         first = proc.stdout.splitlines()[0] if proc.stdout else ""
         found = dict(re.findall(r"(\w+)=(\S+)", first))
         if "CPUs" not in found:
@@ -165,7 +171,9 @@ class MiniCluster:
         # A bit below what is free now, so the node never drains for "Low RealMemory".
         memory = max(512, min(real_memory, _available_memory_mb()) - 1024)
         layout = " ".join(
-            f"{key}={hw[key]}" for key in ["CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore"] if key in hw
+            f"{key}={hw[key]}"
+            for key in ["CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore"]
+            if key in hw
         )
         self.memory_mb = memory
         self.cpus = int(hw["CPUs"])
@@ -225,7 +233,12 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=INFINIT
         log = self.root / "log" / f"{name}.out"
         with open(log, "wb") as out:
             self.procs[name] = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.client_env(), cwd=self.root,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.client_env(),
+                cwd=self.root,
                 preexec_fn=_die_with_parent,
             )
 
@@ -234,7 +247,9 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=INFINIT
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({proc.returncode}) while waiting for {what}\n{self.diagnostics()}")
+                    raise RuntimeError(
+                        f"{name} exited ({proc.returncode}) while waiting for {what}\n{self.diagnostics()}"
+                    )
             if ready():
                 return
             time.sleep(0.25)
@@ -248,12 +263,23 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=INFINIT
         m = self.root / "munge"
         self._spawn(
             "munged",
-            [which("munged"), "--foreground", f"--key-file={key}", f"--socket={self.munge_socket}",
-             f"--pid-file={m}/munged.pid", f"--seed-file={m}/munged.seed", f"--log-file={self.root}/log/munged.log"],
+            [
+                which("munged"),
+                "--foreground",
+                f"--key-file={key}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={m}/munged.pid",
+                f"--seed-file={m}/munged.seed",
+                f"--log-file={self.root}/log/munged.log",
+            ],
         )
         self._wait("the munge socket", self.munge_socket.exists, timeout)
         self._spawn("slurmctld", [which("slurmctld"), "-D", "-c", "-f", str(self.conf)])
-        self._wait("slurmctld", lambda: self.run("scontrol", "ping", check=False, timeout=10).stdout.count("is UP") > 0, timeout)
+        self._wait(
+            "slurmctld",
+            lambda: self.run("scontrol", "ping", check=False, timeout=10).stdout.count("is UP") > 0,
+            timeout,
+        )
         self._spawn("slurmd", [which("slurmd"), "-D", "-f", str(self.conf), "-N", self.hostname])
         self._wait(f"node {self.hostname} idle", self.node_idle, timeout)
 
@@ -293,7 +319,16 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=INFINIT
                 self.run("scancel", "--user", str(os.geteuid()), check=False, timeout=15)
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
-                    out = self.run("squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING,SUSPENDED", "-o", "%i", check=False, timeout=10)
+                    out = self.run(
+                        "squeue",
+                        "-h",
+                        "-t",
+                        "PENDING,RUNNING,COMPLETING,SUSPENDED",
+                        "-o",
+                        "%i",
+                        check=False,
+                        timeout=10,
+                    )
                     if out.returncode != 0 or not out.stdout.strip():
                         break
                     time.sleep(0.5)

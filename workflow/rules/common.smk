@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from radon_pipeline.config import ConfigError, load_schema, validate_config
+from funnel.config import ConfigError, load_schema, validate_config
 
 try:
     validate_config(

@@ -2,7 +2,7 @@
 # rendered to HTML, then an index page. The notebooks only read tables and traces;
 # they never fit. `snakemake report` builds it all. A template is an input of its
 # own rule only, so editing one reruns that notebook and the index, nothing else.
-from radon_pipeline.plots import pick_sampler
+from funnel.plots import pick_sampler
 
 TEMPLATES = Path(workflow.basedir) / "workflow/notebooks"
 # The comparison's trace figures use PyMC's NUTS (the blog's sampler) when fitted.

@@ -5,12 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from radon_pipeline.diagnostics import write_tables
-    from radon_pipeline.io import read_json
+    from funnel.diagnostics import write_tables
+    from funnel.io import read_json
 
     write_tables(
         [read_json(p) for p in smk.input.diagnostics],

@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.data import SourceSpec, acquire
-from radon_pipeline.io import script_log
+from funnel.data import SourceSpec, acquire
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):

@@ -5,14 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
-
-    from radon_pipeline.experiments import summarize_sweep
-    from radon_pipeline.io import atomic_path
+    from funnel.experiments import summarize_sweep
+    from funnel.io import atomic_path
 
     rows = pd.concat([pd.read_csv(p) for p in smk.input], ignore_index=True)
     with atomic_path(smk.output.rows) as tmp:

@@ -5,20 +5,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.fitting import limit_blas_threads, use_compile_cache
+from funnel.fitting import limit_blas_threads, use_compile_cache
 
 limit_blas_threads()
 use_compile_cache(snakemake.params.compile_cache)  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
-
-    from radon_pipeline.diagnostics import fit_diagnostics, thresholds_from
-    from radon_pipeline.fitting import BatchSampler, settings_from, write_trace
-    from radon_pipeline.io import seed_of, write_json
+    from funnel.diagnostics import fit_diagnostics, thresholds_from
+    from funnel.fitting import BatchSampler, settings_from, write_trace
+    from funnel.io import seed_of, write_json
 
     # The seeds come from the output names, so batching never enters the params.
     seeds = [seed_of(p) for p in smk.output.traces]
@@ -27,14 +26,10 @@ with script_log(smk.log[0]):
     table = pd.read_csv(smk.input.table)
     batch = BatchSampler(table, settings)
     thresholds = thresholds_from(smk.params)
-    for seed, trace_path, diag_path in zip(
-        seeds, smk.output.traces, smk.output.diagnostics
-    ):
+    for seed, trace_path, diag_path in zip(seeds, smk.output.traces, smk.output.diagnostics):
         print(f"seed {seed}: sampling...", flush=True)
         idata = batch.sample(seed)
-        record = fit_diagnostics(
-            idata, smk.params.small_county, thresholds, list(smk.params.counties)
-        )
+        record = fit_diagnostics(idata, smk.params.small_county, thresholds, list(smk.params.counties))
         write_trace(idata, trace_path)
         write_json(diag_path, record)
         print(

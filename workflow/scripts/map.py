@@ -5,22 +5,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.fitting import limit_blas_threads, use_compile_cache
+from funnel.fitting import limit_blas_threads, use_compile_cache
 
 limit_blas_threads()
 use_compile_cache(snakemake.params.compile_cache)  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
+    from funnel.fitting import map_estimate
+    from funnel.io import write_json
 
-    from radon_pipeline.fitting import map_estimate
-    from radon_pipeline.io import write_json
-
-    record = map_estimate(
-        pd.read_csv(smk.input.table), smk.wildcards.model, smk.params.priors
-    )
+    record = map_estimate(pd.read_csv(smk.input.table), smk.wildcards.model, smk.params.priors)
     write_json(smk.output[0], record)
     print(record)

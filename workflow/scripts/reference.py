@@ -5,20 +5,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.fitting import limit_blas_threads, use_compile_cache
+from funnel.fitting import limit_blas_threads, use_compile_cache
 
 limit_blas_threads()
 use_compile_cache(snakemake.params.compile_cache)  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
-
-    from radon_pipeline.experiments import reference_run
-    from radon_pipeline.fitting import settings_from, write_trace
-    from radon_pipeline.io import write_json
+    from funnel.experiments import reference_run
+    from funnel.fitting import settings_from, write_trace
+    from funnel.io import write_json
 
     settings = settings_from(smk.params, "nutpie", "noncentered", smk.threads)
     print(f"reference run: {settings}, seed {smk.params.seed}", flush=True)

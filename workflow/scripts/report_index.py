@@ -5,12 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from radon_pipeline.io import atomic_path
-    from radon_pipeline.report import index_page, index_sections
+    from funnel.io import atomic_path
+    from funnel.report import index_page, index_sections
 
     index = smk.output[0]
     groups = [(g.split("/")[0], g.split("/")[1]) for g in smk.params.groups]

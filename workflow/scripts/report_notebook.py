@@ -9,11 +9,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from radon_pipeline.report import run_notebook
+    from funnel.report import run_notebook
 
     outputs = dict(smk.output.items())
     run_notebook(

@@ -9,29 +9,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from radon_pipeline.fitting import limit_blas_threads, use_compile_cache
+from funnel.fitting import limit_blas_threads, use_compile_cache
 
 limit_blas_threads()
 use_compile_cache(snakemake.params.compile_cache)  # noqa: F821
 
-from radon_pipeline.io import script_log
+from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     import pandas as pd
-
-    from radon_pipeline.diagnostics import thresholds_from
-    from radon_pipeline.experiments import homes_sweep, target_accept_sweep
-    from radon_pipeline.fitting import settings_from
-    from radon_pipeline.io import atomic_path, read_json, seed_of
+    from funnel.diagnostics import thresholds_from
+    from funnel.experiments import homes_sweep, target_accept_sweep
+    from funnel.fitting import settings_from
+    from funnel.io import atomic_path, read_json, seed_of
 
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
     target_accept = smk.wildcards.experiment == "target_accept"
     cast = float if target_accept else int
-    known = {
-        (cast(smk.params.reused_level), seed_of(path)): read_json(path)
-        for path in smk.input.fits
-    }
+    known = {(cast(smk.params.reused_level), seed_of(path)): read_json(path) for path in smk.input.fits}
     common = dict(
         table=pd.read_csv(smk.input.table),
         settings=settings,

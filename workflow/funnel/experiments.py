@@ -33,7 +33,9 @@ def reference_run(
     # The record already holds every estimand's estimate and MCSE: no second pass.
     summary = {
         "diagnostics": record,
-        "estimands": {name: {"mean": record[f"est_{name}"], "mcse": record[f"mcse_{name}"]} for name in estimand_names(keep)},
+        "estimands": {
+            name: {"mean": record[f"est_{name}"], "mcse": record[f"mcse_{name}"]} for name in estimand_names(keep)
+        },
     }
     reduced = idata.posterior[list(HYPERPARAMETERS)].assign(b=idata.posterior["b"].sel(county=keep))
     reduced.attrs = idata.posterior.attrs
@@ -85,7 +87,9 @@ def target_accept_sweep(
             row = _row(record, reference)
             rows.append(row)
             source = "the main fit" if (level, seed) in known else "fitted"
-            log(f"target_accept {level} seed {seed} ({source}): {row['divergences']} divergences, ESS(sigma_b) {row['ess_bulk_sigma_b']:.0f}")
+            log(
+                f"target_accept {level} seed {seed} ({source}): {row['divergences']} divergences, ESS(sigma_b) {row['ess_bulk_sigma_b']:.0f}"
+            )
     return pd.DataFrame(rows)
 
 

@@ -4,8 +4,8 @@
 renders ``envs/*.yaml`` from it, so the conda pins cannot drift from what the
 venv (and the tests) run with::
 
-    python -m radon_pipeline.envs          # rewrite envs/*.yaml
-    python -m radon_pipeline.envs --check  # exit 1 if a file differs
+    python -m funnel.envs          # rewrite envs/*.yaml
+    python -m funnel.envs --check  # exit 1 if a file differs
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def render(env: str, pins: dict[str, str]) -> str:
         else:
             conda.append(f"{name}={pins[key]}")  # conda-forge uses the PyPI names here
     lines = [
-        "# Generated from requirements.lock by `python -m radon_pipeline.envs`; do not edit by hand.",
+        "# Generated from requirements.lock by `python -m funnel.envs`; do not edit by hand.",
         f"name: radon-{env}",
         "channels:",
         "  - conda-forge",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -72,7 +71,7 @@ class SourceSpec:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _check_sha(name: str, data: bytes, origin: str) -> str:
@@ -92,7 +91,7 @@ def _download(url: str, timeout: float, retries: int, log: Callable[[str], None]
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 return response.read()
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
             last = exc
             log(f"attempt {attempt}/{retries} for {url} failed: {exc}")
             if attempt < retries:
@@ -123,7 +122,9 @@ def _fetch_url(spec: SourceSpec, dest: Path, log: Callable[[str], None]) -> dict
 
 def _fetch_local(spec: SourceSpec, dest: Path, log: Callable[[str], None]) -> dict[str, Any]:
     if not spec.local_dir:
-        raise DataError("data.source is 'local' but data.local_dir is not set; set it to the folder holding srrs2.dat and cty.dat")
+        raise DataError(
+            "data.source is 'local' but data.local_dir is not set; set it to the folder holding srrs2.dat and cty.dat"
+        )
     folder = Path(spec.local_dir)
     files: dict[str, Any] = {}
     for name in RAW_SHA256:
@@ -352,7 +353,9 @@ def clean_source(source_dir: str | Path, transform: str) -> tuple[pd.DataFrame, 
     return table, provenance
 
 
-def write_clean(table: pd.DataFrame, provenance: dict[str, Any], transform: str, table_path: str | Path, provenance_path: str | Path) -> None:
+def write_clean(
+    table: pd.DataFrame, provenance: dict[str, Any], transform: str, table_path: str | Path, provenance_path: str | Path
+) -> None:
     validate_table(table)
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, index=False)
@@ -367,4 +370,3 @@ def write_clean(table: pd.DataFrame, provenance: dict[str, Any], transform: str,
             "table_sha256": digest,
         },
     )
-

@@ -31,7 +31,7 @@ from typing import Any
 
 from .io import atomic_path
 
-LIBRARY_DIR = Path(__file__).resolve().parent.parent  # workflow/: holds radon_pipeline
+LIBRARY_DIR = Path(__file__).resolve().parent.parent  # workflow/: holds funnel
 NOTEBOOK_DIR = LIBRARY_DIR / "notebooks"
 NATIVE_KERNEL = "python3"
 PARAMETERS_TAG = "parameters"
@@ -112,7 +112,7 @@ def kernel_output_to(stream: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def library_on_kernel_path() -> Iterator[None]:
-    """Let the kernel import ``radon_pipeline`` (a conda env does not install it)."""
+    """Let the kernel import ``funnel`` (a conda env does not install it)."""
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(LIBRARY_DIR), old]))
     try:
@@ -269,7 +269,9 @@ def run_notebook(
     found = exports_of(nb)
     missing = sorted(set(exports or {}) - set(found))
     if missing:
-        raise NotebookError(f"{template.name}: no output for export(s) {', '.join(missing)} (tag a cell 'export:<name>')")
+        raise NotebookError(
+            f"{template.name}: no output for export(s) {', '.join(missing)} (tag a cell 'export:<name>')"
+        )
     page = render_html(nb, title or template.stem)
 
     # Everything is computed: now write, each file atomically.
@@ -370,5 +372,7 @@ def index_sections(
         "fits": f"one row per fit ({len(fits)} fits): every diagnostic of every seed",
         "map_table": "MAP estimates beside the posterior means, per model form",
     }
-    listed = [(Path(tables[k]).name, relative_href(tables[k], index), text) for k, text in described.items() if k in tables]
+    listed = [
+        (Path(tables[k]).name, relative_href(tables[k], index), text) for k, text in described.items() if k in tables
+    ]
     return [("Notebooks", notebooks), ("Tables", listed)]

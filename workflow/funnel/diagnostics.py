@@ -148,7 +148,9 @@ PASS_COLUMNS = ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi", "pass_
 GROUP = ["sampler", "model"]
 
 
-def fits_table(records: Iterable[Mapping[str, Any]], reference: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+def fits_table(
+    records: Iterable[Mapping[str, Any]], reference: Mapping[str, Mapping[str, float]] | None = None
+) -> pd.DataFrame:
     """One row per fit, sorted by sampler, model, seed; list-valued fields as text.
 
     With the reference run's estimands, adds the bias z-score columns ``z_*``.
@@ -162,7 +164,9 @@ def fits_table(records: Iterable[Mapping[str, Any]], reference: Mapping[str, Map
         raise ValueError("no fit diagnostics to aggregate")
     for column in frame.columns:
         if frame[column].map(lambda v: isinstance(v, list)).any():
-            frame[column] = frame[column].map(lambda v: " ".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v))
+            frame[column] = frame[column].map(
+                lambda v: " ".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v)
+            )
     return frame.sort_values([*GROUP, "seed"]).reset_index(drop=True)
 
 

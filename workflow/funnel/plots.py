@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import HYPERPARAMETERS
-
 # Wiecki (2017): Thomas Wiecki, "Why hierarchical models are awesome, tricky, and Bayesian",
 # blog post of 8 Feb 2017. One run with PyMC3 (NUTS initialised by ADVI), offset transform.
 BLOG = {
@@ -161,7 +159,9 @@ def plot_floor_split(counts: pd.DataFrame, ax: Any = None) -> Any:
     ax = ax or plt.subplots(figsize=(9, 3.6))[1]
     x = np.arange(len(counts))
     ax.bar(x, counts["basement"], color="#5d6d7e", width=0.85, label="basement (floor 0)")
-    ax.bar(x, counts["first_floor"], bottom=counts["basement"], color="#f5b041", width=0.85, label="first floor (floor 1)")
+    ax.bar(
+        x, counts["first_floor"], bottom=counts["basement"], color="#f5b041", width=0.85, label="first floor (floor 1)"
+    )
     none = counts["first_floor"].eq(0).to_numpy()
     ax.scatter(x[none], counts["homes"][none] + 1.5, marker="v", s=14, color="black", label="no first-floor home")
     ax.set_xlabel("county (sorted by number of homes)")
@@ -252,7 +252,9 @@ def funnel_facts(draws: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def plot_funnel(draws: pd.DataFrame, x: str = "b", ax: Any = None, title: str | None = None, xlabel: str | None = None) -> Any:
+def plot_funnel(
+    draws: pd.DataFrame, x: str = "b", ax: Any = None, title: str | None = None, xlabel: str | None = None
+) -> Any:
     """Scatter of ``x`` against sigma_b (log axis), divergent draws on top in red."""
     import matplotlib.pyplot as plt
 
@@ -282,8 +284,15 @@ def plot_sigma_b_posteriors(samples: Mapping[str, np.ndarray], ax: Any = None) -
     for model, values in samples.items():
         color = MODEL_COLORS.get(model)
         mean = float(np.mean(values))
-        ax.hist(values, bins=bins, density=True, histtype="step", lw=1.8, color=color,
-                label=f"{model} ({len(values)} draws)")
+        ax.hist(
+            values,
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=1.8,
+            color=color,
+            label=f"{model} ({len(values)} draws)",
+        )
         ax.axvline(mean, color=color, ls="--", lw=1.4, label=f"{model} mean {mean:.3f}")
     ax.set_xlabel("σ_b")
     ax.set_ylabel("posterior density")
@@ -337,8 +346,15 @@ def plot_across_seeds(fits: pd.DataFrame, rhat_max: float = 1.01, ess_min: float
             ax.hlines(np.median(values), i - 0.3, i + 0.3, color="black", lw=2, zorder=4)
         if line is not None:
             ax.axhline(line, color="grey", ls=":", lw=1.2)
-            ax.annotate(f"pass mark {line:g}", xy=(0.01, line), xycoords=("axes fraction", "data"), ha="left",
-                        va="top", fontsize=8, color="dimgrey")
+            ax.annotate(
+                f"pass mark {line:g}",
+                xy=(0.01, line),
+                xycoords=("axes fraction", "data"),
+                ha="left",
+                va="top",
+                fontsize=8,
+                color="dimgrey",
+            )
         ax.set_yscale(scale)
         if scale == "log":
             from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -356,7 +372,6 @@ def plot_across_seeds(fits: pd.DataFrame, rhat_max: float = 1.01, ess_min: float
 def plot_map_vs_mean(maps: pd.DataFrame, ax: Any = None) -> Any:
     """σ_b: MAP against posterior mean for each model form (log axis: the centered MAP is near 0)."""
     import matplotlib.pyplot as plt
-
     from matplotlib.patches import Patch
 
     ax = ax or plt.subplots(figsize=(7, 4))[1]
@@ -369,10 +384,19 @@ def plot_map_vs_mean(maps: pd.DataFrame, ax: Any = None) -> Any:
         (width / 2, "posterior_mean_sigma_b", "posterior mean (NUTS, median over fits)", ""),
     ):
         values = maps[column].to_numpy(dtype=float)
-        bars = ax.bar(x + offset, values, width, color=[MODEL_COLORS.get(m) for m in models], hatch=hatch,
-                      edgecolor="black", alpha=0.85)
+        bars = ax.bar(
+            x + offset,
+            values,
+            width,
+            color=[MODEL_COLORS.get(m) for m in models],
+            hatch=hatch,
+            edgecolor="black",
+            alpha=0.85,
+        )
         for bar, value in zip(bars, values):
-            ax.annotate(f"{value:.2g}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=9)
+            ax.annotate(
+                f"{value:.2g}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=9
+            )
         handles.append(Patch(facecolor="white", edgecolor="black", hatch=hatch, label=name))
     ax.set_yscale("log")
     ax.set_xticks(x, models)
@@ -415,17 +439,32 @@ def blog_table(fits: pd.DataFrame, maps: pd.DataFrame, sampler: str) -> pd.DataF
     rows = []
     if (sampler, "noncentered") in stats.index:
         nc = fits[fits["sampler"].eq(sampler) & fits["model"].eq("noncentered")]["mean_sigma_b"]
-        rows.append(("non-centered: posterior mean of σ_b", f"{BLOG['noncentered_mean_sigma_b']:.4f}",
-                     f"{nc.median():.4f} (median over {len(nc)} seeds; range {nc.min():.4f} to {nc.max():.4f})"))
+        rows.append(
+            (
+                "non-centered: posterior mean of σ_b",
+                f"{BLOG['noncentered_mean_sigma_b']:.4f}",
+                f"{nc.median():.4f} (median over {len(nc)} seeds; range {nc.min():.4f} to {nc.max():.4f})",
+            )
+        )
     if "centered" in m.index:
         c = m.loc["centered"]
         rows.append(("centered: MAP of σ_b", f"{BLOG['centered_map_sigma_b']:.1e}", f"{c['map_sigma_b']:.1e}"))
-        rows.append(("centered: MAP of every b", f"≈ {BLOG['centered_map_b']:.3f}",
-                     f"{c['map_b_min']:.3f} to {c['map_b_max']:.3f} (spread {c['map_b_spread']:.1e})"))
+        rows.append(
+            (
+                "centered: MAP of every b",
+                f"≈ {BLOG['centered_map_b']:.3f}",
+                f"{c['map_b_min']:.3f} to {c['map_b_max']:.3f} (spread {c['map_b_spread']:.1e})",
+            )
+        )
     if (sampler, "centered") in stats.index:
         r = fits[fits["sampler"].eq(sampler) & fits["model"].eq("centered")]["rhat_sigma_b"]
-        rows.append(("centered: R-hat of σ_b", f"{BLOG['centered_rhat_sigma_b']:.4f}",
-                     f"{r.median():.4f} (median over {len(r)} seeds; max {r.max():.4f})"))
+        rows.append(
+            (
+                "centered: R-hat of σ_b",
+                f"{BLOG['centered_rhat_sigma_b']:.4f}",
+                f"{r.median():.4f} (median over {len(r)} seeds; max {r.max():.4f})",
+            )
+        )
     return pd.DataFrame(rows, columns=["quantity", BLOG["reference"], f"this run ({sampler})"])
 
 
@@ -457,8 +496,11 @@ def describe_bias(bias: Mapping[str, float]) -> str:
         f"Posterior mean of σ_b (median over seeds): centered {c:.3f}, non-centered {nc:.3f}: {verdict}. "
         f"Share of draws with σ_b < 0.1: centered {pct(bias.get('below_0.1_centered', float('nan')), 1)}, "
         f"non-centered {pct(bias.get('below_0.1_noncentered', float('nan')), 1)}"
-        + (" (the centered chains under-visit the funnel's neck)." if bias.get("below_0.1_centered", 0)
-           < bias.get("below_0.1_noncentered", 0) else ".")
+        + (
+            " (the centered chains under-visit the funnel's neck)."
+            if bias.get("below_0.1_centered", 0) < bias.get("below_0.1_noncentered", 0)
+            else "."
+        )
     )
 
 
@@ -484,17 +526,23 @@ def conclusions(fits: pd.DataFrame, maps: pd.DataFrame, rhat_max: float, ess_min
         sel = fits[fits["sampler"].eq(sampler) & fits["model"].eq("centered")]
         n_high = int((sel["rhat_sigma_b"] >= rhat_max).sum())
         if n_high:
-            rhat = (f"the centered R-hat(σ_b) reached {rhat_max:g} or more on {n_high} of {len(sel)} seeds "
-                    f"(max {c['rhat_sigma_b_max']:.3f}), against a non-centered max of {nc['rhat_sigma_b_max']:.3f}")
+            rhat = (
+                f"the centered R-hat(σ_b) reached {rhat_max:g} or more on {n_high} of {len(sel)} seeds "
+                f"(max {c['rhat_sigma_b_max']:.3f}), against a non-centered max of {nc['rhat_sigma_b_max']:.3f}"
+            )
         else:
-            rhat = (f"the centered R-hat(σ_b) stayed below {rhat_max:g} on every seed (max {c['rhat_sigma_b_max']:.3f}): "
-                    "R-hat alone would not have flagged the funnel")
+            rhat = (
+                f"the centered R-hat(σ_b) stayed below {rhat_max:g} on every seed (max {c['rhat_sigma_b_max']:.3f}): "
+                "R-hat alone would not have flagged the funnel"
+            )
         out.append(f"**{sampler}**: {divs}; {ess}; {rhat}.")
     low_ess = fits.loc[fits["ess_bulk_sigma_b"] < ess_min]
     if len(low_ess):
         groups = ", ".join(sorted({label(s, m) for s, m in zip(low_ess["sampler"], low_ess["model"])}))
-        out.append(f"{len(low_ess)} of {len(fits)} fits have a bulk ESS(σ_b) below {ess_min:g} ({groups}): "
-                   "their σ_b summaries rest on too few effective draws to be trusted.")
+        out.append(
+            f"{len(low_ess)} of {len(fits)} fits have a bulk ESS(σ_b) below {ess_min:g} ({groups}): "
+            "their σ_b summaries rest on too few effective draws to be trusted."
+        )
     else:
         out.append(f"Every fit reached a bulk ESS(σ_b) of at least {ess_min:g}.")
     m = maps.set_index("model")

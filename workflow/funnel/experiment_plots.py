@@ -30,7 +30,7 @@ def plot_bias(fits: pd.DataFrame, columns: Mapping[str, str]) -> Any:
     for ax, (column, label) in zip(axes, columns.items()):
         ax.axhspan(-Z_FLAG, Z_FLAG, color="0.92", zorder=0)
         ax.axhline(0, color="0.5", lw=0.8)
-        for i, ((sampler, model), group) in enumerate(groups):
+        for i, ((_sampler, model), group) in enumerate(groups):
             values = group[column].to_numpy(dtype=float)
             ax.scatter(i + _jitter(len(values), i), values, color=FORM_COLORS.get(model, "k"), s=22, zorder=3)
             ax.plot([i - 0.25, i + 0.25], [np.median(values)] * 2, color="k", lw=1.5, zorder=4)
@@ -53,8 +53,14 @@ def plot_target_accept(rows: pd.DataFrame) -> Any:
     for ax, (column, label, log) in zip(axes, panels):
         for (sampler, model), group in rows.groupby(["sampler", "model"], sort=True):
             medians = group.groupby("target_accept")[column].median()
-            ax.plot(medians.index, medians.values, marker="o", color=FORM_COLORS.get(model, "k"),
-                    ls="-" if sampler == "nutpie" else "--", label=f"{model} ({sampler})")
+            ax.plot(
+                medians.index,
+                medians.values,
+                marker="o",
+                color=FORM_COLORS.get(model, "k"),
+                ls="-" if sampler == "nutpie" else "--",
+                label=f"{model} ({sampler})",
+            )
             ax.scatter(group["target_accept"], group[column], color=FORM_COLORS.get(model, "k"), s=10, alpha=0.5)
         if log:
             ax.set_yscale("log")
@@ -78,9 +84,14 @@ def plot_homes(summary: pd.DataFrame, small_county: str) -> Any:
     for ax, (column, label) in zip(axes, panels):
         for (sampler, model), group in summary.groupby(["sampler", "model"], sort=True):
             group = group.sort_values("homes_per_county_median_median")
-            ax.plot(group["homes_per_county_median_median"], group[column], marker="o",
-                    color=FORM_COLORS.get(model, "k"), ls="-" if sampler == "nutpie" else "--",
-                    label=f"{model} ({sampler})")
+            ax.plot(
+                group["homes_per_county_median_median"],
+                group[column],
+                marker="o",
+                color=FORM_COLORS.get(model, "k"),
+                ls="-" if sampler == "nutpie" else "--",
+                label=f"{model} ({sampler})",
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         sizes = sorted(summary["homes_per_county_median_median"].unique())
@@ -97,10 +108,13 @@ def plot_samplers(fits: pd.DataFrame) -> Any:
     """Per sampler and form, across seeds: divergences, R-hat max, ESS(σ_b) per second."""
     fig, axes = _axes(3, width=4.4)
     groups = list(fits.groupby(["sampler", "model"], sort=True))
-    panels = [("divergences", "divergences", False), ("rhat_max", "R-hat max", False),
-              ("ess_bulk_sigma_b_per_s", "ESS(σ_b) per second", True)]
+    panels = [
+        ("divergences", "divergences", False),
+        ("rhat_max", "R-hat max", False),
+        ("ess_bulk_sigma_b_per_s", "ESS(σ_b) per second", True),
+    ]
     for ax, (column, label, log) in zip(axes, panels):
-        for i, ((sampler, model), group) in enumerate(groups):
+        for i, ((_sampler, model), group) in enumerate(groups):
             values = group[column].to_numpy(dtype=float)
             ax.scatter(i + _jitter(len(values), i), values, color=FORM_COLORS.get(model, "k"), s=22)
         if column == "rhat_max":

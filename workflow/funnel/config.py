@@ -59,8 +59,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
     if errors:
         lines = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
         raise ConfigError(
-            f"invalid configuration ({len(errors)} problem(s)):\n{lines}\n"
-            "See config.yaml for what each key means."
+            f"invalid configuration ({len(errors)} problem(s)):\n{lines}\nSee config.yaml for what each key means."
         )
     data = config.get("data", {})
     if data.get("source") == "embedded" and data.get("transform") == "offset":
