@@ -107,7 +107,7 @@ def cold_and_warm(work: Path) -> None:
     print(f"rerun with nothing changed: {figures['noop']:.1f} s", flush=True)
 
     job_times(work, "warm")
-    fits = pd.read_csv(work / "results/tables/fits.csv")
+    fits = pd.read_csv(work / "results/radon/tables/fits.csv")
     cols = ["import_seconds", "compile_seconds", "sampling_seconds"]
     breakdown = fits.groupby(["sampler", "model"])[cols].median().round(2)
     print("\nper-fit breakdown, median over seeds (import and compile are paid once per batch job):")
@@ -120,7 +120,9 @@ def job_times(work: Path, label: str) -> None:
     for tsv in sorted((work / "results/benchmarks").rglob("*.tsv")):
         name = tsv.relative_to(work / "results/benchmarks").with_suffix("")
         parts = name.parts
-        group = "/".join(parts[:2]) if parts[0] in ("fit", "experiments") else parts[0]
+        # results/benchmarks/<dataset>/<rule or folder>/...; fits and sweeps grouped per sampler.
+        depth = 3 if len(parts) > 2 and parts[1] in ("fit", "experiments") else 2
+        group = "/".join(parts[:depth])
         rows.append({"group": group, "job": str(name), "seconds": float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])})
     table = pd.DataFrame(rows)
     summary = table.groupby("group")["seconds"].agg(["count", "sum", "max"]).round(1)
@@ -134,11 +136,11 @@ def marginal_seeds(work: Path, base: list[int]) -> None:
     batch = yaml.safe_load((work / "config.yaml").read_text())["fit"]["batch_size"]
     extra = list(range(max(base) + 1, max(base) + 1 + batch))
     for seed in extra:  # left by an earlier benchmark run: fit them again
-        for old in (work / "results/fits").glob(f"*/*/seed{seed}.*"):
+        for old in (work / "results/radon/fits").glob(f"*/*/seed{seed}.*"):
             old.unlink()
     write_config(work, seeds=[*base, *extra])
-    wall = snakemake(work, "results/tables/fits.csv")
-    fits = pd.read_csv(work / "results/tables/fits.csv")
+    wall = snakemake(work, "results/radon/tables/fits.csv")
+    fits = pd.read_csv(work / "results/radon/tables/fits.csv")
     new = fits[fits["seed"].isin(extra)]
     threads = yaml.safe_load((work / "config.yaml").read_text())["fit"]["threads"]
     cores = os.cpu_count() or 1

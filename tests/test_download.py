@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import closed_port
-from funnel import data
+from funnel import radon as data
 from funnel.io import read_json
 
 

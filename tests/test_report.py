@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, copy_config, run_snakemake
-from funnel import plots, report
+from funnel import facts as F
+from funnel import notebook, plots, prose, report
 from funnel.config import load_schema, validate_config
+from funnel.radon import BLOG
 
 TEMPLATES = ROOT / "workflow" / "notebooks"
 PNG = 'src="data:image/png'  # an inline figure in nbconvert's HTML (the CSS holds another data: PNG)
@@ -31,10 +33,10 @@ def _agg_backend():
 
 
 # ================================================================ helpers (no kernel)
-def _fits() -> pd.DataFrame:
+def _fits(below: str = "p_sigma_b_below_0.1") -> pd.DataFrame:
     rows = []
     for sampler in ("nutpie", "pymc"):
-        for model, div, rhat, ess, mean, below in (
+        for model, div, rhat, ess, mean, small in (
             ("centered", [5, 0, 12], [1.02, 1.005, 1.04], [60.0, 150.0, 90.0], [0.31, 0.30, 0.33], [0.02, 0.03, 0.01]),
             (
                 "noncentered",
@@ -55,7 +57,7 @@ def _fits() -> pd.DataFrame:
                         "rhat_sigma_b": rhat[i],
                         "ess_bulk_sigma_b": ess[i],
                         "mean_sigma_b": mean[i],
-                        "p_sigma_b_below_0.1": below[i],
+                        below: small[i],
                         "pass_all": div[i] == 0 and ess[i] >= 400,
                         "priors": "blog",
                     }
@@ -80,36 +82,51 @@ def _maps() -> pd.DataFrame:
     )
 
 
-def _table() -> pd.DataFrame:
-    # 3 counties: A 4 homes (1 first floor), B 2 homes (none), C 1 home (first floor)
-    return pd.DataFrame(
-        {
-            "county": ["A", "A", "A", "A", "B", "B", "C"],
-            "floor": [0, 0, 0, 1, 0, 0, 1],
-            "log_radon": np.linspace(0, 1, 7),
-        }
-    )
+COLUMNS = {"group": "site", "x": "dose", "y": "response"}
 
 
-def test_county_counts_and_data_facts():
-    counts = plots.county_counts(_table())
-    assert list(counts["county"]) == ["A", "B", "C"]
-    assert list(counts["homes"]) == [4, 2, 1] and list(counts["first_floor"]) == [1, 0, 1]
-    facts = plots.data_facts(_table(), "B", few_homes=2)
-    assert facts["homes"] == 7 and facts["counties"] == 3
-    assert facts["counties_few"] == 2 and facts["counties_single"] == 1
-    assert facts["counties_without_first_floor"] == ["B"]
-    assert facts["largest_county"] == "A" and facts["largest_homes"] == 4
-    assert facts["small_county_homes"] == 2 and facts["small_county_first_floor"] == 0
+def _table(binary: bool = True) -> pd.DataFrame:
+    # 3 groups: A 4 rows (x varies), B 2 rows (x constant), C 1 row
+    x = [0, 0, 0, 1, 0, 0, 1] if binary else [0.5, 1.5, 2.5, 3.5, 2.0, 2.0, 7.0]
+    return pd.DataFrame({"site": ["A", "A", "A", "A", "B", "B", "C"], "dose": x, "response": np.linspace(0, 1, 7)})
+
+
+def test_group_counts_and_data_facts_binary_x():
+    counts = F.group_counts(_table(), "site", "dose")
+    assert list(counts["site"]) == ["A", "B", "C"]
+    assert list(counts["rows"]) == [4, 2, 1] and list(counts["x_high"]) == [1, 0, 1]
+    facts = F.data_facts(_table(), COLUMNS, "B", few_rows=2)
+    assert facts["rows"] == 7 and facts["groups"] == 3 and facts["x_binary"]
+    assert facts["groups_few"] == 2 and facts["groups_single"] == 1
+    assert facts["groups_x_constant"] == ["B", "C"]  # a single row cannot vary either
+    assert facts["largest_group"] == "A" and facts["largest_rows"] == 4
+    assert facts["track_rows"] == 2 and facts["track_x_high"] == 0
+    assert facts["rows_x_high"] == 2 and (facts["x_low"], facts["x_high"]) == (0.0, 1.0)
     with pytest.raises(ValueError, match="ATLANTIS"):
-        plots.data_facts(_table(), "ATLANTIS")
+        F.data_facts(_table(), COLUMNS, "ATLANTIS")
+
+
+def test_data_facts_of_a_continuous_x_have_no_split():
+    facts = F.data_facts(_table(binary=False), COLUMNS, "C")
+    assert not facts["x_binary"] and "x_high" not in facts
+    assert facts["x_distinct"] == 6 and (facts["x_min"], facts["x_max"]) == (0.5, 7.0)
+    assert facts["groups_x_constant"] == ["B", "C"] and facts["track_x_values"] == 1
+    assert "x_high" not in F.group_counts(_table(binary=False), "site", "dose")
 
 
 def test_number_formatting():
-    assert plots.fmt(float("nan")) == "n/a" and plots.fmt(None) == "n/a"
-    assert plots.fmt(0.25664, ".4f") == "0.2566"
-    assert plots.pct(0.125, 1) == "12.5%"
-    assert plots.median_range([3, 1, 10]) == "3 [1, 10]"
+    assert notebook.fmt(float("nan")) == "n/a" and notebook.fmt(None) == "n/a"
+    assert notebook.fmt(0.25664, ".4f") == "0.2566"
+    assert notebook.pct(0.125, 1) == "12.5%"
+    assert notebook.median_range([3, 1, 10]) == "3 [1, 10]"
+    assert [notebook.num(v) for v in (0.28435, 6.2318, 551.04, 5.0, 1.4e-08, 0.0)] == [
+        "0.284",
+        "6.23",
+        "551",
+        "5",
+        "1.40e-08",
+        "0",
+    ]
 
 
 def _draws(funnel: bool, n: int = 4000) -> pd.DataFrame:
@@ -123,26 +140,28 @@ def _draws(funnel: bool, n: int = 4000) -> pd.DataFrame:
 
 def test_funnel_facts_and_spread():
     funnel, flat = _draws(True), _draws(False)
-    facts = plots.funnel_facts(funnel)
+    facts = F.funnel_facts(funnel, sigma_b_small=0.1)
     assert facts["draws"] == 4000 and facts["fits"] == 2 and facts["divergent"] == 40
     assert facts["median_sigma_b_divergent"] < facts["median_sigma_b"]
-    assert plots.spread_by_sigma(funnel, "b")["ratio"] > 2
-    assert 0.9 < plots.spread_by_sigma(flat, "b")["ratio"] < 1.1
+    assert facts["share_sigma_b_small"] == pytest.approx((funnel["sigma_b"] < 0.1).mean())
+    assert F.funnel_facts(funnel, sigma_b_small=1e9)["share_sigma_b_small"] == 1.0
+    assert F.spread_by_sigma(funnel, "b")["ratio"] > 2
+    assert 0.9 < F.spread_by_sigma(flat, "b")["ratio"] < 1.1
 
 
 def test_group_stats_bias_and_conclusions():
     fits, maps = _fits(), _maps()
-    stats = plots.group_stats(fits)
+    stats = F.group_stats(fits)
     c = stats.loc[("pymc", "centered")]
     assert c["fits"] == 3 and c["fits_with_divergences"] == 2 and c["divergences_total"] == 17
-    assert c["ess_bulk_sigma_b_median"] == 90.0
-    bias = plots.sigma_b_bias(fits, "pymc")
+    assert c["ess_bulk_sigma_b_median"] == 90.0 and c["p_sigma_b_small_median"] == pytest.approx(0.02)
+    bias = F.sigma_b_bias(fits, "pymc")
     assert bias["mean_centered"] == pytest.approx(0.31) and bias["mean_noncentered"] == pytest.approx(0.26)
-    text = plots.describe_bias(bias)
-    assert "biased **high** by 19.2%" in text and "under-visit" in text
+    text = prose.describe_bias(bias)
+    assert "biased **high** by 19.2%" in text and "σ_b < 0.1" in text and "under-visit" in text
     lower = fits.assign(mean_sigma_b=np.where(fits["model"].eq("centered"), 0.2, 0.26))
-    assert "**lower**" in plots.describe_bias(plots.sigma_b_bias(lower, "pymc"))
-    lines = plots.conclusions(fits, maps, rhat_max=1.01, ess_min=400)
+    assert "**lower**" in prose.describe_bias(F.sigma_b_bias(lower, "pymc"))
+    lines = prose.conclusions(fits, maps, rhat_max=1.01, ess_min=400)
     pymc = next(line for line in lines if line.startswith("**pymc**"))
     assert "2 of 3 centered fits diverged (17 divergent transitions in all)" in pymc
     assert "multiplied the median bulk ESS of σ_b by 11.1 (90 → 1000)" in pymc
@@ -151,9 +170,19 @@ def test_group_stats_bias_and_conclusions():
     assert any("centered MAP σ_b = 6.2e-05" in line for line in lines)
 
 
-def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
-    from funnel.experiment_plots import experiments_line
+def test_thresholds_come_from_the_arguments_not_constants():
+    fits, maps = _fits("p_sigma_b_below_2"), _maps()
+    lines = prose.conclusions(fits, maps, rhat_max=1.05, ess_min=50)
+    pymc = next(line for line in lines if line.startswith("**pymc**"))
+    assert "stayed below 1.05 on every seed" in pymc and "1.01" not in " ".join(lines)
+    assert "Every fit reached a bulk ESS(σ_b) of at least 50." in lines
+    # The neck's threshold is the dataset's (sigma_b_small 2 -> column p_sigma_b_below_2).
+    text = prose.describe_bias(F.sigma_b_bias(fits, "pymc", sigma_b_small=2.0))
+    assert "σ_b < 2:" in text and "0.1" not in text
+    assert F.below_column(2.0) == "p_sigma_b_below_2" and F.below_column(0.1) == "p_sigma_b_below_0.1"
 
+
+def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
     fits = pd.DataFrame(
         {
             "sampler": ["pymc", "pymc", "pymc"],
@@ -161,13 +190,30 @@ def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
             "ess_bulk_sigma_b_per_s": [8.0, 10.0, 84.25],
         }
     )
-    line = experiments_line(fits)
+    line = prose.experiments_line(fits)
     assert line.startswith("Median ESS(σ_b) per second: pymc centered 9.0, pymc noncentered 84.2.")
     assert "workflow/presets/experiments.yaml" in line
 
 
+def test_crossover_and_bias_sentences():
+    summary = pd.DataFrame(
+        {
+            "sampler": ["nutpie"] * 6,
+            "model": ["centered"] * 3 + ["noncentered"] * 3,
+            "rows_per_group_median_median": [5.0, 25.0, 100.0] * 2,
+            "ess_bulk_sigma_b_per_s_median": [30.0, 400.0, 900.0, 350.0, 120.0, 40.0],
+        }
+    )
+    assert "from 25 rows per group" in prose.crossover_sentence(summary)
+    summary.loc[summary["model"] == "centered", "ess_bulk_sigma_b_per_s_median"] = 1.0
+    assert "non-centered form stays ahead" in prose.crossover_sentence(summary)
+    fits = pd.DataFrame({"model": ["centered"] * 2, "z_sigma_b": [2.5, -4.0], "ess_bulk_sigma_b": [20, 30]})
+    assert "1 of 2 fits have |z| ≥ 3" in prose.bias_sentence(fits)
+    assert "2 of 2 fits have |z| ≥ 2" in prose.bias_sentence(fits, z_flag=2)
+
+
 def test_blog_table_puts_the_blog_beside_the_run():
-    table = plots.blog_table(_fits(), _maps(), "pymc")
+    table = F.blog_table(_fits(), _maps(), "pymc", BLOG)
     assert list(table.columns) == ["quantity", "Wiecki (2017)", "this run (pymc)"]
     cells = dict(zip(table["quantity"], zip(table["Wiecki (2017)"], table["this run (pymc)"])))
     assert cells["non-centered: posterior mean of σ_b"][0] == "0.2566"
@@ -185,16 +231,16 @@ def test_seed_table_and_one_liners():
         "rhat_sigma_b": 1.011,
         "ess_bulk_sigma_b": 123.4,
         "ess_tail_sigma_b": 200.0,
-        "ess_bulk_b_TRAVERSE": 800.2,
+        "ess_bulk_b_308": 800.2,
         "bfmi_min": 0.25,
-        "mean_sigma_b": 0.27,
+        "mean_sigma_b": 6.2712,
         "sampling_seconds": 3.21,
         "pass_all": False,
     }
-    table = plots.seed_table([record, {**record, "seed": 1, "pass_all": True}], "TRAVERSE")
+    table = F.seed_table([record, {**record, "seed": 1, "pass_all": True}], "308")
     assert list(table["seed"]) == [1, 3]
-    assert table.loc[1, "ESS bulk σ_b"] == "123" and table.loc[1, "ESS bulk b[TRAVERSE]"] == "800"
-    assert list(table["all checks pass"]) == ["yes", "no"]
+    assert table.loc[1, "ESS bulk σ_b"] == "123" and table.loc[1, "ESS bulk b[308]"] == "800"
+    assert table.loc[1, "E[σ_b]"] == "6.27" and list(table["all checks pass"]) == ["yes", "no"]
     row = {
         "seeds": 8,
         "divergences_median": 3,
@@ -207,104 +253,172 @@ def test_seed_table_and_one_liners():
         "mean_sigma_b_median": 0.31,
         "share_pass_all": 0.25,
     }
-    assert plots.group_line(row) == (
+    assert prose.group_line(row) == (
         "8 seeds: divergences 3 [0, 40], R-hat max 1.023, bulk ESS(σ_b) 152 [20, 300], E[σ_b] 0.310; "
         "all checks pass on 25% of seeds"
     )
-    assert plots.pick_sampler(["nutpie", "pymc"]) == "pymc" and plots.pick_sampler(["nutpie"]) == "nutpie"
+    assert report.comparison_sampler(["nutpie", "pymc"]) == "pymc"
+    assert report.comparison_sampler(["nutpie"]) == "nutpie"
 
 
-def test_provenance_table():
-    provenance = {
+def _provenance(**extra) -> dict:
+    return {
+        "dataset": "trial",
+        "columns": COLUMNS,
+        "rows": 7,
+        "groups": 3,
+        "track_group": "C",
+        "sigma_b_small": 0.05,
         "download": {
-            "source": "embedded",
-            "requested_source": "auto",
-            "fallback_reason": "offline",
-            "files": {"x.csv": {"sha256": "ab" * 32, "bytes": 10}},
+            "source": "csv",
+            "requested_source": "csv",
+            "fallback_reason": None,
+            "files": {"table.csv": {"sha256": "ab" * 32, "path": "/data/trial.csv"}},
         },
-        "transform": "arm",
-        "rows": 919,
-        "counties": 85,
+        **extra,
     }
-    table = plots.provenance_table(provenance).set_index("what")["value"]
-    assert table["source used"] == "embedded" and table["fallback reason"] == "offline"
-    assert table["log transform"] == "arm" and table["file x.csv"].startswith("sha256 abababababababab")
+
+
+def test_provenance_table_and_data_line_are_generic():
+    generic = _provenance(y_transform="log", source_y="response", rows_read=9)
+    table = F.provenance_table(generic).set_index("what")["value"]
+    assert table["columns (group, x, y)"] == "site, dose, response"
+    assert table["y transform"] == "log (of column response)" and table["rows read"] == "9"
+    assert table["tracked group"] == "C" and table["fallback reason"] == "none"
+    assert table["file table.csv"].startswith("sha256 abababababababab") and "log transform" not in table
+    line = prose.data_line(_table(), generic)
+    assert line.startswith("7 rows in 3 groups of site (x dose), 3 of them with 1 to 5 rows; tracked group C")
+    assert "y_transform log" in line
+    radon = _provenance(transform="arm")
+    assert F.provenance_table(radon).set_index("what").loc["log transform", "value"] == "arm"
+    assert prose.data_line(_table(), radon).endswith("transform arm")
+    for word in ("county", "counties", "homes", "TRAVERSE", "radon"):
+        assert word not in line
 
 
 def test_figures_draw():
     import matplotlib.pyplot as plt
 
-    counts = plots.county_counts(_table())
-    assert plots.plot_homes_per_county(counts, "B", 2).get_yscale() == "log"
-    plots.plot_floor_split(counts)
-    ax = plots.plot_funnel(_draws(True), "b", title="t")
-    assert ax.get_yscale() == "log" and "divergent (40)" in [t.get_text() for t in ax.get_legend().get_texts()]
-    plots.plot_sigma_b_posteriors({"centered": np.array([0.1, 0.2, 0.3]), "noncentered": np.array([0.2, 0.3])})
-    fig = plots.plot_across_seeds(_fits())
-    assert len(fig.axes) == 3 and fig.axes[2].get_yscale() == "log"
-    assert plots.plot_map_vs_mean(_maps()).get_yscale() == "log"
+    counts = F.group_counts(_table(), "site", "dose")
+    assert plots.plot_rows_per_group(counts, "site", "B", 2).get_xlabel().startswith("site")
+    plots.plot_x_split(counts, "dose", 0, 1)
+    plots.plot_x_histogram(_table(binary=False), "dose", "site")
+    plots.plot_funnel(_draws(True))
+    plots.plot_sigma_b_posteriors({"centered": np.ones(10) * 0.3, "noncentered": np.linspace(0.1, 0.5, 10)}, 0.1)
+    fits = _fits().assign(rhat_max=1.0, ess_bulk_sigma_b_per_s=10.0)
+    plots.plot_across_seeds(fits, rhat_max=1.01, ess_min=400)
+    plots.plot_samplers(fits, rhat_max=1.01)
+    plots.plot_map_vs_mean(_maps())
     plt.close("all")
 
 
-def test_plots_and_report_import_without_pymc():
-    code = "import sys, funnel.plots, funnel.report; assert 'pymc' not in sys.modules, 'pymc imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT / "workflow")
-    for template in TEMPLATES.glob("*.ipynb"):
-        assert not re.search(r"^\s*(import|from)\s+pymc", template.read_text(), flags=re.M), template
+def test_one_colour_per_form_and_pass_marks_from_the_arguments():
+    import matplotlib.pyplot as plt
+    from funnel.plots.style import FORM_COLORS
+    from matplotlib.colors import to_hex
+
+    fits = _fits().assign(rhat_max=1.0, ess_bulk_sigma_b_per_s=10.0)
+    fig = plots.plot_across_seeds(fits, rhat_max=1.05, ess_min=123)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "pass mark 1.05" in texts and "pass mark 123" in texts and "pass mark 1.01" not in texts
+    used = {to_hex(c) for ax in fig.axes for coll in ax.collections for c in coll.get_facecolors()}
+    assert used == set(FORM_COLORS.values())
+    ax = plots.plot_sigma_b_posteriors({"centered": np.linspace(0.1, 0.5, 10)})
+    assert to_hex(ax.patches[0].get_edgecolor()) == FORM_COLORS["centered"]
+    plt.close("all")
 
 
-# ================================================================ notebook surgery
-def _executed_like() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {
-        "start_time": "t0",
-        "end_time": "t1",
-        "duration": 1.5,
-        "exception": None,
-        "input_path": "/abs/path/t.ipynb",
-        "output_path": None,
-        "parameters": {"x": 1},
-    }
-    params = nbformat.v4.new_code_cell("x = 0")
-    params.metadata["tags"] = ["parameters"]
-    injected = nbformat.v4.new_code_cell("x = 1")
-    injected.metadata["tags"] = ["injected-parameters"]
-    figure = nbformat.v4.new_code_cell("plot()")
-    figure.metadata.update(tags=["export:fig"], papermill={"duration": 0.1}, execution={"iopub.status.busy": "t"})
-    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "aGVsbG8=", "text/plain": "<Figure>"})]
-    table = nbformat.v4.new_code_cell("show()")
-    table.metadata["tags"] = ["export:tab"]
-    table.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<table></table>"})]
-    nb.cells = [params, injected, figure, table]
-    return nb
+def test_experiment_figures_draw():
+    import matplotlib.pyplot as plt
+
+    fits = _fits().assign(z_sigma_b=0.5, z_log_sigma_b=-1.0, z_p_sigma_b_small=3.5)
+    fig = plots.plot_bias(fits, {"z_sigma_b": "E[σ_b]", "z_p_sigma_b_small": "P(σ_b < 2)"})
+    assert len(fig.axes) == 2
+    rows = pd.DataFrame(
+        {
+            "sampler": ["nutpie"] * 4,
+            "model": ["centered", "centered", "noncentered", "noncentered"],
+            "target_accept": [0.8, 0.99] * 2,
+            "seed": 1,
+            "ess_bulk_sigma_b": [5.0, 9.0, 300.0, 310.0],
+            "divergences": [3, 1, 0, 0],
+            "step_size_mean": [0.3, 0.05, 0.4, 0.2],
+        }
+    )
+    plots.plot_target_accept(rows)
+    summary = pd.DataFrame(
+        {
+            "sampler": ["nutpie"] * 4,
+            "model": ["centered", "centered", "noncentered", "noncentered"],
+            "rows_per_group_median_median": [5.0, 50.0] * 2,
+            "ess_bulk_sigma_b_per_s_median": [5.0, 300.0, 200.0, 100.0],
+            "ess_bulk_mu_a_per_s_median": [50.0, 300.0, 200.0, 100.0],
+            "ess_bulk_b_track_per_s_median": [40.0, 300.0, 200.0, 100.0],
+        }
+    )
+    fig = plots.plot_rows_crossover(summary, "308")
+    assert fig.axes[2].get_title() == "ESS(b[308]) per second"
+    plt.close("all")
 
 
-def test_strip_volatile():
-    nb = report.strip_volatile(_executed_like(), "t.ipynb")
-    meta = nb.metadata["papermill"]
-    assert not {"start_time", "end_time", "duration", "exception", "output_path"} & set(meta)
-    assert meta["input_path"] == "t.ipynb" and meta["parameters"] == {"x": 1}
-    assert nb.cells[1]["id"] == "injected-parameters"
-    assert "papermill" not in nb.cells[2].metadata and "execution" not in nb.cells[2].metadata
-    assert report.has_parameters_cell(nb)
-
-
-def test_exports_and_errors():
-    nb = _executed_like()
-    found = report.exports_of(nb)
-    assert found["fig"] == ("image/png", b"hello")
-    assert found["tab"][0] == "text/html" and b"<table></table>" in found["tab"][1]
-    assert report.cell_errors(nb) == []
-    nb.cells[3].outputs.append(nbformat.v4.new_output("error", ename="KeyError", evalue="'x'", traceback=[]))
-    assert report.cell_errors(nb) == ["cell 3: KeyError: 'x'"]
-
-
-def test_index_page_and_links():
-    page = report.index_page("T <1>", "intro & more", [("Notebooks", [("a", "a b.html", "x < y")])])
-    assert "<title>T &lt;1&gt;</title>" in page and "intro &amp; more" in page
-    assert "href='a b.html'" in page and "x &lt; y" in page
-    assert report.relative_href("results/report/data.html", "results/report/index.html") == "data.html"
-    assert report.relative_href("results/tables/summary.html", "results/report/index.html") == "../tables/summary.html"
+def test_index_sections_link_every_dataset_and_the_cross_dataset_table(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = Path("results/trial")
+    (base / "data").mkdir(parents=True)
+    (base / "tables").mkdir()
+    _table().to_csv(base / "data/table.csv", index=False)
+    (base / "data/provenance.json").write_text(json.dumps(_provenance(y_transform="none", source_y="response")))
+    fits = _fits()
+    fits.to_csv(base / "tables/fits.csv", index=False)
+    summary = pd.DataFrame(
+        [
+            {
+                "sampler": s,
+                "model": m,
+                "seeds": 3,
+                "divergences_median": 1,
+                "divergences_min": 0,
+                "divergences_max": 5,
+                "rhat_max_median": 1.01,
+                "ess_bulk_sigma_b_median": 90,
+                "ess_bulk_sigma_b_min": 60,
+                "ess_bulk_sigma_b_max": 150,
+                "mean_sigma_b_median": 0.3,
+                "share_pass_all": 0.0,
+            }
+            for s, m in F.group_order(fits)
+        ]
+    )
+    summary.to_csv(base / "tables/summary.csv", index=False)
+    _maps().to_csv(base / "tables/map_vs_mean.csv", index=False)
+    index = "results/report/index.html"
+    heading, entries = report.dataset_section(
+        index,
+        "trial",
+        pages={"data": str(base / "report/data.html"), "comparison": str(base / "report/comparison.html")},
+        group_pages={("pymc", "centered"): str(base / "report/fit_pymc_centered.html")},
+        tables={k: str(base / f"tables/{k}.csv") for k in ("fits", "summary")}
+        | {"map_table": str(base / "tables/map_vs_mean.csv")},
+        table=str(base / "data/table.csv"),
+        provenance=str(base / "data/provenance.json"),
+        sampler="pymc",
+    )
+    assert heading == "Dataset trial: 7 rows, 3 groups"
+    hrefs = [href for _, href, _ in entries]
+    assert hrefs[:3] == [
+        "../trial/report/data.html",
+        "../trial/report/fit_pymc_centered.html",
+        "../trial/report/comparison.html",
+    ]
+    assert "../trial/tables/fits.csv" in hrefs
+    datasets = Path("results/tables/datasets.csv")
+    datasets.parent.mkdir(parents=True)
+    summary.assign(dataset="trial").to_csv(datasets, index=False)
+    heading, [(text, href, line)] = report.datasets_section(index, str(datasets))
+    assert href == "../tables/datasets.csv" and "no seed of any dataset passes every check" in line
+    page = report.index_page("t", "intro", [("Dataset trial", entries)])
+    assert "href='../trial/report/data.html'" in page
+    assert report.relative_href("results/trial/tables/summary.html", index) == "../trial/tables/summary.html"
 
 
 # ================================================================ the kernel
@@ -335,8 +449,8 @@ def _tiny_template(path: Path, body: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("x = 0")
     params.metadata["tags"] = ["parameters"]
-    setup = nbformat.v4.new_code_cell("from funnel import plots\nplots.setup_notebook()")
-    text = nbformat.v4.new_code_cell('plots.md(f"x is **{x}**")')
+    setup = nbformat.v4.new_code_cell("from funnel import notebook\nnotebook.setup_notebook()")
+    text = nbformat.v4.new_code_cell('notebook.md(f"x is **{x}**")')
     fail = nbformat.v4.new_code_cell(body)
     fig = nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, x]);")
     fig.metadata["tags"] = ["export:line"]
@@ -402,13 +516,16 @@ def test_blog_preset_is_a_valid_override():
     preset = yaml.safe_load((ROOT / "workflow/presets/blog.yaml").read_text())
     merged = _merge(config, preset)
     validate_config(merged, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
-    assert merged["data"]["transform"] == "offset" and merged["data"]["source"] == "local"
-    assert merged["fit"]["samplers"] == ["pymc"] and merged["fit"]["priors"] == "blog"
+    radon = merged["datasets"]["radon"]
+    assert radon["transform"] == "offset" and radon["source"] == "local" and radon["priors"] == "blog"
+    assert merged["fit"]["samplers"] == ["pymc"]
     assert merged["fit"]["chains"] == config["fit"]["chains"]  # the blog's chains/draws are not claimed
     text = (ROOT / "workflow/presets/blog.yaml").read_text().splitlines()
     for i, line in enumerate(text):
         if re.match(r"^\s*\w+:", line):
-            assert text[i - 1].strip().startswith("#") or text[i - 1].strip() == "", (
+            previous = text[i - 1].strip()
+            # a comment, a blank line, or the key's parent (e.g. `datasets:` above `radon:`)
+            assert previous.startswith("#") or previous == "" or previous.endswith(":"), (
                 f"preset key without comment: {line}"
             )
 
@@ -418,7 +535,8 @@ def test_blog_preset_plans_pymc_fits_and_the_report(workdir):
     proc = run_snakemake(workdir, "-n", "--configfile", str(ROOT / "workflow/presets/blog.yaml"))
     log = proc.stdout + proc.stderr
     assert "sampler=pymc" in log and "sampler=nutpie" not in log
-    for rule in ("report_data", "report_fit", "report_comparison", "report"):
+    # radon's comparison adds the blog's table: its rule is report_comparison_radon
+    for rule in ("report_data", "report_fit", "report_comparison_radon", "report"):
         assert re.search(rf"^{rule}\s+\d+$", log, flags=re.M), rule
 
 
@@ -441,86 +559,120 @@ def test_experiments_are_off_by_default_and_the_preset_switches_them_on(workdir)
 
 
 # ================================================================ the report rules (end to end)
-NOTEBOOK_FIGURES = {
-    "data": 2,
-    "fit_pymc_centered": 4,
-    "fit_pymc_noncentered": 4,
-    "fit_nutpie_centered": 4,
-    "fit_nutpie_noncentered": 4,
-    "comparison": 5,
-    "experiments": 4,
-}
+FIT_PAGES = [f"fit_{s}_{m}" for s in ("pymc", "nutpie") for m in ("centered", "noncentered")]
+NOTEBOOK_FIGURES = {"data": 2, **dict.fromkeys(FIT_PAGES, 4), "comparison": 5, "experiments": 4}
+REPORT_RULES = {"report_data", "report_fit", "report_comparison", "report_experiments", "report"}
+COUNTY_WORDS = ("county", "counties", "homes", "TRAVERSE", "radon", "Wiecki")
+
+
+def _datasets(workdir: Path) -> dict[str, dict]:
+    """The run's datasets by name, with their provenance (columns, tracked group, ...)."""
+    names = yaml.safe_load((workdir / "config.yaml").read_text())["datasets"]
+    return {name: json.loads((workdir / f"results/{name}/data/provenance.json").read_text()) for name in names}
+
+
+def _is_radon(provenance: dict) -> bool:
+    return "transform" in provenance  # only the radon recipe records its log transform
+
+
+def _outputs(nb) -> str:
+    """What an executed notebook shows the reader: its Markdown cells and its text, Markdown and HTML outputs."""
+    parts = [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            parts += [str(data[k]) for k in ("text/markdown", "text/html", "text/plain") if k in data]
+            parts.append(str(output.get("text", "")))
+    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")
 def built_report(small_run):
-    """`snakemake report` from a clean results/report (the fits are there: nothing is refitted)."""
-    shutil.rmtree(small_run / "results" / "report", ignore_errors=True)
+    """`snakemake report` from clean report folders (the fits are there: nothing is refitted)."""
+    for folder in (small_run / "results").glob("*/report"):
+        shutil.rmtree(folder)
     proc = run_snakemake(small_run, "report")
     return small_run, proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
-def test_report_target_builds_all_notebooks_without_fitting(built_report):
+def test_report_target_builds_all_notebooks_of_every_dataset_without_fitting(built_report):
     workdir, log = built_report
+    datasets = _datasets(workdir)
+    assert len(datasets) >= 2
     ran = set(re.findall(r"^rule (\w+):", log, flags=re.M)) | set(re.findall(r"^localrule (\w+):", log, flags=re.M))
-    assert ran == {"report_data", "report_fit", "report_comparison", "report_experiments", "report"}, ran
-    out = workdir / "results" / "report"
-    for name, figures in NOTEBOOK_FIGURES.items():
-        html = (out / f"{name}.html").read_text()
-        assert html.count(PNG) >= figures, (name, html.count(PNG))
-        nb = nbformat.read(str(out / "notebooks" / f"{name}.ipynb"), as_version=4)
-        for cell in nb.cells:
-            for output in cell.get("outputs", []):
-                assert output["output_type"] != "error", (name, output)
-                assert not (output["output_type"] == "stream" and output["name"] == "stderr"), (name, output["text"])
-            assert "papermill" not in cell.metadata and "execution" not in cell.metadata
-        assert "start_time" not in nb.metadata["papermill"]
-        assert (workdir / f"results/logs/report/{name}.log").read_text().count("wrote ") == 1
-    for figure in (
-        "centered_funnel",
-        "noncentered_offsets",
-        "sigma_b_posteriors",
-        "diagnostics_across_seeds",
-        "map_vs_mean",
-        "homes_per_county",
-        "funnel_pymc_centered",
-    ):
-        assert (out / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
-    for table in ("summary_table", "blog_vs_run"):
-        assert "<table" in (out / "tables" / f"{table}.html").read_text()
+    assert ran - {"report_comparison_radon"} == REPORT_RULES, ran
+    for name, provenance in datasets.items():
+        out = workdir / "results" / name / "report"
+        for page, figures in NOTEBOOK_FIGURES.items():
+            html = (out / f"{page}.html").read_text()
+            assert html.count(PNG) >= figures, (name, page, html.count(PNG))
+            nb = nbformat.read(str(out / "notebooks" / f"{page}.ipynb"), as_version=4)
+            for cell in nb.cells:
+                for output in cell.get("outputs", []):
+                    assert output["output_type"] != "error", (name, page, output)
+                    assert not (output["output_type"] == "stream" and output["name"] == "stderr"), (
+                        name,
+                        page,
+                        output["text"],
+                    )
+                assert "papermill" not in cell.metadata and "execution" not in cell.metadata
+            assert "start_time" not in nb.metadata["papermill"]
+            assert (workdir / f"results/logs/{name}/report/{page}.log").read_text().count("wrote ") == 1
+            if not _is_radon(provenance):
+                shown = _outputs(nb)
+                assert not [w for w in COUNTY_WORDS if w in shown], (name, page)
+        for figure in (
+            "centered_funnel",
+            "noncentered_offsets",
+            "sigma_b_posteriors",
+            "diagnostics_across_seeds",
+            "map_vs_mean",
+            "rows_per_group",
+            "x_distribution",
+            "funnel_pymc_centered",
+            "samplers",
+        ):
+            assert (out / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG"), (name, figure)
+        assert "<table" in (out / "tables" / "summary_table.html").read_text()
+        assert (out / "tables" / "blog_vs_run.html").exists() == _is_radon(provenance), name
 
 
 @pytest.mark.slow
 def test_report_quotes_the_numbers_of_the_tables(built_report):
     workdir, _ = built_report
-    out = workdir / "results" / "report"
-    comparison = (out / "comparison.html").read_text()
-    summary = pd.read_csv(workdir / "results/tables/summary.csv")
-    for _, row in summary.iterrows():
-        ess = f"{row['ess_bulk_sigma_b_median']:.0f} [{row['ess_bulk_sigma_b_min']:.0f}, {row['ess_bulk_sigma_b_max']:.0f}]"
-        assert ess in comparison, ess
-        assert f"median bulk ESS(σ_b) {row['ess_bulk_sigma_b_median']:.0f}" in comparison
-    for number in ("0.2566", "6.2e-05", "1.0008", "Wiecki (2017)"):
-        assert number in comparison
-    maps = pd.read_csv(workdir / "results/tables/map_vs_mean.csv").set_index("model")
-    assert f"MAP σ_b = {maps.loc['centered', 'map_sigma_b']:.1e}" in comparison
-    fits = pd.read_csv(workdir / "results/tables/fits.csv")
-    for (sampler, model), group in fits.groupby(["sampler", "model"]):
-        page = (out / f"fit_{sampler}_{model}.html").read_text()
-        for ess in group["ess_bulk_sigma_b"]:
-            assert f"<td>{ess:.0f}</td>" in page
-        assert f"{int(group['divergences'].sum())}</strong> of" in page
-    data = (out / "data.html").read_text()
-    provenance = json.loads((workdir / "results/data/provenance.json").read_text())
-    assert f"<strong>{provenance['download']['source']}</strong>" in data
-    assert f"<strong>{provenance['rows']}</strong> homes" in data
-    index = (out / "index.html").read_text()
-    for name in NOTEBOOK_FIGURES:
-        assert f"href='{name}.html'" in index
-    assert "href='../tables/summary.html'" in index
-    pymc_c = summary.set_index(["sampler", "model"]).loc[("pymc", "centered")]
-    assert f"bulk ESS(σ_b) {pymc_c['ess_bulk_sigma_b_median']:.0f} [" in index
+    index = (workdir / "results/report/index.html").read_text()
+    for name, provenance in _datasets(workdir).items():
+        out = workdir / "results" / name / "report"
+        tables = workdir / "results" / name / "tables"
+        track = provenance["track_group"]
+        comparison = (out / "comparison.html").read_text()
+        summary = pd.read_csv(tables / "summary.csv")
+        for _, row in summary.iterrows():
+            ess = f"{row['ess_bulk_sigma_b_median']:.0f} [{row['ess_bulk_sigma_b_min']:.0f}, {row['ess_bulk_sigma_b_max']:.0f}]"
+            assert ess in comparison, (name, ess)
+            assert f"median bulk ESS(σ_b) {row['ess_bulk_sigma_b_median']:.0f}" in comparison
+        assert f"b[{track}]" in comparison
+        for number in ("0.2566", "6.2e-05", "1.0008", "Wiecki (2017)"):
+            assert (number in comparison) == _is_radon(provenance), (name, number)
+        maps = pd.read_csv(tables / "map_vs_mean.csv").set_index("model")
+        assert f"MAP σ_b = {maps.loc['centered', 'map_sigma_b']:.1e}" in comparison
+        fits = pd.read_csv(tables / "fits.csv")
+        for (sampler, model), group in fits.groupby(["sampler", "model"]):
+            page = (out / f"fit_{sampler}_{model}.html").read_text()
+            for ess in group["ess_bulk_sigma_b"]:
+                assert f"<td>{ess:.0f}</td>" in page
+            assert f"{int(group['divergences'].sum())}</strong> of" in page and f"b[{track}]" in page
+        data = (out / "data.html").read_text()
+        assert f"<strong>{provenance['download']['source']}</strong>" in data
+        assert f"<strong>{provenance['rows']}</strong> rows in <strong>{provenance['groups']}</strong> groups" in data
+        assert f"The tracked group is <strong>{track}</strong>" in data
+        for page in NOTEBOOK_FIGURES:
+            assert f"href='../{name}/report/{page}.html'" in index, (name, page)
+        assert f"href='../{name}/tables/summary.html'" in index
+        pymc_c = summary.set_index(["sampler", "model"]).loc[("pymc", "centered")]
+        assert f"bulk ESS(σ_b) {pymc_c['ess_bulk_sigma_b_median']:.0f} [" in index
+    assert "href='../tables/datasets.csv'" in index
 
 
 def _copy_repo(dest: Path) -> Path:
@@ -565,7 +717,7 @@ def test_editing_a_template_reruns_only_its_notebooks_and_the_index(built_report
     stats = log[log.index("Job stats") :]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
     jobs.pop("total", None)
-    assert jobs == {"report_fit": "4", "report": "1", "all": "1"}, stats
+    assert jobs == {"report_fit": str(4 * len(_datasets(run))), "report": "1", "all": "1"}, stats
     assert "Updated input files: " + str(template) in log
     # Without the edit nothing would run: the copies themselves change nothing.
     shutil.copy2(ROOT / "workflow" / "notebooks" / "fit_group.ipynb", template)
@@ -579,7 +731,9 @@ def test_snakemake_report_embeds_notebooks_figures_and_captions(built_report, tm
     target = tmp_path / "report.html"
     run_snakemake(workdir, "--report", str(target))
     page = target.read_text()
-    assert "Wiecki 2017" in page and "b[TRAVERSE] against" in page  # captions, rendered with the config
+    assert "Wiecki 2017" in page  # the workflow caption, rendered with the config
+    for name, provenance in _datasets(workdir).items():
+        assert f"b[{provenance['track_group']}]" in page or name == "radon", name
     for name in ("comparison.html", "fit_pymc_centered.html", "centered_funnel.png", "blog_vs_run.html"):
         assert name in page, name
 
@@ -587,17 +741,19 @@ def test_snakemake_report_embeds_notebooks_figures_and_captions(built_report, tm
 @pytest.mark.slow
 def test_experiments_section_quotes_reference_and_sweeps(built_report):
     workdir, _ = built_report
-    page = (workdir / "results/report/experiments.html").read_text()
-    reference = json.loads((workdir / "results/reference/reference.json").read_text())
-    d, est = reference["diagnostics"], reference["estimands"]
-    assert f"rank R-hat max <strong>{d['rhat_max']:.4f}</strong>" in page
-    assert f"E[σ_b] = <strong>{est['sigma_b']['mean']:.4f}</strong>" in page
-    fits = pd.read_csv(workdir / "results/tables/fits.csv")
-    centered = fits[fits["model"] == "centered"]
-    flagged = int((centered["z_sigma_b"].abs() >= 3).sum())
-    assert f"centered: {flagged} of {len(centered)} fits have |z| ≥ 3" in page
-    assert "centered (nutpie): from target_accept 0.8 to 0.99" in page
-    assert "the centered form has the higher ESS(σ_b) per second from" in page
-    for figure in ("bias", "target_accept", "homes_crossover", "samplers"):
-        assert (workdir / "results/report/figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
-    assert "href='experiments.html'" in (workdir / "results/report/index.html").read_text()
+    index = (workdir / "results/report/index.html").read_text()
+    for name, provenance in _datasets(workdir).items():
+        page = (workdir / f"results/{name}/report/experiments.html").read_text()
+        reference = json.loads((workdir / f"results/{name}/reference/reference.json").read_text())
+        d = reference["diagnostics"]
+        assert f"rank R-hat max <strong>{d['rhat_max']:.4f}</strong>" in page
+        fits = pd.read_csv(workdir / f"results/{name}/tables/fits.csv")
+        centered = fits[fits["model"] == "centered"]
+        flagged = int((centered["z_sigma_b"].abs() >= 3).sum())
+        assert f"centered: {flagged} of {len(centered)} fits have |z| ≥ 3" in page
+        assert "centered (nutpie): from target_accept 0.8 to 0.99" in page
+        assert "rows per group" in page and f"P(σ_b &lt; {provenance['sigma_b_small']:g})" in page
+        for figure in ("bias", "target_accept", "rows_crossover", "samplers"):
+            path = workdir / f"results/{name}/report/figures/{figure}.png"
+            assert path.read_bytes().startswith(b"\x89PNG"), (name, figure)
+        assert f"href='../{name}/report/experiments.html'" in index

@@ -25,7 +25,7 @@ import minicluster  # noqa: E402
 PROFILE = ROOT / "profiles" / "slurm"
 # Files built through SLURM and compared byte for byte with a local run. Extend
 # as rules are added (their jobs must then appear under SLURM_RULES too).
-SLURM_TARGETS = ["results/data/radon.csv", "results/fits/nutpie/noncentered/seed1.nc"]
+SLURM_TARGETS = ["results/radon/data/table.csv", "results/radon/fits/nutpie/noncentered/seed1.nc"]
 # Rules whose jobs must have gone through sbatch; LOCAL_RULES must not have.
 SLURM_RULES = {"clean", "fit_batch0"}
 # One short real fit, so that a PyMC job runs on the "compute node".
@@ -116,13 +116,14 @@ def test_profile_names_only_settings_the_plugin_knows():
 
 
 @pytest.mark.slow
-def test_workflow_runs_through_slurm_profile(slurm_cluster, shared_radon, tmp_path):
-    data = {"source": "local", "local_dir": str(shared_radon)}
+def test_workflow_runs_through_slurm_profile(slurm_cluster, tmp_path):
+    # The embedded source: no network and no ../shared needed, so anyone can run this test.
+    data = {"source": "embedded"}
     on_slurm = tmp_path / "slurm"
     local = tmp_path / "local"
     for folder in (on_slurm, local):
         folder.mkdir()
-        copy_config(folder, data=data, fit=SLURM_FIT)
+        copy_config(folder, datasets={"radon": data}, fit=SLURM_FIT)
 
     env = {
         **slurm_cluster.client_env(),

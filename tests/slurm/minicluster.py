@@ -28,9 +28,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared apt helper
+from apt import apt_install, tail  # noqa: E402
 
 PACKAGES = ["slurm-wlm", "munge"]
 # Debian puts the daemons in /usr/sbin, which a non-login PATH may lack.
@@ -45,33 +49,16 @@ def which(name: str) -> str | None:
     return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), SBIN_PATH]))
 
 
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def ensure_installed(timeout: float = 600) -> str | None:
     """Install Debian's slurm-wlm and munge if needed. None when usable, else why not."""
     needed = ["slurmctld", "slurmd", "munged", "sbatch", "srun", "squeue", "sinfo", "scontrol", "scancel"]
     if all(which(n) for n in needed):
         return None
-    if not shutil.which("apt-get"):
-        return f"SLURM is not installed ({', '.join(n for n in needed if not which(n))} missing) and apt-get is unavailable"
-    if os.geteuid() != 0:
-        return "SLURM is not installed and installing it with apt-get needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
-    ]
-    for cmd in steps:
-        try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired:
-            return f"`{' '.join(cmd)}` timed out after {timeout:.0f} s"
-        if proc.returncode != 0:
-            return f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}"
+    reason = apt_install(
+        PACKAGES, f"SLURM is not installed ({', '.join(n for n in needed if not which(n))} missing)", timeout
+    )
+    if reason:
+        return reason
     missing = [n for n in needed if not which(n)]
     if missing:
         return f"installed {' '.join(PACKAGES)} but {', '.join(missing)} still missing"
@@ -291,7 +278,7 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=INFINIT
         parts = []
         for path in sorted((self.root / "log").glob("*")):
             try:
-                parts.append(f"--- {path.name}\n{_tail(path.read_text(errors='replace'))}")
+                parts.append(f"--- {path.name}\n{tail(path.read_text(errors='replace'))}")
             except OSError:
                 pass
         return "\n".join(parts)

@@ -18,15 +18,18 @@ from typing import Any
 
 import numpy as np
 
-SIGMA_B_SMALL = 0.1  # P(sigma_b < 0.1): posterior mass in the neck of the funnel
+from .models import group_dim
 
 
-def estimand_names(counties: Sequence[str]) -> list[str]:
-    return ["sigma_b", "log_sigma_b", "p_sigma_b_small", *[f"b[{c}]" for c in counties]]
+def estimand_names(groups: Sequence[str]) -> list[str]:
+    return ["sigma_b", "log_sigma_b", "p_sigma_b_small", *[f"b[{g}]" for g in groups]]
 
 
-def estimands(posterior: Any, counties: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Name -> {'mean', 'mcse'} for E[sigma_b], E[log sigma_b], P(sigma_b < 0.1), E[b_c]."""
+def estimands(posterior: Any, groups: Sequence[str], sigma_b_small: float = 0.1) -> dict[str, dict[str, float]]:
+    """Name -> {'mean', 'mcse'} for E[sigma_b], E[log sigma_b], P(sigma_b < sigma_b_small), E[b_g].
+
+    ``sigma_b_small`` marks the funnel's neck (radon: 0.1; see ``datasets.sigma_b_small``).
+    """
     import arviz as az
     import xarray as xr
 
@@ -34,14 +37,15 @@ def estimands(posterior: Any, counties: Sequence[str]) -> dict[str, dict[str, fl
     derived = {
         "sigma_b": sigma_b,
         "log_sigma_b": np.log(sigma_b),
-        "p_sigma_b_small": (sigma_b < SIGMA_B_SMALL).astype(float),
+        "p_sigma_b_small": (sigma_b < sigma_b_small).astype(float),
     }
-    known = {str(c) for c in posterior["county"].values}
-    for county in counties:
-        if county not in known:
-            raise ValueError(f"county {county!r} is not in the posterior; check experiments.reference.counties")
-        derived[f"b[{county}]"] = posterior["b"].sel(county=county, drop=True)
-    dataset = xr.Dataset({name: value.drop_vars("county", errors="ignore") for name, value in derived.items()})
+    dim = group_dim(posterior)
+    known = {str(g) for g in posterior[dim].values}
+    for group in groups:
+        if group not in known:
+            raise ValueError(f"group {group!r} is not in the posterior's {dim!r}; check the dataset's bias_groups")
+        derived[f"b[{group}]"] = posterior["b"].sel({dim: group}, drop=True)
+    dataset = xr.Dataset({name: value.drop_vars(dim, errors="ignore") for name, value in derived.items()})
     mcse = az.mcse(dataset, method="mean")
     return {name: {"mean": float(dataset[name].mean()), "mcse": float(mcse[name])} for name in derived}
 

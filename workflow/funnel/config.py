@@ -9,6 +9,15 @@ from typing import Any
 import jsonschema
 import yaml
 
+# Keys of earlier versions and where they live now (named in the error for an old config).
+MOVED = {
+    "data": "datasets.radon (one entry per dataset)",
+    "fit.priors": "datasets.<name>.priors",
+    "diagnostics.small_county": "datasets.<name>.track_group",
+    "experiments.homes_per_county": "experiments.rows_per_group",
+    "experiments.reference.counties": "datasets.<name>.bias_groups",
+}
+
 
 class ConfigError(ValueError):
     """The configuration does not match ``workflow/schemas/config.schema.yaml``."""
@@ -35,11 +44,18 @@ def _subschema(schema: Mapping[str, Any], path: list[Any]) -> Mapping[str, Any]:
 def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> str:
     key = _key(error)
     if error.validator == "additionalProperties":
-        allowed = sorted(_subschema(schema, list(error.absolute_path)).get("properties", {}))
+        path = list(error.absolute_path)
+        node = _subschema(schema, path)
+        if not node.get("properties") and path and path[0] == "datasets":
+            node = schema["properties"]["datasets"]["additionalProperties"]  # one dataset's spec
+        allowed = sorted(node.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         where = "" if key == "<top level>" else f" under '{key}'"
-        names = ", ".join(f"'{'.'.join([*map(str, error.absolute_path), e])}'" for e in extra)
-        return f"unknown config key {names}{where}; allowed keys: {', '.join(allowed)}"
+        full = [".".join([*map(str, path), e]) for e in extra]
+        names = ", ".join(f"'{name}'" for name in full)
+        moved = [f"'{name}' is now '{MOVED[name]}'" for name in full if name in MOVED]
+        hint = f" ({'; '.join(moved)})" if moved else ""
+        return f"unknown config key {names}{where}{hint}; allowed keys: {', '.join(allowed)}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"config key '{key}' is {error.instance!r}; allowed values: {allowed}"
@@ -61,11 +77,9 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
         raise ConfigError(
             f"invalid configuration ({len(errors)} problem(s)):\n{lines}\nSee config.yaml for what each key means."
         )
-    data = config.get("data", {})
-    if data.get("source") == "embedded" and data.get("transform") == "offset":
-        raise ConfigError(
-            "config key 'data.transform' is 'offset', which needs the raw ARM files, but 'data.source' is "
-            "'embedded' (Gelman & Hill's transform only). Use data.source 'local' or 'url', or data.transform 'arm'."
-        )
-    if data.get("source") == "local" and not data.get("local_dir"):
-        raise ConfigError("config key 'data.local_dir' must be set when 'data.source' is 'local'")
+    from .datasets import DataError, resolve_datasets
+
+    try:
+        resolve_datasets(config["datasets"])
+    except DataError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None

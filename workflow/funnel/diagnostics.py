@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bias import SIGMA_B_SMALL, estimands, flat, z_columns
-from .models import HYPERPARAMETERS
+from .bias import estimands, flat, z_columns
+from .models import HYPERPARAMETERS, group_dim
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,15 @@ def thresholds_from(params: Any) -> Thresholds:
     return Thresholds(rhat_max=float(params.rhat_max), ess_min=float(params.ess_min), bfmi_min=float(params.bfmi_min))
 
 
-def tracked_variables(idata: Any, small_county: str) -> dict[str, Any]:
-    """Name -> selection of the scalars whose ESS we report: hyperparameters and b[small county]."""
-    counties = [str(c) for c in idata.posterior["county"].values]
-    if small_county not in counties:
-        raise ValueError(f"diagnostics.small_county {small_county!r} is not a county in the data; e.g. {counties[:3]}")
+def tracked_variables(idata: Any, track_group: str) -> dict[str, Any]:
+    """Name -> selection of the scalars whose ESS we report: hyperparameters, a and b of the tracked group."""
+    dim = group_dim(idata.posterior)
+    groups = [str(g) for g in idata.posterior[dim].values]
+    if track_group not in groups:
+        raise ValueError(f"track_group {track_group!r} is not a value of {dim!r} in the trace; e.g. {groups[:3]}")
     selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in HYPERPARAMETERS}
-    selections[f"b_{small_county}"] = {"var": "b", "sel": {"county": small_county}}
+    selections[f"a_{track_group}"] = {"var": "a", "sel": {dim: track_group}}
+    selections[f"b_{track_group}"] = {"var": "b", "sel": {dim: track_group}}
     return selections
 
 
@@ -44,9 +46,10 @@ def _plain(value: Any) -> Any:
 
 def fit_diagnostics(
     idata: Any,
-    small_county: str = "TRAVERSE",
+    track_group: str,
     thresholds: Thresholds = Thresholds(),
-    bias_counties: Sequence[str] = (),
+    bias_groups: Sequence[str] = (),
+    sigma_b_small: float = 0.1,
 ) -> dict[str, Any]:
     """One flat record of diagnostics for one fit. Every statistic comes from ArviZ.
 
@@ -62,7 +65,7 @@ def fit_diagnostics(
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     row: dict[str, Any] = {
         key: _plain(attrs.get(key))
-        for key in ("sampler", "model", "seed", "chains", "tune", "draws", "target_accept", "priors")
+        for key in ("dataset", "sampler", "model", "seed", "chains", "tune", "draws", "target_accept", "priors")
     }
     diverging = stats["diverging"].values.astype(bool)
     row["divergences"] = int(diverging.sum())
@@ -80,8 +83,9 @@ def fit_diagnostics(
     for name in HYPERPARAMETERS:
         row[f"rhat_{name}"] = float(rhat[name])
 
-    # ESS of the tracked scalars only (not of all 85 slopes: most of the cost).
-    tracked = tracked_variables(idata, small_county)
+    # ESS of the tracked scalars only (not of every group's slope: most of the cost).
+    tracked = tracked_variables(idata, track_group)
+    dim = group_dim(post)
     scalars = xr.Dataset({label: post[spec["var"]].sel(spec["sel"]) for label, spec in tracked.items()})
     ess_bulk = az.ess(scalars, method="bulk")
     ess_tail = az.ess(scalars, method="tail")
@@ -97,16 +101,18 @@ def fit_diagnostics(
 
     # Estimates and MCSEs (ArviZ) of the bias estimands, computed once; the
     # summary's familiar names are read from them.
-    est = estimands(post, [small_county, *[c for c in bias_counties if c != small_county]])
+    est = estimands(post, [track_group, *[g for g in bias_groups if g != track_group]], sigma_b_small)
     row["mean_sigma_b"] = est["sigma_b"]["mean"]
     row["sd_sigma_b"] = float(post["sigma_b"].std())
     row["mcse_mean_sigma_b"] = est["sigma_b"]["mcse"]
     row["mean_log_sigma_b"] = est["log_sigma_b"]["mean"]
-    row[f"p_sigma_b_below_{SIGMA_B_SMALL:g}"] = est["p_sigma_b_small"]["mean"]
+    row[f"p_sigma_b_below_{sigma_b_small:g}"] = est["p_sigma_b_small"]["mean"]
     row["mean_sigma_a"] = float(post["sigma_a"].mean())
     row["mean_mu_b"] = float(post["mu_b"].mean())
-    row["mean_b_spread"] = float(post["b"].std(dim="county").mean())
-    row[f"mean_b_{small_county}"] = float(post["b"].sel(county=small_county).mean())
+    row["mean_b_spread"] = float(post["b"].std(dim=dim).mean())
+    row[f"mean_a_{track_group}"] = float(post["a"].sel({dim: track_group}).mean())
+    row[f"mean_b_{track_group}"] = float(post["b"].sel({dim: track_group}).mean())
+    row["track_group"] = track_group
 
     row.update(flat(est))
 
@@ -145,7 +151,7 @@ SUMMARY_METRICS = (
 # Bias against the reference run, in MCSE units (present when the reference is enabled).
 Z_METRICS = ("z_sigma_b", "z_log_sigma_b", "z_p_sigma_b_small")
 PASS_COLUMNS = ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi", "pass_all")
-GROUP = ["sampler", "model"]
+GROUP = ["dataset", "sampler", "model"]
 
 
 def fits_table(
@@ -232,6 +238,7 @@ def write_tables(
     map_records: Iterable[Mapping[str, Any]],
     outputs: Mapping[str, str],
     reference: Mapping[str, Mapping[str, float]] | None = None,
+    thresholds: Thresholds = Thresholds(),
 ) -> None:
     """Write the aggregated tables: CSV for machines, markdown and HTML for people."""
     from .io import atomic_path
@@ -248,8 +255,9 @@ def write_tables(
         maps.to_csv(tmp, index=False)
     intro = (
         "Diagnostics across seeds: each cell is median [min, max] over seeds; the last columns give the share "
-        "of seeds passing R-hat < 1.01, bulk and tail ESS >= 400 (hyperparameters and the small county's slope), "
-        "zero divergences, and E-BFMI >= 0.3."
+        f"of seeds passing R-hat < {thresholds.rhat_max:g}, bulk and tail ESS >= {thresholds.ess_min:g} "
+        "(hyperparameters, and the intercept and slope of the tracked group), "
+        f"zero divergences, and E-BFMI >= {thresholds.bfmi_min:g}."
         + (
             " 'bias z' is (E[σ_b] of the fit - E[σ_b] of the long reference run) / combined MCSE: "
             "|z| >= 3 means the fit is biased or its MCSE too optimistic."
@@ -264,3 +272,23 @@ def write_tables(
             "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Fit summary</title></head><body>"
             f"<h1>Fit summary</h1><p>{intro}</p>{readable.to_html(index=False, border=0)}</body></html>\n"
         )
+
+
+DATASET_COLUMNS = (
+    "seeds",
+    "share_pass_all",
+    "divergences_median",
+    "rhat_max_max",
+    "ess_bulk_sigma_b_median",
+    "ess_bulk_sigma_b_per_s_median",
+    "mean_sigma_b_median",
+    "sampling_seconds_median",
+)
+
+
+def datasets_table(summaries: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The headline diagnostics of every dataset: one row per dataset x sampler x form."""
+    frames = [s[[*GROUP, *DATASET_COLUMNS]] for s in summaries]
+    if not frames:
+        raise ValueError("no dataset summaries to combine")
+    return pd.concat(frames, ignore_index=True).sort_values(GROUP).reset_index(drop=True)

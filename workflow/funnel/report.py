@@ -316,52 +316,61 @@ def relative_href(target: str | os.PathLike[str], page: str | os.PathLike[str]) 
     return Path(os.path.relpath(Path(target), Path(page).parent)).as_posix()
 
 
-def index_sections(
+def comparison_sampler(samplers: Sequence[str]) -> str:
+    """The sampler whose traces the comparison draws: PyMC's NUTS (the blog's) when fitted, else the first."""
+    return "pymc" if "pymc" in samplers else sorted(samplers)[0]
+
+
+def dataset_section(
     index: str,
+    dataset: str,
     *,
-    data_page: str,
+    pages: Mapping[str, str],
     group_pages: Mapping[tuple[str, str], str],
-    comparison_page: str | None,
     tables: Mapping[str, str],
-    experiments_page: str | None = None,
     table: str,
     provenance: str,
-    small_county: str,
     sampler: str,
-) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """The index page's sections: every notebook and table, each with a one-line summary from the data."""
-    import json
+    few_rows: int = 5,
+) -> tuple[str, list[tuple[str, str, str]]]:
+    """One dataset's section of the index: its notebooks and tables, each with a line computed from the data.
 
+    ``pages`` maps 'data', 'comparison' and 'experiments' to their HTML (a missing
+    key: no such page); ``tables`` maps the aggregate's keys to its files.
+    """
     import pandas as pd
 
-    from .experiment_plots import experiments_line
-    from .plots import comparison_line, data_line, group_line
+    from .datasets import read_table
+    from .notebook import read_provenance
+    from .prose import comparison_line, data_line, experiments_line, group_line
 
+    record = read_provenance(provenance)
     summary = pd.read_csv(tables["summary"]).set_index(["sampler", "model"])
     maps = pd.read_csv(tables["map_table"])
     fits = pd.read_csv(tables["fits"])
-    notebooks = [
+    columns = record["columns"]
+    entries = [
         (
-            "The data",
-            relative_href(data_page, index),
-            data_line(pd.read_csv(table), json.loads(Path(provenance).read_text()), small_county),
+            f"The data ({columns['group']}, {columns['x']}, {columns['y']})",
+            relative_href(pages["data"], index),
+            data_line(read_table(table, record), record, few_rows),
         )
     ]
     for (s, m), page in sorted(group_pages.items()):
-        notebooks.append((f"Fit group {s} / {m}", relative_href(page, index), group_line(summary.loc[(s, m)])))
-    if comparison_page is not None:
-        notebooks.append(
+        entries.append((f"Fit group {s} / {m}", relative_href(page, index), group_line(summary.loc[(s, m)])))
+    if "comparison" in pages:
+        entries.append(
             (
-                "Centered vs non-centered (the blog's argument)",
-                relative_href(comparison_page, index),
+                "Centered vs non-centered",
+                relative_href(pages["comparison"], index),
                 comparison_line(summary.reset_index(), maps, sampler),
             )
         )
-    if experiments_page is not None:
-        notebooks.append(
+    if "experiments" in pages:
+        entries.append(
             (
-                "Beyond the blog: bias against a reference run, target_accept, data size, samplers",
-                relative_href(experiments_page, index),
+                "Experiments: bias against a reference run, target_accept, rows per group, samplers",
+                relative_href(pages["experiments"], index),
                 experiments_line(fits),
             )
         )
@@ -372,7 +381,22 @@ def index_sections(
         "fits": f"one row per fit ({len(fits)} fits): every diagnostic of every seed",
         "map_table": "MAP estimates beside the posterior means, per model form",
     }
-    listed = [
-        (Path(tables[k]).name, relative_href(tables[k], index), text) for k, text in described.items() if k in tables
+    entries += [
+        (f"table {Path(tables[k]).name}", relative_href(tables[k], index), text)
+        for k, text in described.items()
+        if k in tables
     ]
-    return [("Notebooks", notebooks), ("Tables", listed)]
+    return f"Dataset {dataset}: {record['rows']} rows, {record['groups']} groups", entries
+
+
+def datasets_section(index: str, datasets_csv: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """The cross-dataset section: the table of every dataset x sampler x form."""
+    import pandas as pd
+
+    from .prose import datasets_line
+
+    frame = pd.read_csv(datasets_csv)
+    return (
+        "Across datasets",
+        [(Path(datasets_csv).name, relative_href(datasets_csv, index), datasets_line(frame))],
+    )

@@ -6,13 +6,15 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from funnel.config import ConfigError, load_schema, validate_config
+from funnel.datasets import DataError, check_config_files, resolve_datasets
 
 try:
+    check_config_files(workflow.configfiles)
     validate_config(
         config,
         load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
     )
-except ConfigError as error:
+except (ConfigError, DataError) as error:
     raise WorkflowError(str(error)) from None
 
 
@@ -21,10 +23,64 @@ LOGS = "results/logs"
 BENCH = "results/benchmarks"
 REPORT = "results/report"
 
+# Every dataset's spec with its defaults (datasets.<name> in config.yaml).
+DATASETS = resolve_datasets(config["datasets"])
+DATASET_NAMES = list(DATASETS)
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
 MODELS = FIT["models"]
 SEEDS = FIT["seeds"]
+THRESHOLDS = config["diagnostics"]["thresholds"]
+# Per-dataset outputs live under results/<dataset>/.
+DS = "results/{dataset}"
+
+
+def thresholds():
+    """The pass marks as scalar params (a dict's key order must not look like a change)."""
+    return {name: THRESHOLDS[name] for name in ("rhat_max", "ess_min", "bfmi_min")}
+
+
+# The keys that decide what `download` fetches; `clean` reads every key but the priors,
+# so that changing a dataset's priors refits without fetching or cleaning again.
+SOURCE_KEYS = (
+    "source",
+    "mirrors",
+    "local_dir",
+    "timeout",
+    "retries",
+    "path",
+    "sha256",
+    "package",
+    "item",
+)
+
+
+def canonical(value):
+    """Dicts with sorted keys, all the way down: key order must not look like a change of params."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    return value
+
+
+def source_spec(wildcards):
+    spec = DATASETS[wildcards.dataset]
+    return canonical({key: spec[key] for key in SOURCE_KEYS if key in spec})
+
+
+def clean_spec(wildcards):
+    return canonical({k: v for k, v in DATASETS[wildcards.dataset].items() if k != "priors"})
+
+
+def dataset_priors(wildcards):
+    return DATASETS[wildcards.dataset]["priors"]
+
+
+def cleaned(wildcards=None):
+    """The cleaned table and its provenance (columns, tracked group, ...) of a dataset."""
+    return {
+        "table": f"{DS}/data/table.csv",
+        "provenance": f"{DS}/data/provenance.json",
+    }
 
 
 def seed_batches():
@@ -48,10 +104,10 @@ def fit_priority(wildcards):
     return PRIORITY["pymc_fit"] if wildcards.sampler == "pymc" else PRIORITY["fit"]
 
 
-def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
-    """Per-seed fit files: kind 'nc' (trace) or 'json' (diagnostics)."""
+def fit_outputs(kind, dataset, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
+    """Per-seed fit files of a dataset: kind 'nc' (trace) or 'json' (diagnostics)."""
     return expand(
-        f"results/fits/{{sampler}}/{{model}}/seed{{seed}}.{kind}",
+        f"results/{dataset}/fits/{{sampler}}/{{model}}/seed{{seed}}.{kind}",
         sampler=samplers,
         model=models,
         seed=seeds,
@@ -59,20 +115,23 @@ def fit_outputs(kind, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):
 
 
 EXP = config["experiments"]
-REFERENCE = "results/reference/reference.json"
+SWEEPS = ("target_accept", "rows_per_group")
+REFERENCE = f"{DS}/reference/reference.json"
 
 
-def reference_input(wildcards=None):
-    return [REFERENCE] if EXP["reference"]["enabled"] else []
+def reference_input(wildcards):
+    if not EXP["reference"]["enabled"]:
+        return []
+    return [REFERENCE.format(dataset=wildcards.dataset)]
 
 
-def sweep_outputs(name):
-    """The per-(sampler, model) CSVs of sweep `name` if it is enabled."""
+def sweep_outputs(name, dataset):
+    """The per-(sampler, model) CSVs of sweep `name` of a dataset if it is enabled."""
     exp = EXP[name]
     if not exp["enabled"]:
         return []
     return expand(
-        f"results/experiments/{name}/{{sampler}}/{{model}}.csv",
+        f"results/{dataset}/experiments/{name}/{{sampler}}/{{model}}.csv",
         sampler=exp["samplers"],
         model=MODELS,
     )
@@ -98,35 +157,35 @@ def reused_fits(wildcards):
     ) not in sweep_levels(wildcards.experiment):
         return []
     return expand(
-        "results/fits/{sampler}/{model}/seed{seed}.json",
+        "results/{dataset}/fits/{sampler}/{model}/seed{seed}.json",
+        dataset=wildcards.dataset,
         sampler=wildcards.sampler,
         model=wildcards.model,
         seed=[seed for seed in exp["seeds"] if seed in SEEDS],
     )
 
 
-def experiment_outputs():
-    """Everything the enabled experiments add to `snakemake all`."""
-    outputs = reference_input()
-    for name in ("target_accept", "homes_per_county"):
+def experiment_outputs(dataset):
+    """Everything the enabled experiments add to `snakemake all` for a dataset."""
+    outputs = []
+    if EXP["reference"]["enabled"]:
+        outputs.append(REFERENCE.format(dataset=dataset))
+    for name in SWEEPS:
         if EXP[name]["enabled"]:
-            outputs.append(f"results/tables/{name}.csv")
+            outputs.append(f"results/{dataset}/tables/{name}.csv")
     return outputs
 
 
 # Samplers of the main fits and of the enabled sweeps (they may differ).
 ALL_SAMPLERS = sorted(
     set(SAMPLERS).union(
-        *(
-            EXP[name]["samplers"]
-            for name in ("target_accept", "homes_per_county")
-            if EXP[name]["enabled"]
-        )
+        *(EXP[name]["samplers"] for name in SWEEPS if EXP[name]["enabled"])
     )
 )
 
 
 wildcard_constraints:
+    dataset="|".join(DATASET_NAMES),
     sampler="|".join(ALL_SAMPLERS),
     model="|".join(MODELS),
     seed=r"\d+",
@@ -137,13 +196,13 @@ def experiment_figures():
     switches = {
         "bias": "reference",
         "target_accept": "target_accept",
-        "homes_crossover": "homes_per_county",
+        "rows_crossover": "rows_per_group",
     }
     return {
         name: report(
-            f"{REPORT}/figures/{name}.png",
+            f"{DS}/report/figures/{name}.png",
             caption=f"../report/{name}.rst",
-            category="Figures",
+            category="{dataset}",
             subcategory="Experiments",
         )
         for name, experiment in switches.items()

@@ -2,38 +2,37 @@ localrules:
     download,
 
 
+# Each dataset's source, fetched (or copied) and verified: data/<dataset>/source.
 rule download:
     output:
-        directory("data/radon/source"),
+        directory("data/{dataset}/source"),
     log:
-        f"{LOGS}/download.log",
+        f"{LOGS}/{{dataset}}/download.log",
     benchmark:
-        f"{BENCH}/download.tsv"
+        f"{BENCH}/{{dataset}}/download.tsv"
     conda:
         "../../envs/data.yaml"
     params:
-        source=config["data"]["source"],
-        mirrors=config["data"]["mirrors"],
-        local_dir=config["data"]["local_dir"],
-        timeout=config["data"]["timeout"],
-        retries=config["data"]["retries"],
+        spec=source_spec,
     script:
         "../scripts/download.py"
 
 
+# The checked table the models read, and its provenance: the columns' parts,
+# the tracked group, the rows and groups. Bad data stop here, before any fit.
 rule clean:
     input:
         rules.download.output,
     output:
-        table="results/data/radon.csv",
-        provenance="results/data/provenance.json",
+        table=f"{DS}/data/table.csv",
+        provenance=f"{DS}/data/provenance.json",
     log:
-        f"{LOGS}/clean.log",
+        f"{LOGS}/{{dataset}}/clean.log",
     benchmark:
-        f"{BENCH}/clean.tsv"
+        f"{BENCH}/{{dataset}}/clean.tsv"
     conda:
         "../../envs/data.yaml"
     params:
-        transform=config["data"]["transform"],
+        spec=clean_spec,
     script:
         "../scripts/clean.py"

@@ -1,14 +1,15 @@
-# Experiments beyond the blog; each is switched on or off in config.yaml.
+# Experiments beyond the blog, run for every dataset; each is switched on or off
+# in config.yaml.
 rule reference:
     input:
-        table=rules.clean.output.table,
+        **cleaned(),
     output:
-        trace="results/reference/posterior.nc",
+        trace=f"{DS}/reference/posterior.nc",
         summary=REFERENCE,
     log:
-        f"{LOGS}/reference.log",
+        f"{LOGS}/{{dataset}}/reference.log",
     benchmark:
-        f"{BENCH}/reference.tsv"
+        f"{BENCH}/{{dataset}}/reference.tsv"
     priority: PRIORITY["reference"]
     conda:
         "../../envs/fit.yaml"
@@ -22,9 +23,7 @@ rule reference:
         draws=EXP["reference"]["draws"],
         target_accept=EXP["reference"]["target_accept"],
         seed=EXP["reference"]["seed"],
-        counties=EXP["reference"]["counties"],
-        priors=FIT["priors"],
-        small_county=config["diagnostics"]["small_county"],
+        priors=dataset_priors,
         compile_cache=FIT["compile_cache"],
     script:
         "../scripts/reference.py"
@@ -32,20 +31,20 @@ rule reference:
 
 rule sweep:
     input:
-        table=rules.clean.output.table,
+        **cleaned(),
         # Only the target_accept sweep is scored against the reference (same data).
         reference=lambda wc: (
-            reference_input() if wc.experiment == "target_accept" else []
+            reference_input(wc) if wc.experiment == "target_accept" else []
         ),
         fits=reused_fits,
     output:
-        "results/experiments/{experiment}/{sampler}/{model}.csv",
+        f"{DS}/experiments/{{experiment}}/{{sampler}}/{{model}}.csv",
     log:
-        f"{LOGS}/experiments/{{experiment}}/{{sampler}}/{{model}}.log",
+        f"{LOGS}/{{dataset}}/experiments/{{experiment}}/{{sampler}}/{{model}}.log",
     benchmark:
-        f"{BENCH}/experiments/{{experiment}}/{{sampler}}/{{model}}.tsv"
+        f"{BENCH}/{{dataset}}/experiments/{{experiment}}/{{sampler}}/{{model}}.tsv"
     wildcard_constraints:
-        experiment="target_accept|homes_per_county",
+        experiment="|".join(SWEEPS),
     priority: fit_priority
     conda:
         "../../envs/fit.yaml"
@@ -54,6 +53,7 @@ rule sweep:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
+        **thresholds(),
         levels=lambda wc: sweep_levels(wc.experiment),
         seeds=lambda wc: EXP[wc.experiment]["seeds"],
         reused_level=lambda wc: reused_level(wc.experiment),
@@ -61,13 +61,8 @@ rule sweep:
         tune=FIT["tune"],
         draws=FIT["draws"],
         target_accept=FIT["target_accept"],
-        priors=FIT["priors"],
+        priors=dataset_priors,
         backend=backend,
-        small_county=config["diagnostics"]["small_county"],
-        counties=EXP["reference"]["counties"],
-        rhat_max=config["diagnostics"]["thresholds"]["rhat_max"],
-        ess_min=config["diagnostics"]["thresholds"]["ess_min"],
-        bfmi_min=config["diagnostics"]["thresholds"]["bfmi_min"],
         compile_cache=FIT["compile_cache"],
     script:
         "../scripts/sweep.py"
@@ -75,16 +70,16 @@ rule sweep:
 
 rule experiment_table:
     input:
-        lambda wc: sweep_outputs(wc.experiment),
+        lambda wc: sweep_outputs(wc.experiment, wc.dataset),
     output:
-        rows="results/tables/{experiment}.csv",
-        summary="results/tables/{experiment}_summary.csv",
+        rows=f"{DS}/tables/{{experiment}}.csv",
+        summary=f"{DS}/tables/{{experiment}}_summary.csv",
     log:
-        f"{LOGS}/experiments/{{experiment}}_table.log",
+        f"{LOGS}/{{dataset}}/experiments/{{experiment}}_table.log",
     benchmark:
-        f"{BENCH}/experiments/{{experiment}}_table.tsv"
+        f"{BENCH}/{{dataset}}/experiments/{{experiment}}_table.tsv"
     wildcard_constraints:
-        experiment="target_accept|homes_per_county",
+        experiment="|".join(SWEEPS),
     conda:
         "../../envs/fit.yaml"
     script:

@@ -1,24 +1,27 @@
-# One job per (sampler, model, batch of seeds): PyMC is imported and the model
-# compiled once per job, then every seed of the batch is sampled and diagnosed.
-# A seed's draws depend on the seed only, so the batch size never changes them.
+# One job per (dataset, sampler, model, batch of seeds): PyMC is imported and the
+# model compiled once per job, then every seed of the batch is sampled and
+# diagnosed. A seed's draws depend on the seed only, so the batch size never
+# changes them.
 for _batch, _seeds in enumerate(seed_batches()):
 
     rule:
         name:
             f"fit_batch{_batch}"
         input:
-            table=rules.clean.output.table,
+            **cleaned(),
         output:
             traces=expand(
-                "results/fits/{{sampler}}/{{model}}/seed{seed}.nc", seed=_seeds
+                "results/{{dataset}}/fits/{{sampler}}/{{model}}/seed{seed}.nc",
+                seed=_seeds,
             ),
             diagnostics=expand(
-                "results/fits/{{sampler}}/{{model}}/seed{seed}.json", seed=_seeds
+                "results/{{dataset}}/fits/{{sampler}}/{{model}}/seed{seed}.json",
+                seed=_seeds,
             ),
         log:
-            f"{LOGS}/fit/{{sampler}}/{{model}}/batch{_batch}.log",
+            f"{LOGS}/{{dataset}}/fit/{{sampler}}/{{model}}/batch{_batch}.log",
         benchmark:
-            f"{BENCH}/fit/{{sampler}}/{{model}}/batch{_batch}.tsv"
+            f"{BENCH}/{{dataset}}/fit/{{sampler}}/{{model}}/batch{_batch}.tsv"
         priority: fit_priority
         conda:
             "../../envs/fit.yaml"
@@ -27,36 +30,31 @@ for _batch, _seeds in enumerate(seed_batches()):
             mem_mb=lambda wildcards, attempt: 2000 * attempt,
             runtime=lambda wildcards, attempt: 20 * attempt,
         params:
+            **thresholds(),
             chains=FIT["chains"],
             tune=FIT["tune"],
             draws=FIT["draws"],
             target_accept=FIT["target_accept"],
-            priors=FIT["priors"],
+            priors=dataset_priors,
             backend=backend,
             compile_cache=FIT["compile_cache"],
-            small_county=config["diagnostics"]["small_county"],
-            counties=config["experiments"]["reference"]["counties"],
-            # Scalars, not the dict: key order must not look like a change.
-            rhat_max=config["diagnostics"]["thresholds"]["rhat_max"],
-            ess_min=config["diagnostics"]["thresholds"]["ess_min"],
-            bfmi_min=config["diagnostics"]["thresholds"]["bfmi_min"],
         script:
             "../scripts/fit.py"
 
 
 rule map:
     input:
-        table=rules.clean.output.table,
+        **cleaned(),
     output:
-        "results/map/{model}.json",
+        f"{DS}/map/{{model}}.json",
     log:
-        f"{LOGS}/map/{{model}}.log",
+        f"{LOGS}/{{dataset}}/map/{{model}}.log",
     benchmark:
-        f"{BENCH}/map/{{model}}.tsv"
+        f"{BENCH}/{{dataset}}/map/{{model}}.tsv"
     conda:
         "../../envs/fit.yaml"
     params:
-        priors=FIT["priors"],
+        priors=dataset_priors,
         compile_cache=FIT["compile_cache"],
     script:
         "../scripts/map.py"
@@ -64,20 +62,38 @@ rule map:
 
 rule aggregate:
     input:
-        diagnostics=fit_outputs("json"),
-        maps=expand("results/map/{model}.json", model=MODELS),
+        diagnostics=lambda wildcards: fit_outputs("json", wildcards.dataset),
+        maps=expand(f"{DS}/map/{{model}}.json", model=MODELS, allow_missing=True),
         reference=reference_input,
     output:
-        fits="results/tables/fits.csv",
-        summary="results/tables/summary.csv",
-        summary_md="results/tables/summary.md",
-        summary_html="results/tables/summary.html",
-        map_table="results/tables/map_vs_mean.csv",
+        fits=f"{DS}/tables/fits.csv",
+        summary=f"{DS}/tables/summary.csv",
+        summary_md=f"{DS}/tables/summary.md",
+        summary_html=f"{DS}/tables/summary.html",
+        map_table=f"{DS}/tables/map_vs_mean.csv",
     log:
-        f"{LOGS}/aggregate.log",
+        f"{LOGS}/{{dataset}}/aggregate.log",
     benchmark:
-        f"{BENCH}/aggregate.tsv"
+        f"{BENCH}/{{dataset}}/aggregate.tsv"
+    conda:
+        "../../envs/fit.yaml"
+    params:
+        **thresholds(),
+    script:
+        "../scripts/aggregate.py"
+
+
+# One row per dataset x sampler x form with the headline diagnostics.
+rule datasets_table:
+    input:
+        expand(f"{DS}/tables/summary.csv", dataset=DATASET_NAMES),
+    output:
+        "results/tables/datasets.csv",
+    log:
+        f"{LOGS}/datasets_table.log",
+    benchmark:
+        f"{BENCH}/datasets_table.tsv"
     conda:
         "../../envs/fit.yaml"
     script:
-        "../scripts/aggregate.py"
+        "../scripts/datasets_table.py"

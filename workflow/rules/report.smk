@@ -1,14 +1,59 @@
 # The report: notebook templates (workflow/notebooks) executed by papermill and
-# rendered to HTML, then an index page. The notebooks only read tables and traces;
-# they never fit. `snakemake report` builds it all. A template is an input of its
-# own rule only, so editing one reruns that notebook and the index, nothing else.
-from funnel.plots import pick_sampler
+# rendered to HTML, per dataset under results/<dataset>/report/, then one index
+# page. The notebooks only read tables and traces; they never fit. `snakemake
+# report` builds it all. A template is an input of its own rule only, so editing
+# one reruns that notebook and the index, nothing else.
+from funnel.datasets import is_radon
+from funnel.radon import BLOG
+from funnel.report import comparison_sampler
 
 TEMPLATES = Path(workflow.basedir) / "workflow/notebooks"
+PAGES = f"{DS}/report"
 # The comparison's trace figures use PyMC's NUTS (the blog's sampler) when fitted.
-REPORT_SAMPLER = pick_sampler(SAMPLERS)
+REPORT_SAMPLER = comparison_sampler(SAMPLERS)
 FIT_GROUPS = [(s, m) for s in SAMPLERS for m in MODELS]
 COMPARE = {"centered", "noncentered"} <= set(MODELS)
+# Radon datasets get the blog's numbers beside the run's (one more table), so
+# their comparison has a rule of its own; "(?!)" matches no name at all.
+RADON = "|".join(d for d in DATASET_NAMES if is_radon(DATASETS[d])) or "(?!)"
+OTHERS = "|".join(d for d in DATASET_NAMES if not is_radon(DATASETS[d])) or "(?!)"
+# The params every notebook rule shares (besides its title and parameters).
+NOTEBOOK = {
+    "kernel": config["report"]["kernel"],
+    "timeout": config["report"]["timeout"],
+}
+COMPARISON_FIGURES = (
+    "centered_funnel",
+    "noncentered_offsets",
+    "sigma_b_posteriors",
+    "diagnostics_across_seeds",
+    "map_vs_mean",
+)
+# The comparison notebook's outputs on every dataset.
+COMPARISON_OUTPUTS = {
+    "ipynb": f"{PAGES}/notebooks/comparison.ipynb",
+    "html": report(
+        f"{PAGES}/comparison.html",
+        caption="../report/comparison.rst",
+        category="{dataset}",
+        subcategory="Notebooks",
+    ),
+    **{
+        name: report(
+            f"{PAGES}/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="{dataset}",
+            subcategory="Comparison",
+        )
+        for name in COMPARISON_FIGURES
+    },
+    "summary_table": report(
+        f"{PAGES}/tables/summary_table.html",
+        caption="../report/summary_table.rst",
+        category="{dataset}",
+        subcategory="Tables",
+    ),
+}
 
 
 report: "../report/workflow.rst"
@@ -20,37 +65,43 @@ localrules:
 
 rule report_data:
     input:
+        **cleaned(),
         template=str(TEMPLATES / "data.ipynb"),
-        table=rules.clean.output.table,
-        provenance=rules.clean.output.provenance,
     output:
-        ipynb=f"{REPORT}/notebooks/data.ipynb",
+        ipynb=f"{PAGES}/notebooks/data.ipynb",
         html=report(
-            f"{REPORT}/data.html",
+            f"{PAGES}/data.html",
             caption="../report/data.rst",
-            category="Notebooks",
+            category="{dataset}",
+            subcategory="Notebooks",
         ),
-        homes_per_county=report(
-            f"{REPORT}/figures/homes_per_county.png",
-            caption="../report/homes_per_county.rst",
-            category="Figures",
+        rows_per_group=report(
+            f"{PAGES}/figures/rows_per_group.png",
+            caption="../report/rows_per_group.rst",
+            category="{dataset}",
+            subcategory="Data",
+        ),
+        x_distribution=report(
+            f"{PAGES}/figures/x_distribution.png",
+            caption="../report/x_distribution.rst",
+            category="{dataset}",
             subcategory="Data",
         ),
     log:
-        f"{LOGS}/report/data.log",
+        f"{LOGS}/{{dataset}}/report/data.log",
     benchmark:
-        f"{BENCH}/report/data.tsv"
+        f"{BENCH}/{{dataset}}/report/data.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     params:
-        kernel=config["report"]["kernel"],
-        timeout=config["report"]["timeout"],
-        title="The radon data",
+        **NOTEBOOK,
+        title=lambda wildcards: f"{wildcards.dataset}: the data",
         parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
             "table_path": input.table,
             "provenance_path": input.provenance,
-            "small_county": config["diagnostics"]["small_county"],
+            "radon": is_radon(DATASETS[wildcards.dataset]),
         },
     script:
         "../scripts/report_notebook.py"
@@ -59,118 +110,82 @@ rule report_data:
 rule report_fit:
     input:
         template=str(TEMPLATES / "fit_group.ipynb"),
+        provenance=cleaned()["provenance"],
         traces=lambda wildcards: fit_outputs(
-            "nc", [wildcards.sampler], [wildcards.model]
+            "nc", wildcards.dataset, [wildcards.sampler], [wildcards.model]
         ),
         diagnostics=lambda wildcards: fit_outputs(
-            "json", [wildcards.sampler], [wildcards.model]
+            "json", wildcards.dataset, [wildcards.sampler], [wildcards.model]
         ),
     output:
-        ipynb=f"{REPORT}/notebooks/fit_{{sampler}}_{{model}}.ipynb",
+        ipynb=f"{PAGES}/notebooks/fit_{{sampler}}_{{model}}.ipynb",
         html=report(
-            f"{REPORT}/fit_{{sampler}}_{{model}}.html",
+            f"{PAGES}/fit_{{sampler}}_{{model}}.html",
             caption="../report/fit_group.rst",
-            category="Notebooks",
+            category="{dataset}",
+            subcategory="Notebooks",
         ),
         funnel=report(
-            f"{REPORT}/figures/funnel_{{sampler}}_{{model}}.png",
+            f"{PAGES}/figures/funnel_{{sampler}}_{{model}}.png",
             caption="../report/funnel.rst",
-            category="Figures",
+            category="{dataset}",
             subcategory="Fit groups",
         ),
     log:
-        f"{LOGS}/report/fit_{{sampler}}_{{model}}.log",
+        f"{LOGS}/{{dataset}}/report/fit_{{sampler}}_{{model}}.log",
     benchmark:
-        f"{BENCH}/report/fit_{{sampler}}_{{model}}.tsv"
+        f"{BENCH}/{{dataset}}/report/fit_{{sampler}}_{{model}}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     params:
-        kernel=config["report"]["kernel"],
-        timeout=config["report"]["timeout"],
-        title=lambda wildcards: f"Fit group {wildcards.sampler} / {wildcards.model}",
+        **NOTEBOOK,
+        title=lambda wildcards: (
+            f"{wildcards.dataset}: fit group {wildcards.sampler} / {wildcards.model}"
+        ),
         parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
             "sampler": wildcards.sampler,
             "model": wildcards.model,
             "traces": list(input.traces),
             "diagnostics": list(input.diagnostics),
-            "small_county": config["diagnostics"]["small_county"],
-            "rhat_max": config["diagnostics"]["thresholds"]["rhat_max"],
-            "ess_min": config["diagnostics"]["thresholds"]["ess_min"],
-            "bfmi_min": config["diagnostics"]["thresholds"]["bfmi_min"],
+            "provenance_path": input.provenance,
+            **thresholds(),
         },
     script:
         "../scripts/report_notebook.py"
 
 
+# Datasets other than radon; report_comparison_radon below adds the blog's table.
 rule report_comparison:
     input:
         template=str(TEMPLATES / "comparison.ipynb"),
         fits=rules.aggregate.output.fits,
         summary=rules.aggregate.output.summary,
         map_table=rules.aggregate.output.map_table,
-        provenance=rules.clean.output.provenance,
-        centered=fit_outputs("nc", [REPORT_SAMPLER], ["centered"]),
-        noncentered=fit_outputs("nc", [REPORT_SAMPLER], ["noncentered"]),
+        provenance=cleaned()["provenance"],
+        centered=lambda wildcards: fit_outputs(
+            "nc", wildcards.dataset, [REPORT_SAMPLER], ["centered"]
+        ),
+        noncentered=lambda wildcards: fit_outputs(
+            "nc", wildcards.dataset, [REPORT_SAMPLER], ["noncentered"]
+        ),
     output:
-        ipynb=f"{REPORT}/notebooks/comparison.ipynb",
-        html=report(
-            f"{REPORT}/comparison.html",
-            caption="../report/comparison.rst",
-            category="Notebooks",
-        ),
-        centered_funnel=report(
-            f"{REPORT}/figures/centered_funnel.png",
-            caption="../report/centered_funnel.rst",
-            category="Figures",
-            subcategory="Comparison",
-        ),
-        noncentered_offsets=report(
-            f"{REPORT}/figures/noncentered_offsets.png",
-            caption="../report/noncentered_offsets.rst",
-            category="Figures",
-            subcategory="Comparison",
-        ),
-        sigma_b_posteriors=report(
-            f"{REPORT}/figures/sigma_b_posteriors.png",
-            caption="../report/sigma_b_posteriors.rst",
-            category="Figures",
-            subcategory="Comparison",
-        ),
-        diagnostics_across_seeds=report(
-            f"{REPORT}/figures/diagnostics_across_seeds.png",
-            caption="../report/diagnostics_across_seeds.rst",
-            category="Figures",
-            subcategory="Comparison",
-        ),
-        map_vs_mean=report(
-            f"{REPORT}/figures/map_vs_mean.png",
-            caption="../report/map_vs_mean.rst",
-            category="Figures",
-            subcategory="Comparison",
-        ),
-        summary_table=report(
-            f"{REPORT}/tables/summary_table.html",
-            caption="../report/summary_table.rst",
-            category="Tables",
-        ),
-        blog_vs_run=report(
-            f"{REPORT}/tables/blog_vs_run.html",
-            caption="../report/blog_vs_run.rst",
-            category="Tables",
-        ),
+        **COMPARISON_OUTPUTS,
     log:
-        f"{LOGS}/report/comparison.log",
+        f"{LOGS}/{{dataset}}/report/comparison.log",
     benchmark:
-        f"{BENCH}/report/comparison.tsv"
+        f"{BENCH}/{{dataset}}/report/comparison.tsv"
+    wildcard_constraints:
+        dataset=OTHERS,
     conda:
         "../../envs/report.yaml"
     threads: 1
     params:
-        kernel=config["report"]["kernel"],
-        timeout=config["report"]["timeout"],
-        title="Centered vs non-centered",
+        **NOTEBOOK,
+        title=lambda wildcards: f"{wildcards.dataset}: centered vs non-centered",
         parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
             "fits_path": input.fits,
             "summary_path": input.summary,
             "map_path": input.map_table,
@@ -180,60 +195,77 @@ rule report_comparison:
                 "centered": list(input.centered),
                 "noncentered": list(input.noncentered),
             },
-            "small_county": config["diagnostics"]["small_county"],
-            "rhat_max": config["diagnostics"]["thresholds"]["rhat_max"],
-            "ess_min": config["diagnostics"]["thresholds"]["ess_min"],
+            # Wiecki (2017)'s numbers, quoted for radon datasets only.
+            "blog": BLOG if is_radon(DATASETS[wildcards.dataset]) else {},
+            **thresholds(),
         },
     script:
         "../scripts/report_notebook.py"
 
 
-# Beyond the blog: reference/bias, target_accept, homes per county, samplers.
+# The same notebook on a radon dataset, with the blog's numbers beside the run's.
+use rule report_comparison as report_comparison_radon with:
+    output:
+        **COMPARISON_OUTPUTS,
+        blog_vs_run=report(
+            f"{PAGES}/tables/blog_vs_run.html",
+            caption="../report/blog_vs_run.rst",
+            category="{dataset}",
+            subcategory="Tables",
+        ),
+    wildcard_constraints:
+        dataset=RADON,
+
+
+# Beyond the blog: reference/bias, target_accept, rows per group, samplers.
 rule report_experiments:
     input:
         template=str(TEMPLATES / "experiments.ipynb"),
         fits=rules.aggregate.output.fits,
+        provenance=cleaned()["provenance"],
         reference=reference_input,
         target_accept=(
             [
-                "results/tables/target_accept.csv",
-                "results/tables/target_accept_summary.csv",
+                f"{DS}/tables/target_accept.csv",
+                f"{DS}/tables/target_accept_summary.csv",
             ]
             if EXP["target_accept"]["enabled"]
             else []
         ),
-        homes=(
-            ["results/tables/homes_per_county_summary.csv"]
-            if EXP["homes_per_county"]["enabled"]
+        rows=(
+            [f"{DS}/tables/rows_per_group_summary.csv"]
+            if EXP["rows_per_group"]["enabled"]
             else []
         ),
     output:
         **experiment_figures(),
-        ipynb=f"{REPORT}/notebooks/experiments.ipynb",
+        ipynb=f"{PAGES}/notebooks/experiments.ipynb",
         html=report(
-            f"{REPORT}/experiments.html",
+            f"{PAGES}/experiments.html",
             caption="../report/experiments.rst",
-            category="Notebooks",
+            category="{dataset}",
+            subcategory="Notebooks",
         ),
         samplers=report(
-            f"{REPORT}/figures/samplers.png",
+            f"{PAGES}/figures/samplers.png",
             caption="../report/samplers.rst",
-            category="Figures",
+            category="{dataset}",
             subcategory="Experiments",
         ),
     log:
-        f"{LOGS}/report/experiments.log",
+        f"{LOGS}/{{dataset}}/report/experiments.log",
     benchmark:
-        f"{BENCH}/report/experiments.tsv"
+        f"{BENCH}/{{dataset}}/report/experiments.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     params:
-        kernel=config["report"]["kernel"],
-        timeout=config["report"]["timeout"],
-        title="Beyond the blog",
+        **NOTEBOOK,
+        title=lambda wildcards: f"{wildcards.dataset}: experiments",
         parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
             "fits_path": input.fits,
+            "provenance_path": input.provenance,
             "reference_path": input.reference[0] if input.reference else "",
             "target_accept_path": (
                 input.target_accept[0] if input.target_accept else ""
@@ -241,32 +273,52 @@ rule report_experiments:
             "target_accept_summary_path": (
                 input.target_accept[1] if input.target_accept else ""
             ),
-            "homes_summary_path": input.homes[0] if input.homes else "",
-            "small_county": config["diagnostics"]["small_county"],
+            "rows_summary_path": input.rows[0] if input.rows else "",
+            **thresholds(),
         },
     script:
         "../scripts/report_notebook.py"
 
 
+# What the index links, per dataset: its pages, fit groups, tables and data.
+INDEX_PAGES = {
+    "data": f"{PAGES}/data.html",
+    "experiments": f"{PAGES}/experiments.html",
+    **({"comparison": f"{PAGES}/comparison.html"} if COMPARE else {}),
+}
+INDEX = {
+    dataset: {
+        "pages": {k: v.format(dataset=dataset) for k, v in INDEX_PAGES.items()},
+        "groups": {
+            f"{s}/{m}": f"{PAGES}/fit_{s}_{m}.html".format(dataset=dataset)
+            for s, m in FIT_GROUPS
+        },
+        "tables": {
+            key: str(path).format(dataset=dataset)
+            for key, path in rules.aggregate.output.items()
+        },
+        **{k: v.format(dataset=dataset) for k, v in cleaned().items()},
+    }
+    for dataset in DATASET_NAMES
+}
+
+
 # The index page; `snakemake report` builds every notebook through it.
 rule report:
     input:
-        data=rules.report_data.output.html,
-        groups=[f"{REPORT}/fit_{s}_{m}.html" for s, m in FIT_GROUPS],
-        comparison=[rules.report_comparison.output.html] if COMPARE else [],
-        experiments=rules.report_experiments.output.html,
-        summary_html=rules.aggregate.output.summary_html,
-        summary_md=rules.aggregate.output.summary_md,
-        summary=rules.aggregate.output.summary,
-        fits=rules.aggregate.output.fits,
-        map_table=rules.aggregate.output.map_table,
-        table=rules.clean.output.table,
-        provenance=rules.clean.output.provenance,
+        [
+            path
+            for entry in INDEX.values()
+            for part in ("pages", "groups", "tables")
+            for path in entry[part].values()
+        ],
+        [entry[key] for entry in INDEX.values() for key in ("table", "provenance")],
+        datasets=rules.datasets_table.output[0],
     output:
         report(
             f"{REPORT}/index.html",
             caption="../report/index.rst",
-            category="Notebooks",
+            category="Index",
         ),
     log:
         f"{LOGS}/report/index.log",
@@ -276,8 +328,7 @@ rule report:
         "../../envs/report.yaml"
     threads: 1
     params:
-        groups=[f"{s}/{m}" for s, m in FIT_GROUPS],
-        small_county=config["diagnostics"]["small_county"],
+        layout=INDEX,
         sampler=REPORT_SAMPLER,
     script:
         "../scripts/report_index.py"

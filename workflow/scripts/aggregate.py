@@ -9,7 +9,7 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.diagnostics import write_tables
+    from funnel.diagnostics import thresholds_from, write_tables
     from funnel.io import read_json
 
     write_tables(
@@ -17,4 +17,5 @@ with script_log(smk.log[0]):
         [read_json(p) for p in smk.input.maps],
         dict(smk.output.items()),
         read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None,
+        thresholds_from(smk.params),
     )

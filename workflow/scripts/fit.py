@@ -14,7 +14,7 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    import pandas as pd
+    from funnel.datasets import load
     from funnel.diagnostics import fit_diagnostics, thresholds_from
     from funnel.fitting import BatchSampler, settings_from, write_trace
     from funnel.io import seed_of, write_json
@@ -22,14 +22,14 @@ with script_log(smk.log[0]):
     # The seeds come from the output names, so batching never enters the params.
     seeds = [seed_of(p) for p in smk.output.traces]
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
-    print(f"{settings}; seeds {seeds}", flush=True)
-    table = pd.read_csv(smk.input.table)
-    batch = BatchSampler(table, settings)
+    print(f"dataset {smk.wildcards.dataset}: {settings}; seeds {seeds}", flush=True)
+    data = load(smk.input.table, smk.input.provenance)
+    batch = BatchSampler(data, settings)
     thresholds = thresholds_from(smk.params)
     for seed, trace_path, diag_path in zip(seeds, smk.output.traces, smk.output.diagnostics):
         print(f"seed {seed}: sampling...", flush=True)
         idata = batch.sample(seed)
-        record = fit_diagnostics(idata, smk.params.small_county, thresholds, list(smk.params.counties))
+        record = fit_diagnostics(idata, data.track_group, thresholds, data.bias_groups, data.sigma_b_small)
         write_trace(idata, trace_path)
         write_json(diag_path, record)
         print(

@@ -14,10 +14,11 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    import pandas as pd
+    from funnel.datasets import load
     from funnel.fitting import map_estimate
     from funnel.io import write_json
 
-    record = map_estimate(pd.read_csv(smk.input.table), smk.wildcards.model, smk.params.priors)
+    data = load(smk.input.table, smk.input.provenance)
+    record = map_estimate(data, smk.wildcards.model, smk.params.priors)
     write_json(smk.output[0], record)
     print(record)

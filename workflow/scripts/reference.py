@@ -14,20 +14,15 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    import pandas as pd
+    from funnel.datasets import load
     from funnel.experiments import reference_run
     from funnel.fitting import settings_from, write_trace
     from funnel.io import write_json
 
     settings = settings_from(smk.params, "nutpie", "noncentered", smk.threads)
-    print(f"reference run: {settings}, seed {smk.params.seed}", flush=True)
-    idata, summary = reference_run(
-        pd.read_csv(smk.input.table),
-        settings,
-        int(smk.params.seed),
-        list(smk.params.counties),
-        smk.params.small_county,
-    )
+    print(f"reference run of {smk.wildcards.dataset}: {settings}, seed {smk.params.seed}", flush=True)
+    data = load(smk.input.table, smk.input.provenance)
+    idata, summary = reference_run(data, settings, int(smk.params.seed))
     write_trace(idata, smk.output.trace)
     write_json(smk.output.summary, summary)
     d = summary["diagnostics"]

@@ -1,4 +1,4 @@
-"""Rule `report`: the index page linking every rendered notebook and the tables."""
+"""Rule `report`: the index page linking every dataset's notebooks and tables, then the cross-dataset table."""
 
 import sys
 from pathlib import Path
@@ -10,32 +10,30 @@ from funnel.io import script_log
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     from funnel.io import atomic_path
-    from funnel.report import index_page, index_sections
+    from funnel.report import dataset_section, datasets_section, index_page
 
     index = smk.output[0]
-    groups = [(g.split("/")[0], g.split("/")[1]) for g in smk.params.groups]
-    sections = index_sections(
-        index,
-        data_page=smk.input.data,
-        group_pages=dict(zip(groups, smk.input.groups)),
-        comparison_page=smk.input.comparison[0] if smk.input.comparison else None,
-        experiments_page=smk.input.experiments,
-        tables={
-            "summary_html": smk.input.summary_html,
-            "summary_md": smk.input.summary_md,
-            "summary": smk.input.summary,
-            "fits": smk.input.fits,
-            "map_table": smk.input.map_table,
-        },
-        table=smk.input.table,
-        provenance=smk.input.provenance,
-        small_county=smk.params.small_county,
-        sampler=smk.params.sampler,
-    )
+    sections = []
+    for dataset, layout in smk.params.layout.items():
+        groups = {tuple(key.split("/")): path for key, path in layout["groups"].items()}
+        sections.append(
+            dataset_section(
+                index,
+                dataset,
+                pages=layout["pages"],
+                group_pages=groups,
+                tables=layout["tables"],
+                table=layout["table"],
+                provenance=layout["provenance"],
+                sampler=smk.params.sampler,
+            )
+        )
+    sections.append(datasets_section(index, smk.input.datasets))
     page = index_page(
-        "Radon funnel: report",
-        "Centered vs non-centered hierarchical models on the Minnesota radon survey. Every notebook "
-        "reads this run's tables and traces (none fits a model); every number below comes from them.",
+        "Funnel workflow: report",
+        "Centered vs non-centered varying-intercept, varying-slope models, one section per dataset, then the "
+        "table across datasets. Every notebook reads this run's tables and traces (none fits a model); every "
+        "number below comes from them.",
         sections,
     )
     with atomic_path(index) as tmp:

@@ -18,9 +18,9 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    import pandas as pd
+    from funnel.datasets import load
     from funnel.diagnostics import thresholds_from
-    from funnel.experiments import homes_sweep, target_accept_sweep
+    from funnel.experiments import rows_sweep, target_accept_sweep
     from funnel.fitting import settings_from
     from funnel.io import atomic_path, read_json, seed_of
 
@@ -29,18 +29,16 @@ with script_log(smk.log[0]):
     cast = float if target_accept else int
     known = {(cast(smk.params.reused_level), seed_of(path)): read_json(path) for path in smk.input.fits}
     common = dict(
-        table=pd.read_csv(smk.input.table),
+        data=load(smk.input.table, smk.input.provenance),
         settings=settings,
         seeds=[int(s) for s in smk.params.seeds],
-        small_county=smk.params.small_county,
         thresholds=thresholds_from(smk.params),
-        counties=list(smk.params.counties),
         known=known,
     )
     if target_accept:
         reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
         rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
     else:
-        rows = homes_sweep(factors=[int(v) for v in smk.params.levels], **common)
+        rows = rows_sweep(factors=[int(v) for v in smk.params.levels], **common)
     with atomic_path(smk.output[0]) as tmp:
         rows.to_csv(tmp, index=False)

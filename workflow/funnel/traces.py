@@ -1,0 +1,63 @@
+"""Reading fit traces for the report: only the variables a figure needs, pooled over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .models import group_dim
+
+
+def open_trace(path: str | Path, var_names: Sequence[str] | None = None, stats: Sequence[str] | None = None) -> Any:
+    """One fit's InferenceData with only ``var_names`` (posterior) and ``stats`` (sample_stats) loaded."""
+    import arviz as az
+
+    idata = az.from_netcdf(str(path))
+    groups = {}
+    post = idata.posterior
+    groups["posterior"] = (post[list(var_names)] if var_names is not None else post).load()
+    if "sample_stats" in idata.groups():
+        ss = idata.sample_stats
+        groups["sample_stats"] = (ss[list(stats)] if stats is not None else ss).load()
+    out = az.InferenceData(**groups)
+    idata.close()
+    return out
+
+
+def funnel_draws(paths: Sequence[str | Path], group: str, offsets: bool = False) -> pd.DataFrame:
+    """Draws of (b or b_offset)[group], sigma_b and the divergence flag, pooled over fits.
+
+    ``group`` is a label of the traces' group dimension (named after the
+    dataset's group column). One row per draw, with the fit's seed, chain and
+    draw index.
+    """
+    frames = []
+    x_var = "b_offset" if offsets else "b"
+    for path in paths:
+        idata = open_trace(path, [x_var, "sigma_b"], ["diverging"])
+        post = idata.posterior
+        if offsets and x_var not in post:
+            raise ValueError(f"{path} has no {x_var}: is it a non-centered fit?")
+        dim = group_dim(post) if "b" in post else next(d for d in post[x_var].dims if d not in ("chain", "draw"))
+        labels = [str(g) for g in post[x_var][dim].values]
+        if group not in labels:
+            raise ValueError(f"{path}: {group!r} is not a value of {dim!r}; e.g. {', '.join(labels[:3])}")
+        x = post[x_var].isel({dim: labels.index(group)}).values
+        chains, draws = x.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "seed": int(post.attrs.get("seed", -1)),
+                    "chain": np.repeat(np.arange(chains), draws),
+                    "draw": np.tile(np.arange(draws), chains),
+                    x_var: x.ravel(),
+                    "sigma_b": post["sigma_b"].values.ravel(),
+                    "diverging": idata.sample_stats["diverging"].values.astype(bool).ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
