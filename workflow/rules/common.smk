@@ -68,7 +68,9 @@ def source_spec(wildcards):
 
 
 def clean_spec(wildcards):
-    return canonical({k: v for k, v in DATASETS[wildcards.dataset].items() if k != "priors"})
+    return canonical(
+        {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "priors"}
+    )
 
 
 def dataset_priors(wildcards):
