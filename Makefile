@@ -36,3 +36,7 @@ format: install
 	$(BIN)/snakefmt Snakefile workflow/rules
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Remove every result (fits, their store, tables, report) and the logs; data downloads stay.
+clean-results:
+	rm -rf results/*/

@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/verdict.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -24,6 +25,7 @@ rule all:
         ],
         expand(f"{DS}/map/{{model}}.json", dataset=DATASET_NAMES, model=MODELS),
         expand(rules.aggregate.output, dataset=DATASET_NAMES),
+        expand(rules.verdict.output, dataset=DATASET_NAMES),
         rules.datasets_table.output,
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],
         rules.report.output,

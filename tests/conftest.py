@@ -27,13 +27,44 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+# REQUIRE_SHARED=1 (set by .ci/run) turns a missing ../shared/data/radon from a skip into a failure.
+REQUIRE_SHARED = os.environ.get("REQUIRE_SHARED", "") == "1"
+
+
+SHARED_FILES = ("srrs2.dat", "cty.dat", "radon.csv")
+
+
+def require_shared(folder: Path = SHARED_RADON, required: bool = REQUIRE_SHARED) -> Path:
+    """``folder`` if it holds SHARED_FILES; else skip the test, or fail it when ``required``."""
+    missing = [n for n in SHARED_FILES if not (folder / n).is_file()]
+    if missing:
+        message = f"{folder} lacks {', '.join(missing)} (the folder sits beside the checkout in CI)"
+        if required:
+            pytest.fail(f"REQUIRE_SHARED=1 but {message}: the tests on the shared radon files cannot run")
+        pytest.skip(message)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_radon() -> Path:
-    """The byte-exact raw files and the blog's radon.csv in ../shared/data/radon."""
-    needed = ["srrs2.dat", "cty.dat", "radon.csv"]
-    if not all((SHARED_RADON / n).is_file() for n in needed):
-        pytest.skip(f"{SHARED_RADON} with {', '.join(needed)} is absent (it sits beside the checkout in CI)")
-    return SHARED_RADON
+    """The byte-exact raw files and the blog's radon.csv in ../shared/data/radon.
+
+    Skips where they are absent, unless REQUIRE_SHARED=1: then the test fails, naming what is missing.
+    """
+    return require_shared()
+
+
+# Fixtures that run the small end-to-end configuration: a test that uses one, even
+# through another fixture, is slow whether or not it says so (`-m "not slow"` must
+# never build the small run).
+SLOW_FIXTURES = {"small_run"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
 
 
 # ---------------------------------------------------------------- tiny raw files
@@ -91,10 +122,10 @@ def tiny_raw(tmp_path: Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------- running Snakemake
 def run_snakemake(
-    workdir: Path, *args: str, timeout: float = 900, check: bool = True
+    workdir: Path, *args: str, timeout: float = 900, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real Snakemake CLI on this repository's Snakefile in ``workdir``."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    """Run the real Snakemake CLI on this repository's Snakefile in ``workdir`` (``env``: extra variables)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
@@ -194,10 +225,32 @@ def small_config(dest: Path) -> Path:
     return copy_config(dest, datasets=small_datasets(), fit=SMALL_FIT, experiments=SMALL_EXPERIMENTS)
 
 
+def copy_run(src: Path, dest: Path) -> Path:
+    """A copy of a finished run (outputs, logs, Snakemake's metadata, timestamps kept) to rerun or
+    edit: tests never change the shared ``small_run`` folder that other tests read."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
-    """One end-to-end run of the small configuration, shared by the tests that read it."""
-    workdir = tmp_path_factory.mktemp("small_run")
-    small_config(workdir)
+    """One end-to-end run of the small configuration, shared by the tests that read it.
+
+    Tests only read it (a test that reruns or edits works on ``copy_run``). For development,
+    SMALL_RUN=<folder> keeps the run in that folder across sessions: Snakemake then reruns only
+    what changed since (never set it in CI).
+    """
+    keep = os.environ.get("SMALL_RUN")
+    if not keep:
+        workdir = tmp_path_factory.mktemp("small_run")
+        small_config(workdir)
+    else:
+        workdir = Path(keep).resolve()
+        staged = small_config(tmp_path_factory.mktemp("small_config")).parent
+        for name in ("config.yaml", USER_CSV):  # rewritten only if changed: a new mtime would rerun jobs
+            source, target = staged / name, workdir / name
+            if not target.is_file() or target.read_bytes() != source.read_bytes():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     run_snakemake(workdir)
     return workdir

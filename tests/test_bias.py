@@ -125,3 +125,90 @@ def test_summarize_sweep_medians_per_level(experiment, level, metric, values, me
         assert summary.loc[key, f"{metric}_median"] == median
     assert summary.loc[level[-1], f"{metric}_max"] == max(values[2:])
     assert summary["seeds"].tolist() == [2, 2]
+
+
+# --------------------------------------------------------------------------- sweeps that reuse the main fits
+def _record(seed: int, level: float, source: str) -> dict:
+    """A diagnostics record as fit_diagnostics gives it, with what the sweeps read."""
+    return {
+        "seed": seed,
+        "source": source,
+        "level": level,
+        "divergences": 0,
+        "ess_bulk_sigma_b": 100.0 + seed,
+        "ess_bulk_sigma_b_per_s": 10.0,
+        "ess_bulk_mu_a": 200.0,
+        "ess_bulk_b_309": 300.0,
+        "sampling_seconds": 2.0,
+        "est_sigma_b": 0.3,
+        "mcse_sigma_b": 0.01,
+        "divergences_per_chain": [0, 0],
+    }
+
+
+class _Sampler:
+    """Stands in for BatchSampler: counts compiles and samples, fits nothing."""
+
+    built: list = []
+
+    def __init__(self, data, settings, log=print):
+        self.built.append(len(data.y))
+
+    def sample(self, seed, target_accept=None):
+        return {"seed": seed, "level": target_accept}
+
+
+@pytest.fixture
+def fake_sampler(monkeypatch):
+    from funnel import experiments
+
+    _Sampler.built = []
+    monkeypatch.setattr(experiments, "BatchSampler", _Sampler)
+    monkeypatch.setattr(
+        experiments, "_diagnose", lambda idata, data, thresholds: _record(idata["seed"], idata["level"], "fitted")
+    )
+    return _Sampler
+
+
+def test_sweeps_whose_levels_are_all_main_fits_fit_nothing(fake_sampler):
+    from funnel.diagnostics import Thresholds
+    from funnel.experiments import rows_sweep, target_accept_sweep
+    from funnel.fitting import FitSettings
+
+    settings = FitSettings(sampler="nutpie", model="centered")
+    known = {(0.8, seed): _record(seed, 0.8, "main") for seed in (1, 2)}
+    reference = {"sigma_b": {"mean": 0.26, "mcse": 0.0}}
+    rows = target_accept_sweep(_data(), settings, [0.8], [1, 2], Thresholds(), reference, known, log=lambda m: None)
+    assert fake_sampler.built == []  # nothing compiled, nothing sampled
+    assert rows["source"].tolist() == ["main", "main"] and rows["seed"].tolist() == [1, 2]
+    assert rows["ess_bulk_sigma_b"].tolist() == [101.0, 102.0]
+    assert rows["z_sigma_b"].tolist() == pytest.approx([4.0, 4.0])  # (0.3 - 0.26) / 0.01
+    assert rows["divergences_per_chain"].tolist() == ["0 0", "0 0"]
+    known = {(1, s): _record(s, 1, "main") for s in (1, 2)}
+    rows = rows_sweep(_data(), settings, [1], [1, 2], Thresholds(), known, log=lambda m: None)
+    assert fake_sampler.built == [] and rows["source"].tolist() == ["main", "main"]
+    assert rows["ess_bulk_b_track_per_s"].tolist() == [150.0, 150.0]  # 300 / 2 s
+
+
+def test_sweeps_compile_once_for_what_is_left(fake_sampler):
+    from funnel.diagnostics import Thresholds
+    from funnel.experiments import rows_sweep, target_accept_sweep
+    from funnel.fitting import FitSettings
+
+    settings = FitSettings(sampler="nutpie", model="centered")
+    known = {(0.8, 1): _record(1, 0.8, "main")}
+    rows = target_accept_sweep(_data(), settings, [0.8, 0.99], [1, 2], Thresholds(), None, known, log=lambda m: None)
+    assert fake_sampler.built == [3]  # one compile for every level left to fit
+    assert list(zip(rows["level"], rows["seed"], rows["source"])) == [
+        (0.8, 1, "main"),
+        (0.8, 2, "fitted"),
+        (0.99, 1, "fitted"),
+        (0.99, 2, "fitted"),
+    ]
+    assert "z_sigma_b" not in rows  # no reference, no z
+    fake_sampler.built = []
+    rows = rows_sweep(
+        _data(), settings, [1, 10], [1], Thresholds(), {(1, 1): _record(1, 1, "main")}, log=lambda m: None
+    )
+    assert fake_sampler.built == [30]  # only the x10 data are compiled
+    assert rows["source"].tolist() == ["main", "fitted"] and rows["rows_factor"].tolist() == [1, 10]

@@ -53,6 +53,7 @@ def _settings(sampler: str, model: str = "centered", backend: str = "numba", pri
     )
 
 
+@pytest.mark.slow  # fits a model
 @pytest.mark.parametrize(("sampler", "backend"), [("pymc", "numba"), ("pymc", "c"), ("nutpie", "numba")])
 def test_same_seed_same_draws_whatever_the_batch(data, sampler, backend):
     first = BatchSampler(data, _settings(sampler, backend=backend), **QUIET)
@@ -68,6 +69,7 @@ def test_same_seed_same_draws_whatever_the_batch(data, sampler, backend):
     np.testing.assert_array_equal(alone.sample_stats["diverging"].values, in_batch.sample_stats["diverging"].values)
 
 
+@pytest.mark.slow  # fits a model
 @pytest.mark.parametrize("backend", ["numba", "c"])
 def test_pymc_fits_are_exactly_pm_sample(data, backend):
     """The compiled-once NUTS set-up gives the very draws of a plain pm.sample call."""
@@ -93,6 +95,7 @@ def test_pymc_fits_are_exactly_pm_sample(data, backend):
     np.testing.assert_array_equal(ours.sample_stats["step_size"].values, plain.sample_stats["step_size"].values)
 
 
+@pytest.mark.slow  # fits a model
 def test_chains_in_parallel_or_in_turn_give_the_same_draws(data):
     """fit.threads only changes how a job's chains share its cores, never the draws."""
     settings = _settings("pymc", "noncentered")
@@ -117,6 +120,7 @@ def stored_trace(data, tmp_path_factory):
     return az.from_netcdf(path)
 
 
+@pytest.mark.slow  # fits a model
 def test_trace_contents(stored_trace):
     post, stats = stored_trace.posterior, stored_trace.sample_stats
     assert set(post.data_vars) == {"mu_a", "sigma_a", "mu_b", "sigma_b", "eps", "a_offset", "b_offset", "a", "b"}
@@ -128,6 +132,7 @@ def test_trace_contents(stored_trace):
     assert post.attrs["sampling_seconds"] > 0 and post.attrs["compile_seconds"] > 0
 
 
+@pytest.mark.slow  # fits a model
 def test_diagnostics_equal_arviz_summary(stored_trace):
     import arviz as az
 
@@ -159,6 +164,7 @@ def test_diagnostics_equal_arviz_summary(stored_trace):
     json.dumps(record)  # the record is what the fit job writes as JSON
 
 
+@pytest.mark.slow  # fits a model
 def test_unknown_track_group_is_named(stored_trace):
     with pytest.raises(ValueError, match="track_group 'ATLANTIS' is not a value of 'county' in the trace"):
         fit_diagnostics(stored_trace, "ATLANTIS")
@@ -170,6 +176,7 @@ def test_fits_table_refuses_empty_input():
 
 
 # --------------------------------------------------------------------------- any dataset, not only radon
+@pytest.mark.slow  # fits a model
 def test_a_generic_dataset_samples_with_its_own_group_dimension(toy):
     """Group column 'Subject', values 308, 309, 310: the trace's dimension is 'Subject', labelled as text."""
     idata = BatchSampler(toy, _settings("pymc", "noncentered", "c", priors="auto"), **QUIET).sample(4)
@@ -189,6 +196,7 @@ def test_a_generic_dataset_samples_with_its_own_group_dimension(toy):
     assert means["309"] > means["308"] > means["310"]
 
 
+@pytest.mark.slow  # fits a model
 def test_reference_run_keeps_the_tracked_and_bias_groups(toy):
     idata, summary = reference_run(toy, _settings("pymc", "noncentered", "c", priors="auto"), seed=3, **QUIET)
     assert set(summary["estimands"]) == set(estimand_names(["310", "308"]))
@@ -206,6 +214,7 @@ def test_reference_run_refuses_the_centered_model(toy):
         reference_run(toy, _settings("nutpie", "centered"), seed=1, **QUIET)
 
 
+@pytest.mark.slow  # fits a model
 def test_map_of_each_form(data):
     """The centered MAP collapses sigma_b to ~0; the non-centered one inflates it (the blog's point)."""
     centered = map_estimate(data, "centered", "blog")

@@ -135,3 +135,17 @@ def test_a_table_that_is_not_the_survey_is_refused(tiny_raw, tmp_path):
     (source / "provenance.json").write_text('{"source": "local"}')
     with pytest.raises(data.DataError, match="5 rows, expected 919.*Nothing was written"):
         datasets.clean("radon", spec, source)
+
+
+def test_a_missing_shared_folder_skips_or_with_require_shared_fails(tmp_path):
+    """REQUIRE_SHARED=1 (CI) turns the skip of a test on ../shared/data/radon into a failure naming the files."""
+    from conftest import require_shared
+
+    (tmp_path / "srrs2.dat").write_text("x")
+    with pytest.raises(pytest.skip.Exception, match="lacks cty.dat, radon.csv"):
+        require_shared(tmp_path, required=False)
+    with pytest.raises(pytest.fail.Exception, match=r"REQUIRE_SHARED=1 but .* lacks cty.dat, radon.csv"):
+        require_shared(tmp_path, required=True)
+    for name in ("cty.dat", "radon.csv"):
+        (tmp_path / name).write_text("x")
+    assert require_shared(tmp_path, required=True) == tmp_path

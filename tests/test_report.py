@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_config, run_snakemake
+from conftest import ROOT, copy_config, copy_run, run_snakemake
 from funnel import facts as F
 from funnel import notebook, plots, prose, report
 from funnel.config import load_schema, validate_config
@@ -587,12 +587,14 @@ def _outputs(nb) -> str:
 
 
 @pytest.fixture(scope="module")
-def built_report(small_run):
-    """`snakemake report` from clean report folders (the fits are there: nothing is refitted)."""
-    for folder in (small_run / "results").glob("*/report"):
+def built_report(small_run, tmp_path_factory):
+    """`snakemake report` from clean report folders (the fits are there: nothing is refitted),
+    in a copy of the small run: the session's run, which other tests read, is left as it is."""
+    run = copy_run(small_run, tmp_path_factory.mktemp("built_report") / "run")
+    for folder in (run / "results").glob("*/report"):
         shutil.rmtree(folder)
-    proc = run_snakemake(small_run, "report")
-    return small_run, proc.stdout + proc.stderr
+    proc = run_snakemake(run, "report")
+    return run, proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
@@ -759,3 +761,179 @@ def test_experiments_section_quotes_reference_and_sweeps(built_report):
             path = workdir / f"results/{name}/report/figures/{figure}.png"
             assert path.read_bytes().startswith(b"\x89PNG"), (name, figure)
         assert f"href='../{name}/report/experiments.html'" in index
+
+
+# ================================================================ report.code, and the index opening on the verdict
+def _tiny_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A page\nSome text."),
+        nbformat.v4.new_code_cell(
+            "secret_code_marker = 41 + 1\nprint(secret_code_marker)",
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="42\n")],
+            execution_count=1,
+        ),
+    ]
+    return nb
+
+
+def test_report_code_hide_leaves_out_the_code_and_links_the_executed_notebook():
+    from funnel.config import ConfigError
+
+    nb = _tiny_notebook()
+    hidden = report.render_html(nb, "t", code="hide", notebook_href="notebooks/t.ipynb")
+    shown = report.render_html(nb, "t", code="show", notebook_href="notebooks/t.ipynb")
+    assert "secret_code_marker" not in hidden and "secret_code_marker" in shown
+    for page in (hidden, shown):
+        assert "42" in page and "Some text." in page and 'href="notebooks/t.ipynb"' in page
+    assert "report.code: hide" in hidden and "report.code: hide" not in shown
+    assert len(nb.cells) == 2  # the executed notebook itself keeps its cells
+    with pytest.raises(ValueError, match="show, hide"):
+        report.render_html(nb, "t", code="maybe")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert config["report"]["code"] == "hide"
+    config["report"]["code"] = "maybe"
+    with pytest.raises(ConfigError, match="'report.code' is 'maybe'; allowed values: show, hide"):
+        validate_config(config, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path, monkeypatch):
+    from funnel import verdict as V
+
+    monkeypatch.chdir(tmp_path)
+    tables = Path("results/trial/tables")
+    tables.mkdir(parents=True)
+    fits = _fits().assign(ess_bulk_sigma_b_per_s=lambda f: f["ess_bulk_sigma_b"] / 10.0)
+    v = V.compute_verdict(fits, dataset="trial")
+    assert v.recommendation == "noncentered"  # the centered seeds diverge, the non-centered ones pass
+    (tables / "verdict.json").write_text(json.dumps(v.to_dict()))
+    (tables / "verdict.md").write_text(V.verdict_markdown(v))
+    (tables / "verdict.html").write_text(V.verdict_page(v))
+    index = "results/report/index.html"
+    figures = {name: f"results/trial/report/figures/{name}.png" for name in ("centered_funnel", "noncentered_offsets")}
+    lead = report.verdict_section(
+        index,
+        str(tables / "verdict.json"),
+        verdict_page=str(tables / "verdict.html"),
+        figures=figures,
+        comparison="results/trial/report/comparison.html",
+        sampler="pymc",
+    )
+    assert "Verdict: Use the non-centered form" in lead and "Only the non-centered form passes" in lead
+    assert "<a href='../trial/report/comparison.html'><img src='../trial/report/figures/centered_funnel.png'" in lead
+    assert "noncentered_offsets.png" in lead and "The funnel (pymc fits)" in lead
+    assert "href='../trial/tables/verdict.html'" in lead and "href='../trial/tables/verdict.md'" in lead
+    assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch's t test" in lead
+    entries = [("The data", "../trial/report/data.html", "rows")]
+    page = report.index_page(
+        "t",
+        "intro",
+        [report.IndexSection("Dataset trial", entries, lead, report.dataset_anchor("trial")), ("Across", [])],
+        preface=report.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
+    )
+    assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form</strong>" in page
+    assert page.index("<h2 id='dataset-trial'>") < page.index("Verdict: Use") < page.index("../trial/report/data.html")
+    assert "<h2>Across</h2>" in page
+
+
+def _section(index: str, name: str) -> str:
+    """The index's section of dataset ``name``."""
+    start = index.index(f"<h2 id='dataset-{name}'>")
+    end = index.find("<h2", start + 1)
+    return index[start : end if end > 0 else None]
+
+
+@pytest.mark.slow
+def test_index_opens_on_each_datasets_verdict(built_report):
+    import html
+
+    from funnel import verdict as V
+
+    workdir, _ = built_report
+    index = (workdir / "results/report/index.html").read_text()
+    datasets = _datasets(workdir)
+    assert index.index("<h2>Verdicts</h2>") < index.index("<h2 id='dataset-")  # more than one dataset
+    for name in datasets:
+        tables = workdir / "results" / name / "tables"
+        stored = json.loads((tables / "verdict.json").read_text())
+        # Computed, never by hand: the same numbers again from the per-seed table and the reference.
+        fits = pd.read_csv(tables / "fits.csv")
+        reference = V.read_reference(workdir / f"results/{name}/reference/reference.json")
+        again = V.compute_verdict(fits, reference, dataset=name).to_dict()
+        assert {k: v for k, v in stored.items() if k != "experiments"} == {
+            k: v for k, v in again.items() if k != "experiments"
+        }
+        verdict = V.Verdict.from_dict(stored)
+        section = _section(index, name)
+        opening = section.index(f"Verdict: {V.headline(verdict.recommendation)}")
+        assert opening < section.index(f"href='../{name}/report/data.html'")
+        assert html.escape(V.rule_text(), quote=False) in section
+        for form in verdict.forms:
+            assert f"{form.passing}/{form.seeds} ({form.share_pass:.0%})" in section
+            assert f"{form.sampler} / {V.FORM_NAMES[form.model]}: mean of {form.bias.n} seeds" in section
+            assert f"t = {form.bias.t:.2f}, {V.p_text(form.bias.p)}" in section
+        assert "Per-fit z-scores miss what many seeds reveal" in section
+        for figure in ("centered_funnel", "noncentered_offsets"):
+            assert f"src='../{name}/report/figures/{figure}.png'" in section
+        assert f"<a href='../{name}/report/comparison.html'><img" in section
+        assert f"href='../{name}/tables/verdict.html'" in section
+        # The experiments ran in the small run: their one-liners join the verdict.
+        assert len(verdict.experiments) == 3 and "target_accept sweep: " in section
+        assert (tables / "verdict.md").read_text().startswith(f"# {name}: {V.headline(verdict.recommendation)}")
+
+
+@pytest.mark.slow
+def test_notebook_pages_hide_their_code_and_link_their_executed_notebooks(built_report):
+    workdir, _ = built_report
+    assert yaml.safe_load((workdir / "config.yaml").read_text())["report"]["code"] == "hide"
+    for name in _datasets(workdir):
+        out = workdir / "results" / name / "report"
+        for page in NOTEBOOK_FIGURES:
+            code = nbformat.read(str(out / "notebooks" / f"{page}.ipynb"), as_version=4)
+            imports = next(c.source for c in code.cells if c.cell_type == "code" and "from funnel" in c.source)
+            text = (out / f"{page}.html").read_text()
+            assert "from funnel" in imports and "from funnel" not in text, (name, page)
+            assert f'href="notebooks/{page}.ipynb"' in text and "report.code: hide" in text, (name, page)
+
+
+@pytest.mark.slow
+def test_snakemake_report_zip_contains_the_verdict_pages_and_their_figures(built_report, tmp_path):
+    import zipfile
+
+    run = copy_run(built_report[0], tmp_path / "run")
+    target = tmp_path / "report.zip"
+    run_snakemake(run, "--report", str(target))
+    archive = zipfile.ZipFile(target)
+    names = archive.namelist()
+    datasets = _datasets(run)
+    verdicts = [n for n in names if n.endswith("/verdict.html")]
+    assert len(verdicts) == len(datasets), names
+    pages = {archive.read(n).decode() for n in verdicts}
+    for name in datasets:
+        assert any(f"<h1>{name}: the verdict</h1>" in page for page in pages), name
+    for figure in ("centered_funnel.png", "noncentered_offsets.png"):
+        assert len([n for n in names if n.endswith("/" + figure)]) == len(datasets), figure
+    html_report = archive.read("report/report.html").decode()
+    for name in datasets:
+        assert f"The verdict on dataset {name}" in html_report, name
+
+
+def test_figures_read_the_traces_of_the_first_draw_seeds_only(tmp_path):
+    """report.draw_seeds caps the traces a notebook reads; the tables still cover every seed."""
+    copy_config(
+        tmp_path,
+        datasets={"radon": {"source": "embedded"}},
+        fit={"seeds": [5, 1, 3], "samplers": ["nutpie"]},
+        report={"draw_seeds": 2},
+    )
+    pages = ["results/radon/report/comparison.html", "results/radon/report/fit_nutpie_centered.html"]
+    plan = run_snakemake(tmp_path, "-n", *pages).stdout
+    blocks = {b.split(":", 1)[0]: b for b in re.split(r"\n(?=rule )", plan) if b.startswith("rule ")}
+
+    def inputs(rule: str) -> str:
+        return next(line for line in blocks[f"rule {rule}"].splitlines() if line.strip().startswith("input:"))
+
+    for rule in ("report_comparison_radon", "report_fit"):
+        assert "seed5.nc" in inputs(rule) and "seed1.nc" in inputs(rule), rule
+        assert "seed3.nc" not in inputs(rule), rule
+    assert "tables/fits.csv" in inputs("report_comparison_radon")  # the tables, built from every seed

@@ -27,7 +27,7 @@ PROFILE = ROOT / "profiles" / "slurm"
 # as rules are added (their jobs must then appear under SLURM_RULES too).
 SLURM_TARGETS = ["results/radon/data/table.csv", "results/radon/fits/nutpie/noncentered/seed1.nc"]
 # Rules whose jobs must have gone through sbatch; LOCAL_RULES must not have.
-SLURM_RULES = {"clean", "fit_batch0"}
+SLURM_RULES = {"clean", "fit_batch0_radon_nutpie_noncentered"}
 # One short real fit, so that a PyMC job runs on the "compute node".
 SLURM_FIT = {
     "seeds": [1],

@@ -65,8 +65,10 @@ def fit_diagnostics(
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     row: dict[str, Any] = {
         key: _plain(attrs.get(key))
-        for key in ("dataset", "sampler", "model", "seed", "chains", "tune", "draws", "target_accept", "priors")
+        for key in ("dataset", "sampler", "model", "seed", "tune", "target_accept", "priors")
     }
+    # The chains and draws actually present (the fit job refuses a trace without the configured ones).
+    row["chains"], row["draws"] = int(n_chains), int(n_draws)
     diverging = stats["diverging"].values.astype(bool)
     row["divergences"] = int(diverging.sum())
     row["divergence_fraction"] = float(diverging.mean())
@@ -168,10 +170,18 @@ def fits_table(
     frame = pd.DataFrame(records)
     if frame.empty:
         raise ValueError("no fit diagnostics to aggregate")
+    # Records of fits that raised (fit.on_error: record) say status "failed" and carry the error.
+    frame["status"] = frame["status"].fillna("ok") if "status" in frame else "ok"
+    frame["error"] = frame["error"].fillna("") if "error" in frame else ""
+    for column in PASS_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].fillna(False).astype(bool)
     for column in frame.columns:
         if frame[column].map(lambda v: isinstance(v, list)).any():
             frame[column] = frame[column].map(
-                lambda v: " ".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v)
+                lambda v: (
+                    " ".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v) if isinstance(v, list) else ""
+                )  # a failed fit's record has no per-chain values
             )
     return frame.sort_values([*GROUP, "seed"]).reset_index(drop=True)
 
@@ -179,7 +189,9 @@ def fits_table(
 def summarize(fits: pd.DataFrame) -> pd.DataFrame:
     """Median, min and max across seeds per (sampler, model), and the share of seeds passing."""
     grouped = fits.groupby(GROUP, sort=True)
-    parts = [grouped.size().rename("seeds")]
+    failed = fits["status"].eq("failed") if "status" in fits else pd.Series(False, index=fits.index)
+    # Medians, minima and maxima over the fits that ran; a failed fit counts as not passing.
+    parts = [grouped.size().rename("seeds"), failed.groupby([fits[g] for g in GROUP]).sum().rename("failed")]
     metrics = [*SUMMARY_METRICS, *[m for m in Z_METRICS if m in fits.columns]]
     for metric in metrics:
         values = grouped[metric]
@@ -214,11 +226,32 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "ESS(σ_b)/s": [cell(r, "ess_bulk_sigma_b_per_s", ".1f") for _, r in summary.iterrows()],
         }
     )
+    if "failed" in summary.columns and summary["failed"].sum() > 0:
+        out.insert(3, "failed", summary["failed"].astype(int))
     if "z_sigma_b_median" in summary.columns:
         out["bias z E[σ_b]"] = [cell(r, "z_sigma_b", ".1f") for _, r in summary.iterrows()]
     for column, label in zip(PASS_COLUMNS, ("R-hat ok", "ESS ok", "no divergences", "E-BFMI ok", "all ok")):
         out[label] = [f"{v:.0%}" for v in summary[f"share_{column}"]]
     return out
+
+
+def split_failed(fits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fits that ran and those recorded as failed (``status``), from a fits table."""
+    if "status" not in fits:
+        return fits, fits.iloc[0:0]
+    failed = fits["status"].eq("failed")
+    return fits[~failed].reset_index(drop=True), fits[failed].reset_index(drop=True)
+
+
+def failed_line(failed: pd.DataFrame) -> str:
+    """One sentence naming the fits recorded as failed, or '' when there are none."""
+    if failed.empty:
+        return ""
+    items = [f"{r['sampler']}/{r['model']} seed {int(r['seed'])} ({r['error']})" for _, r in failed.iterrows()]
+    return (
+        f"**{len(failed)} fit(s) failed** and are left out of the figures and medians (they count as not passing "
+        f"in the shares): {'; '.join(items)}."
+    )
 
 
 def map_table(map_records: Iterable[Mapping[str, Any]], fits: pd.DataFrame) -> pd.DataFrame:

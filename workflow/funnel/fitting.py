@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .batch import check_complete
+
 SAMPLERS = ("pymc", "nutpie")
 # PyTensor backends for PyMC's NUTS (config fit.backend) -> PyTensor mode
 # (None: PyTensor's default mode, its C backend).
@@ -161,6 +163,8 @@ class BatchSampler:
                 compile_kwargs={"mode": self._mode},
             )
         elapsed = time.perf_counter() - start
+        # PyMC returns the chains drawn so far when interrupted: never pass a short trace on.
+        check_complete(idata, s.chains, s.draws)
         return self._tidy(idata, seed, elapsed, s)
 
     def _pymc_step(self, seed: int, chains: int, target_accept: float) -> tuple[Any, list[dict[str, Any]]]:

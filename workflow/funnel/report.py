@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .io import atomic_path
 
@@ -186,11 +186,44 @@ def exports_of(nb: Any) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-def render_html(nb: Any, title: str) -> str:
-    """The notebook as a self-contained HTML page (figures inline as data: URIs)."""
+CODE_CHOICES = ("show", "hide")
+
+
+def notebook_link_cell(href: str, code: str) -> Any:
+    """The Markdown cell that opens a rendered page: where the executed notebook (the code) is."""
+    import nbformat
+
+    link = f"[{Path(href).name}]({href})"
+    if code == "hide":
+        text = (
+            f"*Code cells are hidden on this page (`report.code: hide` in config.yaml); the executed notebook "
+            f"{link} has every cell with its code.*"
+        )
+    else:
+        text = f"*The executed notebook: {link}.*"
+    return nbformat.v4.new_markdown_cell(text, id="notebook-link")
+
+
+def render_html(nb: Any, title: str, *, code: str = "show", notebook_href: str | None = None) -> str:
+    """The notebook as a self-contained HTML page (figures inline as data: URIs).
+
+    ``code`` 'hide' leaves out the code cells' input and the In/Out prompts (nbconvert's
+    ``exclude_input``): text, tables and figures only. With ``notebook_href`` the page
+    opens on a link to the executed notebook, where the code is. ``nb`` is not changed.
+    """
+    import copy
+
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    if code not in CODE_CHOICES:
+        raise ValueError(f"report.code must be one of {', '.join(CODE_CHOICES)}, not {code!r}")
+    hide = code == "hide"
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=hide, exclude_input_prompt=hide, exclude_output_prompt=hide
+    )
+    if notebook_href is not None:
+        nb = copy.deepcopy(nb)
+        nb.cells.insert(0, notebook_link_cell(notebook_href, code))
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
 
@@ -213,18 +246,23 @@ def run_notebook(
     exports: Mapping[str, str | os.PathLike[str]] | None = None,
     title: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    code: str = "show",
 ) -> Any:
     """Execute ``template`` with ``parameters``; write the notebook, its HTML and its exports.
 
     ``timeout`` bounds every cell (seconds). ``exports`` maps export names
     (cell tags ``export:<name>``) to output files. Relative paths in
     ``parameters`` are read from ``cwd`` (default: the current directory).
+    ``code`` is 'show' or 'hide' (the code cells on the HTML page, see
+    :func:`render_html`); the page links the executed notebook either way.
     Raises :class:`NotebookError` naming the failing cell and its error; then
     no output file is written (or left over).
     """
     import nbformat
     import papermill as pm
 
+    if code not in CODE_CHOICES:
+        raise NotebookError(f"report.code must be one of {', '.join(CODE_CHOICES)}, not {code!r}")
     template = Path(template)
     source = nbformat.read(template, as_version=4)
     if not has_parameters_cell(source):
@@ -272,7 +310,8 @@ def run_notebook(
         raise NotebookError(
             f"{template.name}: no output for export(s) {', '.join(missing)} (tag a cell 'export:<name>')"
         )
-    page = render_html(nb, title or template.stem)
+    href = Path(os.path.relpath(Path(ipynb), Path(html_path).parent)).as_posix()
+    page = render_html(nb, title or template.stem, code=code, notebook_href=href)
 
     # Everything is computed: now write, each file atomically.
     with atomic_path(ipynb) as tmp:
@@ -287,20 +326,48 @@ def run_notebook(
 
 
 # ------------------------------------------------------------------ the index page
-def index_page(title: str, intro: str, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> str:
-    """A small static HTML page: sections of (link text, href, one-line summary)."""
+class IndexSection(NamedTuple):
+    """One section of the index: a heading, optional HTML that opens it (a dataset's verdict),
+    then its links, each (link text, href, one-line summary); ``anchor`` is the heading's id."""
+
+    heading: str
+    entries: Sequence[tuple[str, str, str]]
+    lead: str = ""
+    anchor: str = ""
+
+
+def index_page(
+    title: str,
+    intro: str,
+    sections: Sequence[IndexSection | tuple[str, Sequence[tuple[str, str, str]]]],
+    *,
+    preface: str = "",
+) -> str:
+    """A small static HTML page: ``preface`` (HTML) after the intro, then the sections.
+
+    A section is an :class:`IndexSection` or a plain (heading, entries) pair.
+    """
+    from .verdict import VERDICT_CSS
+
     parts = [
         "<!DOCTYPE html>",
         "<html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.45}"
-        "li{margin:.4em 0}.s{color:#444}</style>",
+        "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
+        f"li{{margin:.4em 0}}.s{{color:#444}}{VERDICT_CSS}</style>",
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(intro)}</p>",
     ]
-    for heading, entries in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2><ul>")
+    if preface:
+        parts.append(preface)
+    for section in sections:
+        heading, entries, lead, anchor = IndexSection(*section)
+        anchor_attr = f" id='{html.escape(anchor, quote=True)}'" if anchor else ""
+        parts.append(f"<h2{anchor_attr}>{html.escape(heading)}</h2>")
+        if lead:
+            parts.append(lead)
+        parts.append("<ul>")
         for text, href, summary in entries:
             parts.append(
                 f"<li><a href='{html.escape(href, quote=True)}'>{html.escape(text)}</a>"
@@ -387,6 +454,75 @@ def dataset_section(
         if k in tables
     ]
     return f"Dataset {dataset}: {record['rows']} rows, {record['groups']} groups", entries
+
+
+def dataset_anchor(dataset: str) -> str:
+    return f"dataset-{dataset}"
+
+
+FUNNEL_FIGURES = {
+    "centered_funnel": "the centered form: b of the tracked group against σ_b, divergences in red",
+    "noncentered_offsets": "the non-centered form: the offsets against log σ_b, no funnel",
+}
+
+
+def verdict_section(
+    index: str,
+    verdict_json: str,
+    *,
+    verdict_page: str | None = None,
+    figures: Mapping[str, str] | None = None,
+    comparison: str | None = None,
+    sampler: str | None = None,
+) -> str:
+    """The HTML that opens a dataset's section of the index: its verdict (from ``verdict.json``),
+    the headline figures (``figures``: name -> PNG; small images linking to ``comparison``) and
+    links to the verdict's own page and files."""
+    import json
+
+    from .verdict import Verdict, verdict_html
+
+    verdict = Verdict.from_dict(json.loads(Path(verdict_json).read_text()))
+    shown = [(name, path) for name, path in (figures or {}).items() if name in FUNNEL_FIGURES]
+    images = [
+        (relative_href(path, index), relative_href(comparison or path, index), FUNNEL_FIGURES[name])
+        for name, path in shown
+    ]
+    caption = ""
+    if images:
+        by = f" ({sampler} fits)" if sampler else ""
+        caption = (
+            f"The funnel{by}: left, the centered form's slope of the tracked group against σ_b, narrowing into a "
+            "funnel with divergent transitions (red) in its neck; right, the non-centered offsets, which show no "
+            "funnel. Click for the comparison notebook."
+        )
+    body = verdict_html(verdict, figures=images, figure_caption=caption)
+    if verdict_page:
+        page = relative_href(verdict_page, index)
+        others = [p for p in (Path(verdict_page).with_suffix(".md"), Path(verdict_json)) if p.exists()]
+        extra = "".join(f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{p.name}</a>" for p in others)
+        body += (
+            f"\n<p class='s'>The verdict on a page of its own: <a href='{html.escape(page, quote=True)}'>"
+            f"{Path(verdict_page).name}</a>{extra}.</p>"
+        )
+    return body
+
+
+def verdicts_at_a_glance(index: str, verdicts: Mapping[str, str]) -> str:
+    """One line per dataset (name -> verdict.json): its recommendation, linking to its section."""
+    import json
+
+    from .verdict import Verdict, headline
+
+    items = []
+    for dataset, path in verdicts.items():
+        verdict = Verdict.from_dict(json.loads(Path(path).read_text()))
+        items.append(
+            f"<li><a href='#{html.escape(dataset_anchor(dataset), quote=True)}'>{html.escape(dataset)}</a>: "
+            f"<strong>{html.escape(headline(verdict.recommendation))}</strong> "
+            f"<span class='s'>&mdash; {html.escape(verdict.reason)}</span></li>"
+        )
+    return "<h2>Verdicts</h2><ul>" + "".join(items) + "</ul>"
 
 
 def datasets_section(index: str, datasets_csv: str) -> tuple[str, list[tuple[str, str, str]]]:

@@ -13,10 +13,16 @@ from .models import group_dim
 
 
 def open_trace(path: str | Path, var_names: Sequence[str] | None = None, stats: Sequence[str] | None = None) -> Any:
-    """One fit's InferenceData with only ``var_names`` (posterior) and ``stats`` (sample_stats) loaded."""
+    """One fit's InferenceData with only ``var_names`` (posterior) and ``stats`` (sample_stats) loaded.
+
+    None for the placeholder of a fit recorded as failed (``fit.on_error: record``).
+    """
     import arviz as az
 
     idata = az.from_netcdf(str(path))
+    if "posterior" not in idata.groups():
+        idata.close()
+        return None
     groups = {}
     post = idata.posterior
     groups["posterior"] = (post[list(var_names)] if var_names is not None else post).load()
@@ -39,6 +45,8 @@ def funnel_draws(paths: Sequence[str | Path], group: str, offsets: bool = False)
     x_var = "b_offset" if offsets else "b"
     for path in paths:
         idata = open_trace(path, [x_var, "sigma_b"], ["diverging"])
+        if idata is None:  # a failed fit's placeholder: no draws
+            continue
         post = idata.posterior
         if offsets and x_var not in post:
             raise ValueError(f"{path} has no {x_var}: is it a non-centered fit?")
@@ -60,4 +68,18 @@ def funnel_draws(paths: Sequence[str | Path], group: str, offsets: bool = False)
                 }
             )
         )
+    if not frames:
+        raise ValueError(f"no draws to pool: all {len(paths)} fits failed or none were given")
     return pd.concat(frames, ignore_index=True)
+
+
+def ok_traces(paths: Sequence[str | Path]) -> list[str]:
+    """The traces that hold draws (not the placeholders of failed fits)."""
+    import xarray as xr
+
+    out = []
+    for path in paths:
+        with xr.open_dataset(str(path), engine="h5netcdf") as root:
+            if root.attrs.get("funnel_status") != "failed":
+                out.append(str(path))
+    return out

@@ -17,11 +17,16 @@ COMPARE = {"centered", "noncentered"} <= set(MODELS)
 # their comparison has a rule of its own; "(?!)" matches no name at all.
 RADON = "|".join(d for d in DATASET_NAMES if is_radon(DATASETS[d])) or "(?!)"
 OTHERS = "|".join(d for d in DATASET_NAMES if not is_radon(DATASETS[d])) or "(?!)"
-# The params every notebook rule shares (besides its title and parameters).
+# The params every notebook rule shares (besides its title and parameters);
+# `code` (show or hide the code cells) is one, so changing it re-renders the pages.
 NOTEBOOK = {
     "kernel": config["report"]["kernel"],
     "timeout": config["report"]["timeout"],
+    "code": config["report"]["code"],
 }
+# Figures that need draws read the traces of these seeds only (report.draw_seeds);
+# the tables cover every seed, so the report's cost stays flat as seeds grow.
+DRAW_SEEDS = SEEDS[: config["report"]["draw_seeds"]]
 COMPARISON_FIGURES = (
     "centered_funnel",
     "noncentered_offsets",
@@ -112,7 +117,7 @@ rule report_fit:
         template=str(TEMPLATES / "fit_group.ipynb"),
         provenance=cleaned()["provenance"],
         traces=lambda wildcards: fit_outputs(
-            "nc", wildcards.dataset, [wildcards.sampler], [wildcards.model]
+            "nc", wildcards.dataset, [wildcards.sampler], [wildcards.model], DRAW_SEEDS
         ),
         diagnostics=lambda wildcards: fit_outputs(
             "json", wildcards.dataset, [wildcards.sampler], [wildcards.model]
@@ -165,10 +170,10 @@ rule report_comparison:
         map_table=rules.aggregate.output.map_table,
         provenance=cleaned()["provenance"],
         centered=lambda wildcards: fit_outputs(
-            "nc", wildcards.dataset, [REPORT_SAMPLER], ["centered"]
+            "nc", wildcards.dataset, [REPORT_SAMPLER], ["centered"], DRAW_SEEDS
         ),
         noncentered=lambda wildcards: fit_outputs(
-            "nc", wildcards.dataset, [REPORT_SAMPLER], ["noncentered"]
+            "nc", wildcards.dataset, [REPORT_SAMPLER], ["noncentered"], DRAW_SEEDS
         ),
     output:
         **COMPARISON_OUTPUTS,
@@ -298,6 +303,15 @@ INDEX = {
             for key, path in rules.aggregate.output.items()
         },
         **{k: v.format(dataset=dataset) for k, v in cleaned().items()},
+        # The verdict opens the dataset's section, with the comparison's funnel figures.
+        "verdict": {
+            key: str(path).format(dataset=dataset)
+            for key, path in rules.verdict.output.items()
+        },
+        "figures": {
+            name: f"{PAGES}/figures/{name}.png".format(dataset=dataset)
+            for name in (("centered_funnel", "noncentered_offsets") if COMPARE else ())
+        },
     }
     for dataset in DATASET_NAMES
 }
@@ -309,7 +323,7 @@ rule report:
         [
             path
             for entry in INDEX.values()
-            for part in ("pages", "groups", "tables")
+            for part in ("pages", "groups", "tables", "verdict", "figures")
             for path in entry[part].values()
         ],
         [entry[key] for entry in INDEX.values() for key in ("table", "provenance")],

@@ -14,11 +14,13 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
+    from funnel.batch import compile_cache_guard
     from funnel.datasets import load
     from funnel.fitting import map_estimate
     from funnel.io import write_json
 
     data = load(smk.input.table, smk.input.provenance)
-    record = map_estimate(data, smk.wildcards.model, smk.params.priors)
+    with compile_cache_guard(smk.params.compile_cache):
+        record = map_estimate(data, smk.wildcards.model, smk.params.priors)
     write_json(smk.output[0], record)
     print(record)

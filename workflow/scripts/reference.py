@@ -14,6 +14,7 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
+    from funnel.batch import compile_cache_guard, stop_on_signals
     from funnel.datasets import load
     from funnel.experiments import reference_run
     from funnel.fitting import settings_from, write_trace
@@ -22,7 +23,8 @@ with script_log(smk.log[0]):
     settings = settings_from(smk.params, "nutpie", "noncentered", smk.threads)
     print(f"reference run of {smk.wildcards.dataset}: {settings}, seed {smk.params.seed}", flush=True)
     data = load(smk.input.table, smk.input.provenance)
-    idata, summary = reference_run(data, settings, int(smk.params.seed))
+    with compile_cache_guard(smk.params.compile_cache), stop_on_signals():
+        idata, summary = reference_run(data, settings, int(smk.params.seed))
     write_trace(idata, smk.output.trace)
     write_json(smk.output.summary, summary)
     d = summary["diagnostics"]

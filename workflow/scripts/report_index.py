@@ -1,4 +1,4 @@
-"""Rule `report`: the index page linking every dataset's notebooks and tables, then the cross-dataset table."""
+"""Rule `report`: the index page, opening on every dataset's verdict, linking its notebooks and tables, then the cross-dataset table."""
 
 import sys
 from pathlib import Path
@@ -10,31 +10,53 @@ from funnel.io import script_log
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     from funnel.io import atomic_path
-    from funnel.report import dataset_section, datasets_section, index_page
+    from funnel.report import (
+        IndexSection,
+        dataset_anchor,
+        dataset_section,
+        datasets_section,
+        index_page,
+        verdict_section,
+        verdicts_at_a_glance,
+    )
 
     index = smk.output[0]
+    layouts = smk.params.layout
     sections = []
-    for dataset, layout in smk.params.layout.items():
+    for dataset, layout in layouts.items():
         groups = {tuple(key.split("/")): path for key, path in layout["groups"].items()}
-        sections.append(
-            dataset_section(
-                index,
-                dataset,
-                pages=layout["pages"],
-                group_pages=groups,
-                tables=layout["tables"],
-                table=layout["table"],
-                provenance=layout["provenance"],
-                sampler=smk.params.sampler,
-            )
+        heading, entries = dataset_section(
+            index,
+            dataset,
+            pages=layout["pages"],
+            group_pages=groups,
+            tables=layout["tables"],
+            table=layout["table"],
+            provenance=layout["provenance"],
+            sampler=smk.params.sampler,
         )
+        lead = verdict_section(
+            index,
+            layout["verdict"]["json"],
+            verdict_page=layout["verdict"]["html"],
+            figures=layout["figures"],
+            comparison=layout["pages"].get("comparison"),
+            sampler=smk.params.sampler,
+        )
+        sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))
     page = index_page(
         "Funnel workflow: report",
-        "Centered vs non-centered varying-intercept, varying-slope models, one section per dataset, then the "
-        "table across datasets. Every notebook reads this run's tables and traces (none fits a model); every "
-        "number below comes from them.",
+        "Centered vs non-centered varying-intercept, varying-slope models: for each dataset, the verdict (which "
+        "form to use, computed from the fits by the rule stated with it) and its evidence, then its notebooks and "
+        "tables; last, the table across datasets. Every notebook reads this run's tables and traces (none fits a "
+        "model); every number below comes from them.",
         sections,
+        preface=(
+            verdicts_at_a_glance(index, {d: layout["verdict"]["json"] for d, layout in layouts.items()})
+            if len(layouts) > 1
+            else ""
+        ),
     )
     with atomic_path(index) as tmp:
         tmp.write_text(page, encoding="utf-8")

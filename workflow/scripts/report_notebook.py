@@ -2,6 +2,7 @@
 
 The notebook's parameters come from the rule's params; named outputs other
 than `ipynb` and `html` are the notebook's exports (cells tagged export:<name>).
+`code` (report.code) shows or hides the code cells on the HTML page.
 """
 
 import sys
@@ -25,4 +26,5 @@ with script_log(smk.log[0]):
         timeout=smk.params.timeout,
         exports=outputs,
         title=smk.params.title,
+        code=smk.params.code,
     )

@@ -18,6 +18,7 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
+    from funnel.batch import compile_cache_guard, stop_on_signals
     from funnel.datasets import load
     from funnel.diagnostics import thresholds_from
     from funnel.experiments import rows_sweep, target_accept_sweep
@@ -27,7 +28,13 @@ with script_log(smk.log[0]):
     settings = settings_from(smk.params, smk.wildcards.sampler, smk.wildcards.model, smk.threads)
     target_accept = smk.wildcards.experiment == "target_accept"
     cast = float if target_accept else int
-    known = {(cast(smk.params.reused_level), seed_of(path)): read_json(path) for path in smk.input.fits}
+    # A main fit recorded as failed (fit.on_error: record) is not reused: the sweep fits that seed itself.
+    records = {seed_of(path): read_json(path) for path in smk.input.fits}
+    known = {
+        (cast(smk.params.reused_level), seed): record
+        for seed, record in records.items()
+        if record.get("status", "ok") == "ok"
+    }
     common = dict(
         data=load(smk.input.table, smk.input.provenance),
         settings=settings,
@@ -35,10 +42,11 @@ with script_log(smk.log[0]):
         thresholds=thresholds_from(smk.params),
         known=known,
     )
-    if target_accept:
-        reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
-        rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
-    else:
-        rows = rows_sweep(factors=[int(v) for v in smk.params.levels], **common)
+    with compile_cache_guard(smk.params.compile_cache), stop_on_signals():
+        if target_accept:
+            reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
+            rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
+        else:
+            rows = rows_sweep(factors=[int(v) for v in smk.params.levels], **common)
     with atomic_path(smk.output[0]) as tmp:
         rows.to_csv(tmp, index=False)

@@ -1,0 +1,282 @@
+"""The batch loop of a fit job (funnel.batch): resume, interrupts, incomplete fits, failures.
+
+These drive ``run_batch`` with a small stand-in sampler that returns
+constructed traces, so each control-flow path is checked in milliseconds; the
+real samplers, Snakemake and real signals are exercised in test_resilience.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from funnel.batch import (  # noqa: E402
+    STORE,
+    BatchFailed,
+    CompileCacheError,
+    Faults,
+    IncompleteFit,
+    Interrupted,
+    SeedStore,
+    check_complete,
+    compile_cache_guard,
+    fit_key,
+    run_batch,
+)
+from funnel.diagnostics import fits_table, readable_summary, split_failed, summarize  # noqa: E402
+from funnel.traces import funnel_draws, ok_traces, open_trace  # noqa: E402
+
+CHAINS, DRAWS = 2, 50
+
+
+def trace(seed: int, chains: int = CHAINS, draws: int = DRAWS):
+    """A small InferenceData whose values depend on the seed."""
+    import arviz as az
+
+    rng = np.random.default_rng(seed)
+    post = {
+        "sigma_b": np.abs(rng.normal(size=(chains, draws))),
+        "b": rng.normal(size=(chains, draws, 3)),
+    }
+    stats = {"diverging": np.zeros((chains, draws), dtype=bool)}
+    idata = az.from_dict(posterior=post, sample_stats=stats, dims={"b": ["g"]}, coords={"g": ["x", "y", "z"]})
+    idata.posterior.attrs = {"seed": seed, "sampling_seconds": 0.5}
+    return idata
+
+
+class StandIn:
+    """Counts builds and samples; can raise, shorten a trace, or send itself a signal."""
+
+    builds = 0
+
+    def __init__(self, short: set[int] = frozenset(), signal_on: int | None = None, raise_on: set[int] = frozenset()):
+        StandIn.builds += 1
+        self.sampled: list[int] = []
+        self.short, self.signal_on, self.raise_on = short, signal_on, raise_on
+
+    def sample(self, seed: int):
+        self.sampled.append(seed)
+        if seed == self.signal_on:
+            os.kill(os.getpid(), signal.SIGINT)
+        if seed in self.raise_on:
+            raise FloatingPointError(f"boom on {seed}")
+        return trace(seed, chains=CHAINS - 1 if seed in self.short else CHAINS)
+
+
+def diagnose(idata) -> dict:
+    post = idata.posterior
+    return {
+        "seed": int(post.attrs["seed"]),
+        "sigma_b_mean": float(post["sigma_b"].mean()),
+        "sampling_seconds": float(post.attrs["sampling_seconds"]),
+        "divergences": 0,
+        "rhat_max": 1.0,
+        "ess_bulk_sigma_b": 100.0,
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+    }
+
+
+def outputs(folder: Path, seeds):
+    return [folder / f"seed{s}.nc" for s in seeds], [folder / f"seed{s}.json" for s in seeds]
+
+
+def batch(folder: Path, seeds, sampler: StandIn | None = None, parts=None, lines=None, **kwargs):
+    traces, records = outputs(folder, seeds)
+    made: list[StandIn] = []
+
+    def make():
+        made.append(sampler or StandIn())
+        return made[-1]
+
+    report = run_batch(
+        seeds=seeds,
+        traces=traces,
+        records=records,
+        key_parts=parts or {"dataset": "d", "sampler": "s", "model": "m", "draws": DRAWS},
+        make_sampler=make,
+        diagnose=diagnose,
+        chains=CHAINS,
+        draws=DRAWS,
+        log=(lines.append if lines is not None else (lambda _: None)),
+        **kwargs,
+    )
+    return report, made
+
+
+def test_a_rerun_takes_finished_seeds_from_the_store_and_never_builds_the_sampler(tmp_path):
+    first, made = batch(tmp_path, [1, 2, 3])
+    assert first.sampled == [1, 2, 3] and len(made) == 1
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("seed*")}
+    for path in tmp_path.glob("seed*"):
+        path.unlink()  # Snakemake removes a rerun job's outputs first
+    again, made_again = batch(tmp_path, [1, 2, 3])
+    assert again.resumed == [1, 2, 3] and again.sampled == [] and made_again == []
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("seed*")} == before
+    # The outputs are hard links to the store: no second copy on disk.
+    assert os.stat(tmp_path / "seed2.nc").st_nlink == 2
+
+
+def test_a_stored_seed_is_used_whatever_the_batch(tmp_path):
+    batch(tmp_path, [1, 2])
+    report, made = batch(tmp_path, [2, 3])
+    assert report.resumed == [2] and report.sampled == [3] and made[0].sampled == [3]
+
+
+def test_the_store_key_covers_every_setting_that_changes_the_draws(tmp_path):
+    base = {"dataset": "d", "sampler": "s", "model": "m", "draws": DRAWS, "table_sha256": "aa", "seed": 1}
+    keys = {fit_key(base)}
+    for key, value in [("draws", 51), ("table_sha256", "ab"), ("seed", 2), ("model", "n"), ("versions", {"x": 1})]:
+        keys.add(fit_key({**base, key: value}))
+    assert len(keys) == 6
+    # Changing a setting resamples, and the stale entry of that seed is removed.
+    batch(tmp_path, [1], parts={"draws": DRAWS, "tune": 10})
+    report, _ = batch(tmp_path, [1], parts={"draws": DRAWS, "tune": 11})
+    assert report.sampled == [1]
+    assert len(list((tmp_path / STORE).glob("seed1-*.nc"))) == 1
+
+
+def test_stale_temporaries_of_the_batch_are_removed_and_other_seeds_left_alone(tmp_path):
+    store = tmp_path / STORE
+    store.mkdir()
+    mine = [tmp_path / ".seed1.nc.abc123.tmp", store / ".seed1-0123456789abcdef.nc.x.tmp"]
+    theirs = [tmp_path / ".seed9.nc.abc123.tmp", store / "seed9-0123456789abcdef.nc"]
+    for path in mine + theirs:
+        path.write_text("partial")
+    lines: list[str] = []
+    batch(tmp_path, [1], lines=lines)
+    assert not any(p.exists() for p in mine)
+    assert all(p.exists() for p in theirs)
+    assert any("removed stale" in line and ".seed1.nc.abc123.tmp" in line for line in lines)
+
+
+def test_a_short_trace_is_never_an_output():
+    with pytest.raises(IncompleteFit, match=r"1 chains x 50 draws, not the configured 2 x 50"):
+        check_complete(trace(1, chains=1), CHAINS, DRAWS)
+    check_complete(trace(1), CHAINS, DRAWS)
+
+
+def test_on_error_stop_keeps_the_other_seeds_then_fails_naming_the_seed(tmp_path):
+    sampler = StandIn(short={2})
+    with pytest.raises(BatchFailed, match=r"seed 2: IncompleteFit.*fit.on_error: record"):
+        batch(tmp_path, [1, 2, 3], sampler=sampler)
+    assert sampler.sampled == [1, 2, 3]
+    stored = sorted(p.name.split("-")[0] for p in (tmp_path / STORE).glob("*.nc"))
+    assert stored == ["seed1", "seed3"]
+    assert not (tmp_path / "seed2.nc").exists()
+    # The rerun (fault gone) samples only the failed seed.
+    report, made = batch(tmp_path, [1, 2, 3])
+    assert report.sampled == [2] and report.resumed == [1, 3]
+
+
+def test_on_error_record_writes_the_failure_and_goes_on(tmp_path):
+    report, _ = batch(tmp_path, [1, 2, 3], sampler=StandIn(raise_on={2}), on_error="record")
+    assert report.failed == {2: "FloatingPointError: boom on 2"} and report.sampled == [1, 3]
+    record = json.loads((tmp_path / "seed2.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "FloatingPointError: boom on 2"
+    assert record["pass_all"] is False and record["chains"] == 0
+    assert json.loads((tmp_path / "seed1.json").read_text())["status"] == "ok"
+    # The placeholder trace reads as "no draws" and is skipped by the report's readers.
+    paths = [tmp_path / f"seed{s}.nc" for s in (1, 2, 3)]
+    assert open_trace(paths[1]) is None
+    assert ok_traces(paths) == [str(paths[0]), str(paths[2])]
+    assert sorted(funnel_draws(paths, "y")["seed"].unique()) == [1, 3]
+
+
+def test_failed_fits_are_counted_in_the_tables():
+    ok = {"dataset": "d", "sampler": "pymc", "model": "centered", "divergences": 0, "pass_all": True}
+    records = [
+        {**ok, "seed": 1, "mean_sigma_b": 0.3, "bfmi_per_chain": [0.5, 0.6]},
+        {**ok, "seed": 2, "status": "failed", "error": "RuntimeError: x", "pass_all": False, "divergences": None},
+        {**ok, "seed": 3, "mean_sigma_b": 0.5, "bfmi_per_chain": [0.7, 0.8]},
+    ]
+    for r in records:
+        for key in ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi"):
+            r.setdefault(key, r["pass_all"])
+        for key in (
+            "max_treedepth_hits",
+            "step_size_mean",
+            "rhat_max",
+            "rhat_sigma_b",
+            "ess_bulk_sigma_b",
+            "ess_tail_sigma_b",
+            "ess_bulk_min",
+            "bfmi_min",
+            "mcse_mean_sigma_b",
+            "sampling_seconds",
+            "ess_bulk_sigma_b_per_s",
+        ):
+            r.setdefault(key, 1.0 if r.get("status") != "failed" else None)
+    fits = fits_table(records)
+    assert list(fits["status"]) == ["ok", "failed", "ok"]
+    assert fits.loc[1, "bfmi_per_chain"] == "" and fits.loc[0, "bfmi_per_chain"] == "0.5 0.6"
+    summary = summarize(fits).iloc[0]
+    assert summary["seeds"] == 3 and summary["failed"] == 1
+    assert summary["share_pass_all"] == pytest.approx(2 / 3)  # a failed fit does not pass
+    assert summary["mean_sigma_b_median"] == pytest.approx(0.4)  # medians over the fits that ran
+    assert "failed" in readable_summary(summarize(fits)).columns
+    ran, failed = split_failed(fits)
+    assert list(ran["seed"]) == [1, 3] and list(failed["seed"]) == [2]
+
+
+def test_a_signal_stops_the_batch_and_discards_the_running_seed(tmp_path):
+    lines: list[str] = []
+    previous = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted, match="SIGINT"):
+        batch(tmp_path, [1, 2, 3], sampler=StandIn(signal_on=2), lines=lines)
+    assert signal.getsignal(signal.SIGINT) is previous  # handlers restored
+    assert sorted(p.name for p in tmp_path.glob("seed*")) == ["seed1.json", "seed1.nc"]
+    assert [p.name.split("-")[0] for p in (tmp_path / STORE).glob("*.nc")] == ["seed1"]
+    assert any("seed 2: received SIGINT; stopping" in line and "[1]" in line for line in lines)
+
+
+def test_a_damaged_compile_cache_names_the_folder(tmp_path):
+    with pytest.raises(CompileCacheError, match=rf"{tmp_path}.*rm -rf {tmp_path}"):
+        with compile_cache_guard(tmp_path):
+            pickle.loads(pickle.dumps({"a": 1})[:5])
+
+
+def test_faults_come_from_the_environment_only_when_set():
+    assert Faults.from_env({}) == Faults()
+    assert Faults.from_env({"FUNNEL_TEST_FAIL_SEEDS": "3, 5"}).fail_seeds == {3, 5}
+
+
+def test_store_paths_live_beside_the_outputs(tmp_path):
+    store = SeedStore.beside(tmp_path / "fits" / "seed1.nc")
+    assert store.folder == tmp_path / "fits" / STORE
+    assert store.path(4, "k").name == "seed4-k.nc"
+
+
+def test_run_batch_names_a_damaged_compile_cache(tmp_path):
+    """A truncated pickle while the sampler compiles or samples: the error names the cache folder."""
+
+    def damaged():
+        raise pickle.UnpicklingError("pickle data was truncated")
+
+    cache = tmp_path / "cache"
+    traces, records = outputs(tmp_path, [1])
+    with pytest.raises(CompileCacheError, match=rf"the compile cache {cache} holds a damaged file.*rm -rf {cache}"):
+        run_batch(
+            seeds=[1],
+            traces=traces,
+            records=records,
+            key_parts={},
+            make_sampler=damaged,
+            diagnose=diagnose,
+            chains=CHAINS,
+            draws=DRAWS,
+            cache_dir=cache,
+            on_error="record",  # not a seed's failure: never recorded as one
+            log=lambda _: None,
+        )
+    assert not traces[0].exists() and not records[0].exists()

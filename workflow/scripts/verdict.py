@@ -1,0 +1,32 @@
+"""Rule `verdict`: which form to use on a dataset, computed from its fits (funnel.verdict)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+
+from funnel.io import script_log
+
+smk = snakemake  # noqa: F821
+with script_log(smk.log[0]):
+    import dataclasses
+
+    import pandas as pd
+    from funnel.io import atomic_path, write_json
+    from funnel.verdict import compute_verdict, experiment_lines, read_reference, verdict_markdown, verdict_page
+
+    fits = pd.read_csv(smk.input.fits)
+    reference = read_reference(smk.input.reference[0] if smk.input.reference else None)
+    verdict = compute_verdict(fits, reference, dataset=smk.wildcards.dataset)
+    lines = experiment_lines(
+        fits,
+        target_accept_summary=pd.read_csv(smk.input.target_accept[0]) if smk.input.target_accept else None,
+        rows_summary=pd.read_csv(smk.input.rows_per_group[0]) if smk.input.rows_per_group else None,
+    )
+    verdict = dataclasses.replace(verdict, experiments=lines)
+    write_json(smk.output.json, verdict.to_dict())
+    with atomic_path(smk.output.md) as tmp:
+        tmp.write_text(verdict_markdown(verdict), encoding="utf-8")
+    with atomic_path(smk.output.html) as tmp:
+        tmp.write_text(verdict_page(verdict), encoding="utf-8")
+    print(f"{smk.wildcards.dataset}: {verdict.recommendation}. {verdict.reason}")
