@@ -280,3 +280,53 @@ def test_run_batch_names_a_damaged_compile_cache(tmp_path):
             log=lambda _: None,
         )
     assert not traces[0].exists() and not records[0].exists()
+
+
+def test_a_lean_store_keeps_offsets_only_and_the_diagnostics_still_see_a_and_b(tmp_path):
+    import arviz as az
+
+    def noncentered(seed: int):
+        rng = np.random.default_rng(seed)
+        draws = {k: rng.normal(size=(CHAINS, DRAWS)) for k in ("mu_a", "mu_b")}
+        draws |= {k: np.abs(rng.normal(size=(CHAINS, DRAWS))) for k in ("sigma_a", "sigma_b")}
+        draws |= {k: rng.normal(size=(CHAINS, DRAWS, 3)) for k in ("a_offset", "b_offset")}
+        for v in ("a", "b"):
+            draws[v] = draws[f"mu_{v}"][..., None] + draws[f"{v}_offset"] * draws[f"sigma_{v}"][..., None]
+        dims = {k: ["g"] for k in ("a", "b", "a_offset", "b_offset")}
+        idata = az.from_dict(
+            posterior=draws,
+            sample_stats={"diverging": np.zeros((CHAINS, DRAWS), bool)},
+            dims=dims,
+            coords={"g": list("xyz")},
+        )
+        idata.posterior.attrs = {"seed": seed, "sampling_seconds": 0.5}
+        return idata
+
+    class Lean(StandIn):
+        def sample(self, seed):
+            self.sampled.append(seed)
+            return noncentered(seed)
+
+    seen = []
+
+    def check(idata):
+        seen.append(idata.posterior["b"].values.copy())
+        return diagnose(idata)
+
+    traces, records = outputs(tmp_path, [1])
+    run_batch(
+        seeds=[1],
+        traces=traces,
+        records=records,
+        key_parts={},
+        make_sampler=Lean,
+        diagnose=check,
+        chains=CHAINS,
+        draws=DRAWS,
+        trace_dtype="float32",
+        store_deterministics=False,
+        log=lambda _: None,
+    )
+    stored = az.from_netcdf(str(traces[0])).posterior
+    assert "b" not in stored and stored["b_offset"].dtype == np.float32
+    np.testing.assert_allclose(seen[0], noncentered(1).posterior["b"].values, rtol=1e-5, atol=1e-6)

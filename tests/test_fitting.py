@@ -133,6 +133,35 @@ def test_trace_contents(stored_trace):
 
 
 @pytest.mark.slow  # fits a model
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lean_traces_are_smaller_and_read_back_the_same(data, tmp_path, dtype):
+    """store_deterministics=False leaves a, b out; every reader gets them back as mu + offset * sigma."""
+    import arviz as az
+    from funnel.models import with_deterministics
+    from funnel.traces import funnel_draws, open_trace
+
+    idata = BatchSampler(data, _settings("nutpie", "noncentered"), **QUIET).sample(11)
+    full, lean = tmp_path / "full.nc", tmp_path / "lean.nc"
+    write_trace(idata, full)
+    write_trace(idata, lean, dtype=dtype, deterministics=False)
+    stored = az.from_netcdf(lean).posterior
+    assert "a" not in stored and "b" not in stored and stored["b_offset"].dtype == np.dtype(dtype)
+    ratio = lean.stat().st_size / full.stat().st_size
+    assert ratio < (0.6 if dtype == "float64" else 0.35), ratio
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-5}
+    read = open_trace(lean)
+    for name in ("a", "b"):
+        assert read.posterior[name].dims == idata.posterior[name].dims
+        np.testing.assert_allclose(read.posterior[name].values, idata.posterior[name].values, **tol)
+    # A wrong formula (a centred on mu_b, say) would not match the sampled deterministics above;
+    # a trace that keeps a, b is returned as it is.
+    kept = az.from_netcdf(full).posterior
+    assert with_deterministics(kept) is kept
+    pooled = funnel_draws([lean], "TRAVERSE")
+    np.testing.assert_allclose(pooled["b"], idata.posterior["b"].sel(county="TRAVERSE").values.ravel(), **tol)
+
+
+@pytest.mark.slow  # fits a model
 def test_diagnostics_equal_arviz_summary(stored_trace):
     import arviz as az
 

@@ -162,11 +162,11 @@ class SeedStore:
         path = self.path(seed, key)
         return path if path.is_file() else None
 
-    def put(self, seed: int, key: str, idata: Any) -> Path:
+    def put(self, seed: int, key: str, idata: Any, dtype: str = "float64", deterministics: bool = True) -> Path:
         from .fitting import write_trace
 
         path = self.path(seed, key)
-        write_trace(idata, path)
+        write_trace(idata, path, dtype=dtype, deterministics=deterministics)
         return path
 
     def clean(self, seeds: Sequence[int], keys: Mapping[int, str], log: Log = print) -> list[Path]:
@@ -279,6 +279,8 @@ def run_batch(
     on_error: str = "stop",
     cache_dir: str | os.PathLike[str] | None = None,
     faults: Faults = Faults(),
+    trace_dtype: str = "float64",
+    store_deterministics: bool = True,
     log: Log = print,
 ) -> BatchReport:
     """Sample (or resume) every seed and write its trace and record; see the module docstring.
@@ -295,8 +297,11 @@ def run_batch(
         raise ValueError(f"fit.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     if not (len(seeds) == len(traces) == len(records)):
         raise ValueError("seeds, traces and records must have the same length")
+    from .models import with_deterministics
+
     store = SeedStore.beside(traces[0])
-    keys = {seed: fit_key({**key_parts, "seed": int(seed)}) for seed in seeds}
+    storage = {"trace_dtype": trace_dtype, "store_deterministics": bool(store_deterministics)}
+    keys = {seed: fit_key({**key_parts, **storage, "seed": int(seed)}) for seed in seeds}
     store.clean(seeds, keys, log)
     report = BatchReport()
     sampler = None
@@ -310,6 +315,7 @@ def run_batch(
         try:
             idata = az.from_netcdf(str(stored)).load()
             check_complete(idata, chains, draws)
+            idata.posterior = with_deterministics(idata.posterior)  # a lean trace: a, b recomputed
         except (OSError, ValueError, KeyError, IncompleteFit) as error:
             log(f"seed {seed}: stored trace {stored} unreadable ({error}); sampling it again")
             stored.unlink(missing_ok=True)
@@ -334,7 +340,7 @@ def run_batch(
                     fresh = sampler.sample(seed)
                 guard.check()
                 check_complete(fresh, chains, draws)
-                store.put(seed, keys[seed], fresh)
+                store.put(seed, keys[seed], fresh, dtype=trace_dtype, deterministics=store_deterministics)
                 # Diagnose what was stored, so a resumed seed's record is the same.
                 idata = from_store(seed)
                 if idata is None:

@@ -222,10 +222,30 @@ class BatchSampler:
         return az.InferenceData(posterior=posterior, sample_stats=stats)
 
 
-def write_trace(idata: Any, path: str | Path) -> None:
-    """Write InferenceData to NetCDF atomically."""
+TRACE_DTYPES = ("float64", "float32")
+
+
+def write_trace(idata: Any, path: str | Path, dtype: str = "float64", deterministics: bool = True) -> None:
+    """Write InferenceData to NetCDF atomically.
+
+    ``dtype="float32"`` stores the posterior's draws in single precision (half the
+    size); ``deterministics=False`` leaves out the non-centered ``a``, ``b``, which
+    :func:`funnel.models.with_deterministics` recomputes when the trace is read.
+    """
     from .io import atomic_path
 
+    if dtype not in TRACE_DTYPES:
+        raise ValueError(f"fit.trace_dtype must be one of {', '.join(TRACE_DTYPES)}, got {dtype!r}")
+    post = idata.posterior
+    if not deterministics and {"a_offset", "b_offset"} <= set(post.data_vars):
+        post = post.drop_vars([v for v in ("a", "b") if v in post])
+    if dtype != "float64":
+        post = post.astype({v: dtype for v in post.data_vars if post[v].dtype.kind == "f"})
+    if post is not idata.posterior:
+        idata = idata.copy()
+        attrs = dict(idata.posterior.attrs)
+        idata.posterior = post
+        idata.posterior.attrs = attrs
     with atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp), engine="h5netcdf")
 

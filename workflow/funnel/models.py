@@ -52,6 +52,16 @@ def build_model(data: ModelData, form: str, priors: str = "blog") -> Any:
     return model
 
 
+def with_deterministics(posterior: Any) -> Any:
+    """The posterior with the non-centered ``a``, ``b`` = ``mu + offset * sigma`` added where a lean
+    trace (``fit.store_deterministics: false``) left them out; unchanged otherwise."""
+    for name in ("a", "b"):
+        if name not in posterior and f"{name}_offset" in posterior:
+            value = posterior[f"mu_{name}"] + posterior[f"{name}_offset"] * posterior[f"sigma_{name}"]
+            posterior = posterior.assign({name: value.transpose("chain", "draw", ...)})
+    return posterior
+
+
 def group_dim(posterior: Any) -> str:
     """The group dimension of a trace's ``b`` (named after the dataset's group column)."""
     dims = [d for d in posterior["b"].dims if d not in ("chain", "draw")]

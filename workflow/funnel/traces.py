@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import group_dim
+from .models import group_dim, with_deterministics
 
 
 def open_trace(path: str | Path, var_names: Sequence[str] | None = None, stats: Sequence[str] | None = None) -> Any:
@@ -24,7 +24,7 @@ def open_trace(path: str | Path, var_names: Sequence[str] | None = None, stats: 
         idata.close()
         return None
     groups = {}
-    post = idata.posterior
+    post = with_deterministics(idata.posterior)  # lean traces store no non-centered a, b
     groups["posterior"] = (post[list(var_names)] if var_names is not None else post).load()
     if "sample_stats" in idata.groups():
         ss = idata.sample_stats

@@ -47,6 +47,8 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
             backend=FIT["backend"] if _sampler == "pymc" else "numba",
             compile_cache=FIT["compile_cache"],
             on_error=FIT["on_error"],
+            trace_dtype=FIT["trace_dtype"],
+            store_deterministics=FIT["store_deterministics"],
         script:
             "../scripts/fit.py"
 

@@ -44,5 +44,7 @@ with script_log(smk.log[0]):
         on_error=smk.params.on_error,
         cache_dir=smk.params.compile_cache,
         faults=Faults.from_env(),
+        trace_dtype=smk.params.trace_dtype,
+        store_deterministics=bool(smk.params.store_deterministics),
         log=lambda line: print(line, flush=True),
     )
