@@ -15,6 +15,10 @@ directory (data source auto: offline it falls back to the embedded table):
    workflow has a report);
 6. with --experiments: a cold run with workflow/presets/experiments.yaml.
 
+The cold run also prints its ratio to the sampling floor (the fits' sampling
+seconds spread over the cores) and the size of a stored trace per fit.
+bench/planning.py times Snakemake's planning as the seeds grow.
+
 Targets (2-core machine): cold <= 180 s including the report; marginal cost
 per extra seed <= 1.5x its sampling time; no-op rerun <= 5 s; report
 regeneration <= 30 s. This script prints figures; it asserts nothing.
@@ -98,6 +102,13 @@ def cold_and_warm(work: Path) -> None:
     write_config(work)
     figures["cold"] = snakemake(work)
     print(f"cold run (empty outputs and compile cache): {figures['cold']:.1f} s", flush=True)
+    floor = sampling_floor(work)
+    print(
+        f"its sampling floor (the fits' sampling seconds x cores per fit / {os.cpu_count()} cores): {floor:.1f} s; "
+        f"cold run / floor = {figures['cold'] / floor:.2f}x (goal <= 1.5x)",
+        flush=True,
+    )
+    trace_sizes(work)
     job_times(work, "cold")
     for sub in ("results", "data", ".snakemake"):
         shutil.rmtree(work / sub, ignore_errors=True)
@@ -112,6 +123,24 @@ def cold_and_warm(work: Path) -> None:
     breakdown = fits.groupby(["sampler", "model"])[cols].median().round(2)
     print("\nper-fit breakdown, median over seeds (import and compile are paid once per batch job):")
     print(breakdown.to_string())
+
+
+def sampling_floor(work: Path) -> float:
+    """The wall time the run would take if the machine's cores did nothing but sample."""
+    threads = yaml.safe_load((work / "config.yaml").read_text())["fit"]["threads"]
+    fits = pd.concat(pd.read_csv(p) for p in (work / "results").glob("*/tables/fits.csv"))
+    return float(fits["sampling_seconds"].sum()) * threads / (os.cpu_count() or 1)
+
+
+def trace_sizes(work: Path) -> None:
+    """Median size of a stored trace per dataset, sampler and form (fit.trace_dtype, store_deterministics)."""
+    rows = [
+        {"fits": str(p.parent.relative_to(work / "results")), "MB": p.stat().st_size / 1e6}
+        for p in (work / "results").glob("*/fits/*/*/seed*.nc")
+    ]
+    sizes = pd.DataFrame(rows).groupby("fits")["MB"].median().round(2)
+    print("\ntrace size per fit, median (MB):")
+    print(sizes.to_string())
 
 
 def job_times(work: Path, label: str) -> None:

@@ -114,6 +114,12 @@ def test_data_facts_of_a_continuous_x_have_no_split():
     assert "x_high" not in F.group_counts(_table(binary=False), "site", "dose")
 
 
+def test_seed_lists_stay_short():
+    assert notebook.seed_list([1, 2, 3]) == "1, 2, 3"
+    assert notebook.seed_list(range(1, 1001)) == "1, 2, 3, 4, 5, 6, 7, 8, …, 1000"
+    assert notebook.seed_list(range(1, 11)) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+
+
 def test_number_formatting():
     assert notebook.fmt(float("nan")) == "n/a" and notebook.fmt(None) == "n/a"
     assert notebook.fmt(0.25664, ".4f") == "0.2566"

@@ -103,3 +103,11 @@ def median_range(values: Iterable[float], spec: str = ".0f") -> str:
 
 def label(sampler: str, model: str) -> str:
     return f"{sampler} / {model}"
+
+
+def seed_list(seeds: Iterable[int], limit: int = 10) -> str:
+    """Seeds for prose: all of them up to ``limit``, else the first few, an ellipsis and the last."""
+    seeds = [int(s) for s in seeds]
+    if len(seeds) <= limit:
+        return ", ".join(map(str, seeds))
+    return ", ".join(map(str, seeds[: limit - 2])) + f", …, {seeds[-1]}"
