@@ -15,6 +15,7 @@ column or key and the fix; the rules write nothing when one fails.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import math
 import re
@@ -414,14 +415,16 @@ class ModelData:
         """Every row ``factor`` times: ``factor`` x the information per group, same groups."""
         if factor < 1:
             raise ValueError(f"replication factor must be >= 1, got {factor}")
-        return ModelData(
-            **{
-                **self.__dict__,
-                "group_idx": np.tile(self.group_idx, factor),
-                "x": np.tile(self.x, factor),
-                "y": np.tile(self.y, factor),
-            }
+        return dataclasses.replace(
+            self, group_idx=np.tile(self.group_idx, factor), x=np.tile(self.x, factor), y=np.tile(self.y, factor)
         )
+
+    def with_y(self, y: np.ndarray) -> ModelData:
+        """The same design (groups, group sizes, x) with another outcome, e.g. one simulated from the model."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != self.y.shape:
+            raise ValueError(f"y has shape {y.shape}; the design has {self.y.shape[0]} rows")
+        return dataclasses.replace(self, y=y)
 
 
 def model_data(table: pd.DataFrame, columns: Mapping[str, str], record: Mapping[str, Any] | None = None) -> ModelData:
