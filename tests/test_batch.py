@@ -91,21 +91,22 @@ def outputs(folder: Path, seeds):
     return [folder / f"seed{s}.nc" for s in seeds], [folder / f"seed{s}.json" for s in seeds]
 
 
-def batch(folder: Path, seeds, sampler: StandIn | None = None, parts=None, lines=None, **kwargs):
+def batch(folder: Path, seeds, sampler: StandIn | None = None, parts=None, lines=None, make=None, **kwargs):
+    """run_batch over ``seeds`` in ``folder`` with ``sampler`` (or a fresh StandIn, or ``make()``)."""
     traces, records = outputs(folder, seeds)
     made: list[StandIn] = []
 
-    def make():
-        made.append(sampler or StandIn())
+    def build():
+        made.append(make() if make is not None else sampler or StandIn())
         return made[-1]
 
+    kwargs.setdefault("diagnose", diagnose)
     report = run_batch(
         seeds=seeds,
         traces=traces,
         records=records,
         key_parts=parts or {"dataset": "d", "sampler": "s", "model": "m", "draws": DRAWS},
-        make_sampler=make,
-        diagnose=diagnose,
+        make_sampler=build,
         chains=CHAINS,
         draws=DRAWS,
         log=(lines.append if lines is not None else (lambda _: None)),
@@ -254,19 +255,8 @@ def test_run_batch_names_a_damaged_compile_cache(tmp_path):
     cache = tmp_path / "cache"
     traces, records = outputs(tmp_path, [1])
     with pytest.raises(CompileCacheError, match=rf"the compile cache {cache} holds a damaged file.*rm -rf {cache}"):
-        run_batch(
-            seeds=[1],
-            traces=traces,
-            records=records,
-            key_parts={},
-            make_sampler=damaged,
-            diagnose=diagnose,
-            chains=CHAINS,
-            draws=DRAWS,
-            cache_dir=cache,
-            on_error="record",  # not a seed's failure: never recorded as one
-            log=lambda _: None,
-        )
+        # on_error="record": a damaged cache is not a seed's failure, never recorded as one.
+        batch(tmp_path, [1], make=damaged, cache_dir=cache, on_error="record")
     assert not traces[0].exists() and not records[0].exists()
 
 
@@ -301,20 +291,8 @@ def test_a_lean_store_keeps_offsets_only_and_the_diagnostics_still_see_a_and_b(t
         seen.append(idata.posterior["b"].values.copy())
         return diagnose(idata)
 
-    traces, records = outputs(tmp_path, [1])
-    run_batch(
-        seeds=[1],
-        traces=traces,
-        records=records,
-        key_parts={},
-        make_sampler=Lean,
-        diagnose=check,
-        chains=CHAINS,
-        draws=DRAWS,
-        trace_dtype="float32",
-        store_deterministics=False,
-        log=lambda _: None,
-    )
+    traces, _ = outputs(tmp_path, [1])
+    batch(tmp_path, [1], sampler=Lean(), diagnose=check, trace_dtype="float32", store_deterministics=False)
     stored = az.from_netcdf(str(traces[0])).posterior
     assert "b" not in stored and stored["b_offset"].dtype == np.float32
     np.testing.assert_allclose(seen[0], noncentered(1).posterior["b"].values, rtol=1e-5, atol=1e-6)

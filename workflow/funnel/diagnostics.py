@@ -189,7 +189,7 @@ def fits_table(
 def summarize(fits: pd.DataFrame) -> pd.DataFrame:
     """Median, min and max across seeds per (sampler, model), and the share of seeds passing."""
     grouped = fits.groupby(GROUP, sort=True)
-    failed = fits["status"].eq("failed") if "status" in fits else pd.Series(False, index=fits.index)
+    failed = ~ran_ok(fits)
     # Medians, minima and maxima over the fits that ran; a failed fit counts as not passing.
     parts = [grouped.size().rename("seeds"), failed.groupby([fits[g] for g in GROUP]).sum().rename("failed")]
     metrics = [*SUMMARY_METRICS, *[m for m in Z_METRICS if m in fits.columns]]
@@ -235,12 +235,17 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def ran_ok(fits: pd.DataFrame) -> pd.Series:
+    """Which rows are fits that ran: ``status == 'ok'``, or every row when there is no status column."""
+    if "status" not in fits.columns:
+        return pd.Series(True, index=fits.index)
+    return fits["status"].astype(str).str.strip().str.lower().eq("ok")
+
+
 def split_failed(fits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The fits that ran and those recorded as failed (``status``), from a fits table."""
-    if "status" not in fits:
-        return fits, fits.iloc[0:0]
-    failed = fits["status"].eq("failed")
-    return fits[~failed].reset_index(drop=True), fits[failed].reset_index(drop=True)
+    ok = ran_ok(fits)
+    return fits[ok].reset_index(drop=True), fits[~ok].reset_index(drop=True)
 
 
 def failed_line(failed: pd.DataFrame) -> str:

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .diagnostics import ran_ok
 from .notebook import num
 
 FORMS = ("centered", "noncentered")
@@ -248,13 +249,6 @@ def read_reference(path: str | Path | None) -> dict[str, float] | None:
 def _truthy(values: pd.Series) -> pd.Series:
     """A pass column as booleans: True/'True' are True; False, missing and anything else are not."""
     return values.astype(str).str.strip().str.lower().isin({"true", "1", "1.0"})
-
-
-def ran_ok(fits: pd.DataFrame) -> pd.Series:
-    """Which rows are fits that ran: ``status == 'ok'``, or every row when there is no status column."""
-    if "status" not in fits.columns:
-        return pd.Series(True, index=fits.index)
-    return fits["status"].astype(str).str.strip().str.lower().eq("ok")
 
 
 # ------------------------------------------------------------------ the bias tests

@@ -77,11 +77,13 @@ def dataset_priors(wildcards):
     return DATASETS[wildcards.dataset]["priors"]
 
 
-def cleaned(wildcards=None):
-    """The cleaned table and its provenance (columns, tracked group, ...) of a dataset."""
+def cleaned(wildcards=None, dataset="{dataset}"):
+    """The cleaned table and its provenance (columns, tracked group, ...) of a dataset
+    (by default with the {dataset} wildcard; a name gives constant paths)."""
+    folder = DS.format(dataset=dataset)
     return {
-        "table": f"{DS}/data/table.csv",
-        "provenance": f"{DS}/data/provenance.json",
+        "table": f"{folder}/data/table.csv",
+        "provenance": f"{folder}/data/provenance.json",
     }
 
 
@@ -91,9 +93,13 @@ def seed_batches():
     return [SEEDS[i : i + size] for i in range(0, len(SEEDS), size)]
 
 
-def backend(wildcards):
+def sampler_backend(sampler):
     """fit.backend for PyMC's NUTS; nutpie always compiles with numba."""
-    return FIT["backend"] if wildcards.sampler == "pymc" else "numba"
+    return FIT["backend"] if sampler == "pymc" else "numba"
+
+
+def backend(wildcards):
+    return sampler_backend(wildcards.sampler)
 
 
 # Scheduling on few cores: the longest jobs start first (PyMC's fits, then the
@@ -102,8 +108,12 @@ def backend(wildcards):
 PRIORITY = {"pymc_fit": 3, "reference": 2, "fit": 1}
 
 
+def sampler_priority(sampler):
+    return PRIORITY["pymc_fit"] if sampler == "pymc" else PRIORITY["fit"]
+
+
 def fit_priority(wildcards):
-    return PRIORITY["pymc_fit"] if wildcards.sampler == "pymc" else PRIORITY["fit"]
+    return sampler_priority(wildcards.sampler)
 
 
 def fit_outputs(kind, dataset, samplers=SAMPLERS, models=MODELS, seeds=SEEDS):

@@ -18,8 +18,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
         name:
             f"fit_batch{_batch}_{_dataset}_{_sampler}_{_model}"
         input:
-            table=f"results/{_dataset}/data/table.csv",
-            provenance=f"results/{_dataset}/data/provenance.json",
+            **cleaned(dataset=_dataset),
         output:
             traces=fit_outputs("nc", _dataset, [_sampler], [_model], _seeds),
             diagnostics=fit_outputs("json", _dataset, [_sampler], [_model], _seeds),
@@ -27,7 +26,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
             f"{LOGS}/{_dataset}/fit/{_sampler}/{_model}/batch{_batch}.log",
         benchmark:
             f"{BENCH}/{_dataset}/fit/{_sampler}/{_model}/batch{_batch}.tsv"
-        priority: PRIORITY["pymc_fit"] if _sampler == "pymc" else PRIORITY["fit"]
+        priority: sampler_priority(_sampler)
         conda:
             "../../envs/fit.yaml"
         threads: FIT["threads"]
@@ -44,7 +43,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
             draws=FIT["draws"],
             target_accept=FIT["target_accept"],
             priors=DATASETS[_dataset]["priors"],
-            backend=FIT["backend"] if _sampler == "pymc" else "numba",
+            backend=sampler_backend(_sampler),
             compile_cache=FIT["compile_cache"],
             on_error=FIT["on_error"],
             trace_dtype=FIT["trace_dtype"],

@@ -302,7 +302,7 @@ INDEX = {
             key: str(path).format(dataset=dataset)
             for key, path in rules.aggregate.output.items()
         },
-        **{k: v.format(dataset=dataset) for k, v in cleaned().items()},
+        **cleaned(dataset=dataset),
         # The verdict opens the dataset's section, with the comparison's funnel figures.
         "verdict": {
             key: str(path).format(dataset=dataset)
