@@ -11,6 +11,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/verdict.smk"
+include: "workflow/rules/sbc.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -28,4 +29,17 @@ rule all:
         expand(rules.verdict.output, dataset=DATASET_NAMES),
         rules.datasets_table.output,
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],
+        # The SBC campaign, when sbc.enabled: every record and the tables.
+        [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],
+        [list(sbc_tables(dataset).values()) for dataset in SBC_DATASETS],
         rules.report.output,
+
+
+# `snakemake sbc`: the campaign alone, without the main fits: its records, tables
+# and report page (rule report_sbc). Every record is a target too, so a run
+# rebuilds a deleted one (e.g. a failed fit's, to refit it).
+rule sbc:
+    input:
+        [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],
+        [list(sbc_tables(dataset).values()) for dataset in SBC_DATASETS],
+        expand("results/{dataset}/report/sbc.html", dataset=SBC_DATASETS),

@@ -31,7 +31,9 @@ from funnel.batch import (  # noqa: E402
     check_complete,
     compile_cache_guard,
     fit_key,
+    map_key_parts,
     run_batch,
+    write_maps,
 )
 from funnel.diagnostics import SUMMARY_METRICS, fits_table, readable_summary, split_failed, summarize  # noqa: E402
 from funnel.traces import funnel_draws, ok_traces, open_trace  # noqa: E402
@@ -296,3 +298,83 @@ def test_a_lean_store_keeps_offsets_only_and_the_diagnostics_still_see_a_and_b(t
     stored = az.from_netcdf(str(traces[0])).posterior
     assert "b" not in stored and stored["b_offset"].dtype == np.float32
     np.testing.assert_allclose(seen[0], noncentered(1).posterior["b"].values, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- MAP points (write_maps)
+
+
+class MapStandIn:
+    """Counts MAP computations; returns a record shaped like funnel.fitting.map_estimate's."""
+
+    def __init__(self) -> None:
+        self.computed: list[str] = []
+
+    def __call__(self, model: str) -> dict:
+        self.computed.append(model)
+        return {"model": model, "map_sigma_b": 1e-8 if model == "centered" else 5.5, "map_logp": -209.7}
+
+
+def maps(folder: Path, models=("centered", "noncentered"), compute=None, lines=None, priors="blog"):
+    compute = compute or MapStandIn()
+    done = write_maps(
+        outputs={m: folder / "map" / f"{m}.json" for m in models},
+        key_parts=map_key_parts("d", "sha", priors, 0),
+        compute=compute,
+        log=(lines.append if lines is not None else (lambda _: None)),
+    )
+    return done, compute
+
+
+def test_map_points_are_stored_and_a_rerun_never_computes_them_again(tmp_path):
+    lines: list[str] = []
+    done, first = maps(tmp_path, lines=lines)
+    assert done == {"centered": "computed", "noncentered": "computed"} and first.computed == ["centered", "noncentered"]
+    assert any(line.startswith("MAP of centered: computed in ") for line in lines), lines
+    output = tmp_path / "map" / "centered.json"
+    before = output.read_bytes()
+    assert json.loads(before) == first("centered")
+    assert os.stat(output).st_nlink == 2  # a hard link to the store entry
+    output.unlink()  # Snakemake removes a rerun job's outputs first
+    lines.clear()
+    done, again = maps(tmp_path, lines=lines)
+    assert done == {"centered": "stored", "noncentered": "stored"} and again.computed == []
+    assert output.read_bytes() == before
+    # Not the seeds' "resumed from" wording, which the resilience tests count.
+    assert lines and not [line for line in lines if ": resumed from " in line], lines
+
+
+def test_the_map_key_ignores_the_sampler_and_batch_but_not_priors_or_data(tmp_path):
+    assert "sampler" not in map_key_parts("d", "sha", "blog", 0)
+    maps(tmp_path)
+    done, again = maps(tmp_path, priors="auto")  # another key: computed again, the stale entry removed
+    assert done == {"centered": "computed", "noncentered": "computed"}
+    assert len(list((tmp_path / "map" / STORE).glob("centered-*.json"))) == 1
+    assert fit_key({**map_key_parts("d", "sha", "blog", 0), "model": "m"}) != fit_key(
+        {**map_key_parts("d", "sha2", "blog", 0), "model": "m"}
+    )
+
+
+def test_a_damaged_map_entry_is_computed_again_and_temporaries_removed(tmp_path):
+    maps(tmp_path, models=("centered",))
+    (entry,) = (tmp_path / "map" / STORE).glob("centered-*.json")
+    entry.write_text('{"model": "cent')  # cut short
+    temporaries = [tmp_path / "map" / STORE / ".centered-k.json.x1.tmp", tmp_path / "map" / ".centered.json.x2.tmp"]
+    for path in temporaries:
+        path.write_text("partial")
+    (tmp_path / "map" / "centered.json").unlink()
+    lines: list[str] = []
+    done, again = maps(tmp_path, models=("centered",), lines=lines)
+    assert done == {"centered": "computed"} and again.computed == ["centered"]
+    assert json.loads(entry.read_text())["model"] == "centered"
+    assert not [p for p in temporaries if p.exists()]
+    assert any("unreadable" in line for line in lines), lines
+
+
+def test_a_failing_map_leaves_no_output(tmp_path):
+    def fails(model):
+        raise RuntimeError("optimizer failed")
+
+    with pytest.raises(RuntimeError, match="optimizer failed"):
+        maps(tmp_path, models=("centered",), compute=fails)
+    assert not (tmp_path / "map" / "centered.json").exists()
+    assert not list((tmp_path / "map").rglob("*.json"))

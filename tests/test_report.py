@@ -943,3 +943,31 @@ def test_figures_read_the_traces_of_the_first_draw_seeds_only(tmp_path):
         assert "seed5.nc" in inputs(rule) and "seed1.nc" in inputs(rule), rule
         assert "seed3.nc" not in inputs(rule), rule
     assert "tables/fits.csv" in inputs("report_comparison_radon")  # the tables, built from every seed
+
+
+def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sbc = Path("results/trial/sbc")
+    sbc.mkdir(parents=True)
+    line = "SBC, 200 simulations on trial's design: centered (pymc) miscalibrated in sigma_b; 41% of fits diverged."
+    (sbc / "conclusion.json").write_text(
+        json.dumps({"dataset": "trial", "simulations": 200, "groups": [], "line": line})
+    )
+    index = "results/report/index.html"
+    page = "results/trial/report/sbc.html"
+    lead = report.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
+    assert "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial's design: centered" in lead
+    assert "href='../trial/report/sbc.html'>sbc.html</a>" in lead
+    # Links only the campaign's files that exist: calibration.md is not written yet.
+    assert "href='../trial/sbc/conclusion.json'" in lead and "calibration.md" not in lead
+    (sbc / "calibration.md").write_text("# SBC\n")
+    lead = report.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
+    assert "href='../trial/sbc/calibration.md'>calibration.md</a>" in lead
+    (sbc / "conclusion.json").write_text(json.dumps({"line": "a <b> & c"}))
+    assert "a &lt;b&gt; &amp; c" in report.sbc_section(index, str(sbc / "conclusion.json"), page)
+    # In the index, the line follows the verdict and precedes the dataset's links.
+    verdict = "<div class='verdict'>Verdict: Use the non-centered form</div>"
+    entries = [("The data", "../trial/report/data.html", "rows")]
+    html_page = report.index_page("t", "intro", [report.IndexSection("Dataset trial", entries, verdict + "\n" + lead)])
+    assert html_page.index("Verdict: Use") < html_page.index("Simulation-based calibration.")
+    assert html_page.index("Simulation-based calibration.") < html_page.index("../trial/report/data.html")

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 import xarray as xr
 from funnel.datasets import ModelData
-from funnel.sbc import log_likelihood, ranks, simulate, simulation_seed, thinning, uniformity
+from funnel.sbc import (
+    QUANTITIES,
+    kept_draws,
+    log_likelihood,
+    rank_of,
+    ranks,
+    scaled_ranks,
+    simulate,
+    simulation_seed,
+    thinning,
+    uniformity,
+)
 from scipy.stats import norm
 
 
@@ -53,10 +64,27 @@ def test_simulate_draws_theta_then_y_from_the_model_on_the_design():
 
 
 def test_thinning_keeps_about_one_draw_per_effective_draw():
-    assert thinning(4000, ess=400, rank_draws=100) == 10
-    assert thinning(4000, ess=4000, rank_draws=100) == 1
-    assert thinning(4000, ess=50, rank_draws=100) == 40  # never fewer than rank_draws kept
-    assert thinning(4000, ess=0.0, rank_draws=100) == 40
+    assert thinning(4000, ess=400) == 10
+    assert thinning(4000, ess=4000) == 1
+    assert thinning(4000, ess=8000) == 1  # antithetic draws: ESS above the draws
+    assert thinning(4000, ess=50) == 80  # a low ESS keeps fewer, close to independent, draws
+    assert thinning(1000, ess=333) == 4  # rounded up: never more kept draws than effective ones
+    assert thinning(4000, ess=0.0) == 4000
+    with pytest.raises(ValueError, match="no draws"):
+        thinning(0, ess=10)
+
+
+def test_kept_draws_are_every_thin_th_then_at_most_rank_draws_spread_evenly():
+    np.testing.assert_array_equal(kept_draws(20, thin=5, rank_draws=100), [0, 5, 10, 15])
+    kept = kept_draws(1000, thin=2, rank_draws=100)
+    assert kept.size == 100 and kept[0] == 0 and kept[-1] == 998 and np.all(kept % 2 == 0)
+    assert np.all(np.diff(kept) >= 8)  # spread over all 500 thinned draws, not the first 100
+
+
+def test_rank_counts_draws_below_and_scaled_ranks_map_into_the_unit_interval():
+    assert rank_of(np.array([0.1, 0.5, 0.9]), 0.5) == 1 and rank_of(np.array([1.0, 2.0]), 3.0) == 2
+    np.testing.assert_allclose(scaled_ranks([0, 10], 10), [0.5 / 11, 10.5 / 11])
+    np.testing.assert_allclose(scaled_ranks([0, 3], [9, 3]), [0.05, 0.875])
 
 
 def test_log_likelihood_is_the_sum_of_normal_log_densities():
@@ -83,7 +111,10 @@ def test_ranks_count_the_kept_draws_below_the_truth():
     every = ranks(post, truth, data, thin=1, rank_draws=100)
     assert every["rank_mu_a"] == every["rank_b_track"] == 42 and every["rank_n"] == 100
     thinned = ranks(post, truth, data, thin=2, rank_draws=30)
-    assert thinned["rank_sigma_b"] == 21 and thinned["rank_n"] == 30 and thinned["thin"] == 2  # 1, 3, ..., 41
+    # Every 2nd draw (1, 3, ..., 99), then 30 of those 50 evenly spread: 13 of them are 1..41.
+    kept_values = 1 + kept_draws(100, 2, 30)
+    assert kept_values.size == 30 and (kept_values < 42.5).sum() == 13
+    assert thinned["rank_sigma_b"] == 13 and thinned["rank_n"] == 30 and thinned["thin"] == 2
     # The log-likelihood rank: the truth (42.5) fits y = 0 better than draws above it, worse than those below.
     assert every["rank_loglik"] == 100 - 42
 
@@ -98,3 +129,223 @@ def test_uniform_ranks_pass_and_skewed_ranks_fail():
     assert not bad["uniform"] and bad["chi2_p"] < 1e-6 and bad["ecdf_points_outside_band"] > 0
     with pytest.raises(ValueError, match="too few"):
         uniformity([1, 2, 3], 10)
+
+
+# ------------------------------------------------------------------ the machinery on exact posteriors
+# A conjugate model whose posterior is known: mu ~ N(0, 1), y_1..y_n ~ N(mu, 1), so
+# mu | y ~ N(sum(y) / (n + 1), 1 / sqrt(n + 1)). With exact posterior draws the ranks
+# must be uniform; a posterior that is too narrow or shifted must be caught. This
+# separates bugs in the rank and test code from real miscalibration.
+CONJUGATE_N, SIMULATIONS, DRAWS = 5, 1000, 100
+
+
+def conjugate_ranks(scale: float = 1.0, shift: float = 0.0, seed: int = 20180607) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty(SIMULATIONS, dtype=int)
+    for i in range(SIMULATIONS):
+        mu = rng.normal()
+        y = rng.normal(mu, 1.0, size=CONJUGATE_N)
+        sd = 1.0 / np.sqrt(CONJUGATE_N + 1)
+        draws = rng.normal(y.sum() / (CONJUGATE_N + 1) + shift * sd, scale * sd, size=DRAWS)
+        out[i] = rank_of(draws, mu)
+    return out
+
+
+def test_exact_posterior_gives_uniform_ranks():
+    # Stated level: the 95% simultaneous ECDF band and chi-square p > 0.01, over 1,000 simulations.
+    result = uniformity(conjugate_ranks(), DRAWS, prob=0.95)
+    assert result["uniform"] and result["chi2_p"] > 0.01 and result["simulations"] == SIMULATIONS
+
+
+@pytest.mark.parametrize(("scale", "shift"), [(0.8, 0.0), (1.0, 0.3), (1.25, 0.0)])
+def test_a_wrong_posterior_is_rejected(scale, shift):
+    result = uniformity(conjugate_ranks(scale=scale, shift=shift), DRAWS, prob=0.95)
+    assert not result["uniform"] and result["ecdf_points_outside_band"] > 0
+
+
+def ar1_chain(rng: np.random.Generator, mean: float, sd: float, n: int, phi: float = 0.95) -> np.ndarray:
+    """A stationary AR(1) chain whose marginal is N(mean, sd): right draws, strongly autocorrelated."""
+    z = np.empty(n)
+    z[0] = rng.normal()
+    noise = rng.normal(size=n) * np.sqrt(1 - phi**2)
+    for t in range(1, n):
+        z[t] = phi * z[t - 1] + noise[t]
+    return mean + sd * z
+
+
+def test_thinning_by_ess_removes_the_rank_bias_of_autocorrelated_draws():
+    """Right but autocorrelated draws pile ranks at the ends unless thinned by the ESS (the
+    prototype's mu_a question): the first 100 raw draws fail the test, the ESS-thinned ones pass."""
+    import arviz as az
+
+    rng = np.random.default_rng(7)
+    raw, thinned, kept_sizes = [], [], []
+    for _ in range(400):
+        mu = rng.normal()
+        y = rng.normal(mu, 1.0, size=CONJUGATE_N)
+        chain = ar1_chain(rng, y.sum() / (CONJUGATE_N + 1), 1 / np.sqrt(CONJUGATE_N + 1), 2000)
+        raw.append(rank_of(chain[:DRAWS], mu))
+        ess = float(az.ess(chain[None, :], method="bulk"))
+        kept = kept_draws(chain.size, thinning(chain.size, ess), DRAWS)
+        kept_sizes.append(kept.size)
+        thinned.append((rank_of(chain[kept], mu), kept.size))
+    assert not uniformity(raw, DRAWS)["uniform"]
+    r, n = np.array(thinned).T
+    assert uniformity(r, n)["uniform"] and 40 <= np.median(kept_sizes) <= 100
+
+
+# ------------------------------------------------------------------ the campaign's tables
+def fake_records(n: int = 200, seed: int = 5) -> list[dict]:
+    """Non-centered: uniform ranks. Centered: sigma_b ranks pushed up in the fits that diverged (a third)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for model in ("centered", "noncentered"):
+        for i in range(1, n + 1):
+            diverged = model == "centered" and i % 3 == 0
+            rec = {"dataset": "toy", "sampler": "nutpie", "model": model, "simulation": i, "status": "ok"}
+            rec |= {"error": "", "diverged": diverged, "divergences": 5 if diverged else 0, "rank_n": 100}
+            rec |= {"sampling_seconds": 0.5, "thin": 3}
+            rec |= {f"rank_{q}": int(rng.integers(0, 101)) for q in QUANTITIES}
+            if diverged:
+                rec["rank_sigma_b"] = int(rng.integers(85, 101))
+            records.append(rec)
+    records.append(
+        {"dataset": "toy", "sampler": "nutpie", "model": "noncentered", "simulation": n + 1, "status": "failed"}
+        | {"error": "RuntimeError: boom"}
+    )
+    return records
+
+
+def test_too_few_fits_are_reported_as_untested_not_as_calibrated():
+    from funnel.sbc import calibration, calibration_markdown, conclusion, records_table
+
+    records = records_table(fake_records(n=6))
+    table = calibration(records, bins=10)
+    assert "uniform" not in table and (table["simulations"] <= 6).all()
+    outcome = conclusion(records, table)
+    assert not any(g["calibrated"] or g["tested"] for g in outcome["groups"])
+    assert "centered (nutpie): too few fits to test" in outcome["line"]
+    assert "too few fits |" in calibration_markdown(table, outcome)
+
+
+def test_calibration_finds_the_miscalibrated_quantity_and_where_it_comes_from():
+    from funnel.sbc import calibration, calibration_markdown, conclusion, records_table
+
+    records = records_table(fake_records())
+    table = calibration(records, bins=10)
+    assert set(table["subset"]) == {"all", "diverged", "not_diverged"}
+    row = table.set_index(["model", "quantity", "subset"])
+    assert not row.loc[("centered", "sigma_b", "all"), "uniform"]
+    assert row.loc[("centered", "sigma_b", "not_diverged"), "uniform"]
+    assert row.loc[("centered", "sigma_b", "diverged"), "simulations"] == 66
+    assert row.loc[("noncentered", "sigma_b", "all"), "uniform"]
+    assert row.loc[("noncentered", "mu_a", "all"), "failed"] == 1
+    assert row.loc[("noncentered", "mu_a", "all"), "simulations"] == 200  # the failed fit has no ranks
+    # The non-centered fits never diverged: that subset is too small to test.
+    assert np.isnan(row.loc[("noncentered", "sigma_b", "diverged"), "chi2_p"])
+    outcome = conclusion(records, table)
+    groups = {g["model"]: g for g in outcome["groups"]}
+    assert groups["centered"]["miscalibrated"] == ["sigma_b"] and not groups["centered"]["calibrated"]
+    assert groups["centered"]["miscalibrated_without_divergent_fits"] == []
+    assert groups["noncentered"]["calibrated"] and groups["noncentered"]["failed"] == 1
+    line = outcome["line"]
+    assert "centered (nutpie) miscalibrated in sigma_b" in line and "set aside" in line
+    assert "non-centered (nutpie) calibrated in all 8 quantities" in line and "1 failed" in line
+    assert "33% of fits diverged" in line
+    text = calibration_markdown(table, outcome)
+    assert line in text and "| nutpie | centered | sigma_b | all | 200 |" in text and "NO |" in text
+
+
+# ------------------------------------------------------------------ simulation and the batch runner
+@pytest.mark.slow  # compiles a PyMC function
+def test_simulator_compiles_once_and_draws_exactly_what_pm_draw_draws():
+    import pymc as pm
+    from funnel.models import build_model
+    from funnel.sbc import Simulator
+
+    data = design(groups=6, rows=3)
+    data = data.with_y(np.linspace(0.0, 1.0, data.y.size))  # auto priors need sd(y) > 0
+    simulator = Simulator(data, "auto")
+    model = build_model(data, "centered", "auto")
+    for seed in (3, 11):
+        truth, y = simulator.draw(seed)
+        expected = pm.draw([model[name] for name in Simulator.NAMES], random_seed=seed)
+        np.testing.assert_array_equal(y, expected[-1])
+        np.testing.assert_array_equal(truth["b"], expected[-2])
+        assert truth["sigma_b"] == expected[3]
+    assert not np.array_equal(simulator.draw(3)[1], simulator.draw(4)[1])
+
+
+def _settings():
+    from funnel.sbc import SBCSettings
+
+    return SBCSettings(dataset="toy", sampler="nutpie", model="centered", priors="auto")
+
+
+def _fake_fits(monkeypatch, raise_at: dict | None = None) -> list[int]:
+    """Replace the fit of one simulation by a record builder; returns the simulations fitted."""
+    import funnel.sbc as sbc
+
+    fitted: list[int] = []
+
+    def fake(sampler, simulator, data, settings, index):
+        if raise_at and index in raise_at:
+            raise raise_at[index]
+        fitted.append(index)
+        record = {**sbc.base_record(settings, index), "status": "ok", "error": "", "divergences": 0}
+        return record | {"thin": 1, "rank_n": 100, "sampling_seconds": 0.1, "rank_mu_a": index}, None
+
+    monkeypatch.setattr(sbc, "fit_simulation", fake)
+    return fitted
+
+
+def _batch(tmp_path, indices, **kw):
+    from funnel.sbc import run_sbc_batch
+
+    records = [tmp_path / "sbc" / f"sim{i}.json" for i in indices]
+    report = run_sbc_batch(
+        indices=indices,
+        records=records,
+        key_parts={"table_sha256": "abc"},
+        settings=kw.pop("settings", _settings()),
+        make_fitter=lambda: (object(), object()),
+        data=design(),
+        log=lambda line: None,
+        **kw,
+    )
+    return report, records
+
+
+def test_a_failed_fit_is_recorded_with_its_error_and_the_batch_goes_on(tmp_path, monkeypatch):
+    import json
+
+    fitted = _fake_fits(monkeypatch, {2: FloatingPointError("non-finite y")})
+    report, records = _batch(tmp_path, [1, 2, 3])
+    assert fitted == [1, 3] and report.failed == {2: "FloatingPointError: non-finite y"}
+    failed = json.loads(records[1].read_text())
+    assert failed["status"] == "failed" and failed["error"] == "FloatingPointError: non-finite y"
+    assert failed["simulation"] == 2 and failed["sim_seed"] == simulation_seed("toy", 2)
+    assert json.loads(records[2].read_text())["rank_mu_a"] == 3
+
+
+def test_an_interrupted_batch_resumes_with_only_the_unfinished_simulations(tmp_path, monkeypatch):
+    import json
+
+    from funnel.batch import Interrupted
+
+    fitted = _fake_fits(monkeypatch, {3: Interrupted("received SIGINT")})
+    with pytest.raises(Interrupted):
+        _batch(tmp_path, [1, 2, 3, 4])
+    assert fitted == [1, 2]
+    assert not (tmp_path / "sbc" / "sim3.json").exists() and not list((tmp_path / "sbc").glob("*.tmp"))
+    fitted = _fake_fits(monkeypatch)
+    report, records = _batch(tmp_path, [1, 2, 3, 4])
+    assert fitted == [3, 4] and report.resumed == [1, 2]
+    assert [json.loads(p.read_text())["rank_mu_a"] for p in records] == [1, 2, 3, 4]
+    # Another setting is another key: the stored records are not reused, and are removed.
+    from dataclasses import replace
+
+    fitted = _fake_fits(monkeypatch)
+    report, _ = _batch(tmp_path, [1, 2], settings=replace(_settings(), draws=1000))
+    assert fitted == [1, 2] and report.resumed == []
+    assert len(list((tmp_path / "sbc" / ".store").glob("sim1-*.json"))) == 1

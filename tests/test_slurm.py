@@ -25,9 +25,27 @@ import minicluster  # noqa: E402
 PROFILE = ROOT / "profiles" / "slurm"
 # Files built through SLURM and compared byte for byte with a local run. Extend
 # as rules are added (their jobs must then appear under SLURM_RULES too).
-SLURM_TARGETS = ["results/radon/data/table.csv", "results/radon/fits/nutpie/noncentered/seed1.nc"]
+SLURM_TARGETS = [
+    "results/radon/data/table.csv",
+    "results/radon/fits/nutpie/noncentered/seed1.nc",
+    "results/radon/sbc/records.csv",
+    "results/radon/sbc/calibration.csv",
+]
+# A small SBC campaign: 16 simulations, 8 per job, one form: 2 sbatch jobs.
+SLURM_SBC = {
+    "enabled": True,
+    "samplers": ["nutpie"],
+    "models": ["noncentered"],
+    "simulations": 16,
+    "batch_size": 8,
+    "chains": 2,
+    "tune": 100,
+    "draws": 100,
+    "rank_draws": 50,
+}
+SBC_RULES = {f"sbc_batch{b}_radon_nutpie_noncentered" for b in (0, 1)}
 # Rules whose jobs must have gone through sbatch; LOCAL_RULES must not have.
-SLURM_RULES = {"clean", "fit_batch0_radon_nutpie_noncentered"}
+SLURM_RULES = {"clean", "fit_batch0_radon_nutpie_noncentered", *SBC_RULES, "sbc_table"}
 # One short real fit, so that a PyMC job runs on the "compute node".
 SLURM_FIT = {
     "seeds": [1],
@@ -123,7 +141,7 @@ def test_workflow_runs_through_slurm_profile(slurm_cluster, tmp_path):
     local = tmp_path / "local"
     for folder in (on_slurm, local):
         folder.mkdir()
-        copy_config(folder, datasets={"radon": data}, fit=SLURM_FIT)
+        copy_config(folder, datasets={"radon": data}, fit=SLURM_FIT, sbc=SLURM_SBC)
 
     env = {
         **slurm_cluster.client_env(),
@@ -185,5 +203,14 @@ def test_workflow_runs_through_slurm_profile(slurm_cluster, tmp_path):
             ours, theirs = az.from_netcdf(on_slurm / target), az.from_netcdf(local / target)
             for group in ("posterior", "sample_stats"):
                 assert ours[group].drop_attrs().identical(theirs[group].drop_attrs()), (target, group)
+        elif target.endswith("records.csv"):
+            # SBC records: the same ranks, truths and diagnostics; only the timings differ.
+            import pandas as pd
+
+            ours, theirs = (
+                pd.read_csv(folder / target).drop(columns="sampling_seconds") for folder in (on_slurm, local)
+            )
+            assert len(ours) == 16 and (ours["status"] == "ok").all()
+            pd.testing.assert_frame_equal(ours, theirs)
         else:
             assert (on_slurm / target).read_bytes() == (local / target).read_bytes(), target

@@ -85,6 +85,11 @@ def test_small_config_end_to_end(small_run):
     for sampler in ("pymc", "nutpie"):
         log = (small_run / f"results/logs/radon/fit/{sampler}/centered/batch0.log").read_text()
         assert "seed 1:" in log and "seed 2:" in log and "divergences" in log
+    # Every dataset's MAP points come from its PyMC centered fit job (no `map` jobs).
+    for dataset in ("radon", "sleepstudy", "user"):
+        log = (small_run / f"results/logs/{dataset}/fit/pymc/centered/batch0.log").read_text()
+        assert "MAP of centered: computed in" in log and "MAP of noncentered: computed in" in log, log
+    assert not (small_run / "results/logs/radon/map").exists()
 
 
 @pytest.mark.slow
@@ -251,9 +256,10 @@ def test_the_default_configuration_runs_for_real(small_run, tmp_path):
     jobs = {rule for rule, _ in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M)} - {"total"}
     assert {"aggregate", "report_experiments", "report"} <= jobs, stats
     # Nothing was fitted, fetched, cleaned or swept again: only table and report rules ran.
-    compute = ("fit_batch", "map", "reference", "sweep", "experiment_table", "download", "clean")
+    # (The MAP points are written by a fit job: no fit job, no MAP computed again.)
+    compute = ("fit_batch", "reference", "sweep", "experiment_table", "download", "clean")
     assert not {job for job in jobs if job.startswith(compute)}, stats
-    assert not re.search(r"^(?:local)?rule (?:fit_batch\w+|map|reference|sweep):", log, flags=re.M)
+    assert not re.search(r"^(?:local)?rule (?:fit_batch\w+|reference|sweep):", log, flags=re.M)
 
     tables = run / "results/radon/tables"
     fits = pd.read_csv(tables / "fits.csv")

@@ -18,6 +18,9 @@ that loop safe:
   batch's other seeds, then fails the job naming the failed seeds;
   ``on_error="record"`` writes a failed seed's record (status, error) and a
   placeholder trace, and the job succeeds.
+* **MAP points.** One fit job per dataset also writes the dataset's MAP
+  points (``write_maps``), kept in a store of their own (``map/.store/``), so
+  a rerun of that job links them instead of computing them again.
 """
 
 from __future__ import annotations
@@ -210,6 +213,95 @@ def link_or_copy(source: Path, target: str | os.PathLike[str]) -> None:
         shutil.copy2(source, tmp)
     os.utime(tmp)
     os.replace(tmp, target)
+
+
+# ------------------------------------------------------------------ MAP points
+
+
+def map_key_parts(dataset: str, table_sha256: str, priors: str, seed: int) -> dict[str, Any]:
+    """The key parts of a dataset's MAP points (with the model added per point).
+
+    Everything ``funnel.fitting.map_estimate`` depends on: the data's bytes,
+    priors, the optimizer's start seed and method, and the library versions
+    (SciPy's too: its L-BFGS-B). Not the sampler, nor the batch: the MAP is the
+    same whichever fit job computes it.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        scipy = version("scipy")
+    except PackageNotFoundError:  # pragma: no cover - PyMC needs it
+        scipy = "absent"
+    return {
+        "kind": "map",
+        "dataset": dataset,
+        "table_sha256": table_sha256,
+        "priors": priors,
+        "seed": int(seed),
+        "method": "L-BFGS-B",
+        "versions": {**library_versions(), "scipy": scipy},
+    }
+
+
+def write_maps(
+    *,
+    outputs: Mapping[str, str | os.PathLike[str]],
+    key_parts: Mapping[str, Any],
+    compute: Callable[[str], dict[str, Any]],
+    cache_dir: str | os.PathLike[str] | None = None,
+    log: Log = print,
+) -> dict[str, str]:
+    """Write each model's MAP record to ``outputs[model]``; return model -> "computed" or "stored".
+
+    A record is kept in ``<map folder>/.store/<model>-<key>.json`` (the key hashes
+    ``key_parts`` and the model), and the output is a hard link to it. A job that
+    finds the record there (a rerun after a failed seed, a deleted trace or MAP
+    file) links it and never calls ``compute(model)``, so it imports and
+    compiles nothing for it. Stale entries of the model (another key) and the
+    temporaries of a killed write are removed first.
+    """
+    import time
+
+    from .io import read_json, write_json
+
+    done = {}
+    for model, output in outputs.items():
+        output = Path(output)
+        store = output.parent / STORE
+        entry = store / f"{model}-{fit_key({**key_parts, 'model': model})}.json"
+        stale = [
+            *(p for p in store.glob(f"{model}-*.json") if p != entry),
+            *store.glob(f".{model}-*.tmp"),
+            *output.parent.glob(f".{output.name}.*tmp"),
+        ]
+        for path in stale:
+            path.unlink(missing_ok=True)
+            log(f"removed stale {path}")
+        record = None
+        if entry.is_file():
+            try:
+                record = read_json(entry)
+                if not isinstance(record, dict) or record.get("model") != model:
+                    raise ValueError(f"not a MAP record of {model}")
+            except (OSError, ValueError) as error:
+                log(f"MAP of {model}: stored record {entry} unreadable ({error}); computing it again")
+                entry.unlink(missing_ok=True)
+                record = None
+        if record is not None:
+            log(f"MAP of {model}: taken from the store ({entry}), not computed again")
+            done[model] = "stored"
+        else:
+            start = time.perf_counter()
+            with compile_cache_guard(cache_dir):
+                record = compute(model)
+            write_json(entry, record)
+            log(
+                f"MAP of {model}: computed in {time.perf_counter() - start:.1f} s "
+                f"(map_sigma_b {record['map_sigma_b']:.3g}, map_logp {record['map_logp']:.2f}); stored as {entry}"
+            )
+            done[model] = "computed"
+        link_or_copy(entry, output)
+    return done
 
 
 # ------------------------------------------------------------------ failed fits

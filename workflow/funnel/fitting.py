@@ -75,7 +75,9 @@ def use_compile_cache(cache_dir: str | Path) -> None:
 class BatchSampler:
     """Compile one (sampler, model) once; sample any number of seeds with it."""
 
-    def __init__(self, data: Any, settings: FitSettings, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, data: Any, settings: FitSettings, log: Callable[[str], None] = print, mutable_y: bool = False
+    ) -> None:
         if settings.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {settings.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if settings.backend not in BACKENDS:
@@ -95,12 +97,13 @@ class BatchSampler:
         from .models import build_model
 
         start = time.perf_counter()
-        self.model = build_model(data, settings.model, settings.priors)
+        self.model = build_model(data, settings.model, settings.priors, mutable_y=mutable_y)
         self._compiled = None
         if settings.sampler == "nutpie":
             import nutpie
 
             self._compiled = nutpie.compile_pymc_model(self.model)
+            self._compiled_base = self._compiled
         else:
             # pm.sample would compile the log density and gradient for every seed
             # (about 1.3 s each); compile them once here and give every seed's
@@ -115,6 +118,20 @@ class BatchSampler:
             self._logp_dlogp._pytensor_function(DictToArrayBijection.map(self.model.initial_point()).data)
         self.compile_seconds = time.perf_counter() - start
         log(f"compiled {settings.model} for {settings.sampler} in {self.compile_seconds:.1f} s")
+
+    def set_y(self, y: Any) -> None:
+        """Fit another outcome on the same design next, without recompiling (needs ``mutable_y=True``)."""
+        import numpy as np
+
+        from .models import Y_DATA
+
+        if Y_DATA not in self.model.named_vars:
+            raise ValueError("set_y needs a sampler built with mutable_y=True")
+        y = np.asarray(y, dtype=float)
+        if self._compiled is not None:
+            self._compiled = self._compiled_base.with_data(**{Y_DATA: y})
+        else:
+            self.model.set_data(Y_DATA, y)
 
     @property
     def _mode(self) -> str | None:
@@ -250,8 +267,18 @@ def write_trace(idata: Any, path: str | Path, dtype: str = "float64", determinis
         idata.to_netcdf(str(tmp), engine="h5netcdf")
 
 
-def map_estimate(data: Any, model: str, priors: str, seed: int = 0) -> dict[str, Any]:
-    """``pm.find_MAP`` for one parameterization: the mode the blog warns about."""
+# The seed given to pm.find_MAP (part of the MAP store's key, funnel.batch.map_key_parts).
+MAP_SEED = 0
+
+
+def map_estimate(data: Any, model: str, priors: str, seed: int = MAP_SEED) -> dict[str, Any]:
+    """``pm.find_MAP`` for one parameterization: the mode the blog warns about.
+
+    Its log density and gradient are compiled in PyTensor's default mode (the C
+    backend), whatever ``fit.backend`` is: the centered MAP is where L-BFGS-B
+    stops on an unbounded density (sigma_b -> 0), so another backend's last
+    digits move it far (numba's: sigma_a 11.2 -> 0.9-1.3; measured 2026-11-26).
+    """
     import numpy as np
     import pymc as pm
 

@@ -27,8 +27,18 @@ def _prior(name: str, spec: dict[str, Any]) -> Any:
     return getattr(pm, spec["dist"])(name, **params)
 
 
-def build_model(data: ModelData, form: str, priors: str = "blog") -> Any:
-    """Build the model (a ``pm.Model``) in parameterization ``form`` with prior set ``priors``."""
+Y_DATA = "y_obs"
+
+
+def build_model(data: ModelData, form: str, priors: str = "blog", mutable_y: bool = False) -> Any:
+    """Build the model (a ``pm.Model``) in parameterization ``form`` with prior set ``priors``.
+
+    ``mutable_y=True`` holds the outcome in a ``pm.Data`` container named
+    :data:`Y_DATA`, so that one compiled model fits many simulated outcomes on the
+    same design (simulation-based calibration); the priors stay those of
+    ``data`` (``auto`` priors are scaled to its y, never to a simulated one).
+    The default keeps y a constant, as every main fit has it.
+    """
     import pymc as pm  # imported here so that the report can use this module without PyMC
 
     if form not in MODELS:
@@ -48,7 +58,8 @@ def build_model(data: ModelData, form: str, priors: str = "blog") -> Any:
             a = pm.Deterministic("a", hyper["mu_a"] + a_offset * hyper["sigma_a"], dims=dim)
             b = pm.Deterministic("b", hyper["mu_b"] + b_offset * hyper["sigma_b"], dims=dim)
         mu = a[data.group_idx] + b[data.group_idx] * data.x
-        pm.Normal("y", mu=mu, sigma=hyper["eps"], observed=data.y)
+        observed = pm.Data(Y_DATA, data.y) if mutable_y else data.y
+        pm.Normal("y", mu=mu, sigma=hyper["eps"], observed=observed)
     return model
 
 

@@ -508,6 +508,22 @@ def verdict_section(
     return body
 
 
+def sbc_section(index: str, conclusion_json: str, page: str, *, markdown: str | None = None) -> str:
+    """The HTML that follows a dataset's verdict when it has an SBC campaign: the campaign's one-line
+    conclusion (``conclusion.json``'s ``line``), linking its notebook ``page`` and, when they exist, its
+    Markdown tables (``markdown``) and the conclusion file."""
+    import json
+
+    outcome = json.loads(Path(conclusion_json).read_text())
+    href = html.escape(relative_href(page, index), quote=True)
+    others = [Path(p) for p in (markdown, conclusion_json) if p is not None and Path(p).exists()]
+    extra = "".join(f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{p.name}</a>" for p in others)
+    return (
+        f"<p><strong>Simulation-based calibration.</strong> {html.escape(outcome['line'], quote=False)}</p>\n"
+        f"<p class='s'>The calibration notebook: <a href='{href}'>{Path(page).name}</a>{extra}.</p>"
+    )
+
+
 def verdicts_at_a_glance(index: str, verdicts: Mapping[str, str]) -> str:
     """One line per dataset (name -> verdict.json): its recommendation, linking to its section."""
     import json

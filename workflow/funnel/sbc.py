@@ -16,15 +16,18 @@ Talts et al. (2018), Modrák et al. (2023). For simulation i of dataset d:
    the scaled ranks against the 95% simultaneous band of Säilynoja, Bürkner
    and Vehtari (2022), computed by ArviZ).
 
-This module is the library part; the campaign's rules (issue #14) are not
-written yet.
+The campaign's rules (``workflow/rules/sbc.smk``) run :func:`run_sbc_batch`
+for each batch of simulations and :func:`calibration` over their records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,13 +35,36 @@ import numpy as np
 from .datasets import ModelData
 from .models import HYPERPARAMETERS
 
+# The ranked quantities: the hyperparameters, a and b of the tracked group and the
+# log-likelihood of the simulated data (rank_<quantity> in a record).
+QUANTITIES = (*HYPERPARAMETERS, "a_track", "b_track", "loglik")
+# Subsets of the fits the calibration is computed on (split by divergences).
+SUBSETS = ("all", "diverged", "not_diverged")
+# Simulations whose fit raises are recorded as failed (never dropped); test-only hook.
+FAIL_SIMULATIONS_ENV = "FUNNEL_TEST_FAIL_SIMULATIONS"
+# Prior sets that generate plausible data; the blog's Normal(0, 100^2) does not.
+PLAUSIBLE_PRIORS = ("auto", "weakly_informative")
+# Part of every stored record's key: raise it when the code changes what a record holds
+# or how ranks are computed, so that stored records of the old code are not reused.
+RECORD_VERSION = 1
 
-def simulation_seed(dataset: str, index: int) -> int:
-    """The seed of simulation ``index`` of ``dataset``: a function of the two alone."""
+
+def simulation_seed(dataset: str, index: int, stream: int = 0) -> int:
+    """The seed of simulation ``index`` of ``dataset``: a function of the two alone.
+
+    ``stream`` 0 draws the truth and the data, 1 seeds the fit's sampler: two
+    independent streams of the same (dataset, index).
+    """
     if index < 0:
         raise ValueError(f"simulation index must be >= 0, got {index}")
     name = int.from_bytes(hashlib.sha256(dataset.encode()).digest()[:8], "little")
-    return int(np.random.SeedSequence([name, int(index)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    key = [name, int(index)] if stream == 0 else [name, int(index), int(stream)]
+    return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0] >> 33)
+
+
+def fit_seed(dataset: str, index: int) -> int:
+    """The sampler's seed for simulation ``index`` of ``dataset`` (independent of the data's)."""
+    return simulation_seed(dataset, index, stream=1)
 
 
 def simulate(data: ModelData, priors: str, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -49,24 +75,70 @@ def simulate(data: ModelData, priors: str, seed: int) -> tuple[dict[str, np.ndar
     model. Returns the true values (hyperparameters, ``a`` and ``b`` per group)
     and the simulated outcome, one value per row of the design.
     """
-    import pymc as pm
-
-    from .models import build_model
-
-    model = build_model(data, "centered", priors)
-    names = [*HYPERPARAMETERS, "a", "b", "y"]
-    values = pm.draw([model[name] for name in names], random_seed=int(seed))
-    truth = {name: np.asarray(value, dtype=float) for name, value in zip(names[:-1], values[:-1])}
-    return truth, np.asarray(values[-1], dtype=float)
+    return Simulator(data, priors).draw(seed)
 
 
-def thinning(n_draws: int, ess: float, rank_draws: int) -> int:
-    """Keep every k-th draw: about one per effective draw, and at least ``rank_draws`` kept where possible."""
+class Simulator:
+    """Draws (theta, y) from the prior predictive on a design, compiled once for any number of seeds.
+
+    ``draw(seed)`` gives exactly what ``pm.draw(..., random_seed=seed)`` gives
+    (the same reseeding of the same random generators), without compiling a
+    function per simulation.
+    """
+
+    NAMES = (*HYPERPARAMETERS, "a", "b", "y")
+
+    def __init__(self, data: ModelData, priors: str) -> None:
+        from pymc.pytensorf import collect_default_updates, compile
+
+        from .models import build_model
+
+        model = build_model(data, "centered", priors)
+        outputs = [model[name] for name in self.NAMES]
+        self._rngs = list(collect_default_updates(inputs=[], outputs=outputs))
+        self._fn = compile(inputs=[], outputs=outputs)
+
+    def draw(self, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        from pymc.pytensorf import reseed_rngs
+        from pymc.util import _get_seeds_per_chain
+
+        (sub_seed,) = _get_seeds_per_chain(int(seed), 1)
+        reseed_rngs(self._rngs, sub_seed)
+        values = self._fn()
+        truth = {name: np.asarray(value, dtype=float) for name, value in zip(self.NAMES[:-1], values[:-1])}
+        return truth, np.asarray(values[-1], dtype=float)
+
+
+def thinning(n_draws: int, ess: float) -> int:
+    """Keep every k-th draw, k = ceil(draws / ESS): about one kept draw per effective draw.
+
+    The kept draws are then close to independent, as the ranks' uniformity
+    assumes (autocorrelated draws pile ranks up at the ends even when the
+    posterior is right).
+    """
     if n_draws < 1:
         raise ValueError("no draws to thin")
-    by_ess = max(1, math.floor(n_draws / max(float(ess), 1.0)))
-    by_count = max(1, n_draws // max(int(rank_draws), 1))
-    return min(by_ess, by_count)
+    return max(1, math.ceil(n_draws / max(float(ess), 1.0)))
+
+
+def kept_draws(n_draws: int, thin: int, rank_draws: int) -> np.ndarray:
+    """Indices of the kept draws: every ``thin``-th, then at most ``rank_draws`` of them, evenly spread."""
+    kept = np.arange(0, n_draws, max(int(thin), 1))
+    if kept.size > rank_draws:
+        kept = kept[np.unique(np.linspace(0, kept.size - 1, int(rank_draws)).round().astype(int))]
+    return kept
+
+
+def rank_of(draws: np.ndarray, truth: float) -> int:
+    """The rank of ``truth`` among ``draws``: how many draws are below it (0..len(draws))."""
+    return int((np.asarray(draws) < truth).sum())
+
+
+def scaled_ranks(rank_values: Sequence[int] | np.ndarray, n: Sequence[int] | np.ndarray | int) -> np.ndarray:
+    """Ranks in 0..n mapped to (0, 1) as (rank + 0.5) / (n + 1): uniform if the ranks are,
+    whatever the number of kept draws, so fits that kept different numbers pool."""
+    r = np.asarray(rank_values, dtype=float)
+    return (r + 0.5) / (np.broadcast_to(np.asarray(n, dtype=float), r.shape) + 1.0)
 
 
 def log_likelihood(data: ModelData, a: np.ndarray, b: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -87,8 +159,9 @@ def ranks(
     """Ranks of the true values among ``rank_draws`` draws kept every ``thin``-th (chains pooled).
 
     Quantities: the hyperparameters, ``a`` and ``b`` of the tracked group and
-    the log-likelihood of the simulated data. A rank counts the kept draws below
-    the truth (0..n, n the draws kept). Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}``.
+    the log-likelihood of the simulated data (``data.y``). A rank counts the
+    kept draws below the truth (0..n, n the draws kept; :func:`kept_draws`).
+    Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}``.
     """
     from .models import with_deterministics
 
@@ -98,23 +171,25 @@ def ranks(
         name: posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
         for name in [*HYPERPARAMETERS, "a", "b"]
     }
-    kept = np.arange(0, next(iter(flat.values())).shape[0], thin)[:rank_draws]
+    kept = kept_draws(next(iter(flat.values())).shape[0], thin, rank_draws)
     out: dict[str, Any] = {}
     for name in HYPERPARAMETERS:
-        out[f"rank_{name}"] = int((flat[name][kept] < truth[name]).sum())
+        out[f"rank_{name}"] = rank_of(flat[name][kept], float(truth[name]))
     for name in ("a", "b"):
-        out[f"rank_{name}_track"] = int((flat[name][kept, track] < truth[name][track]).sum())
+        out[f"rank_{name}_track"] = rank_of(flat[name][kept, track], float(truth[name][track]))
     draws_ll = log_likelihood(data, flat["a"][kept], flat["b"][kept], flat["eps"][kept])
     true_ll = log_likelihood(data, truth["a"][None, :], truth["b"][None, :], np.atleast_1d(truth["eps"]))[0]
-    out["rank_loglik"] = int((draws_ll < true_ll).sum())
+    out["rank_loglik"] = rank_of(draws_ll, float(true_ll))
     out["rank_n"] = int(kept.size)
     out["thin"] = int(thin)
     return out
 
 
-def uniformity(rank_values: Sequence[int], n: Sequence[int] | int, bins: int = 10) -> dict[str, Any]:
+def uniformity(
+    rank_values: Sequence[int], n: Sequence[int] | int, bins: int = 10, prob: float = 0.95
+) -> dict[str, Any]:
     """Are the ranks uniform? A chi-square test on ``bins`` equal bins of the scaled ranks, and the
-    ECDF of the scaled ranks against the 95% simultaneous band for uniform values (ArviZ).
+    ECDF of the scaled ranks against the ``prob`` simultaneous band for uniform values (ArviZ).
 
     Ranks are scaled to (rank + 0.5) / (n + 1), so fits that kept different
     numbers of draws can be pooled. The chi-square test is the one in Talts et
@@ -125,15 +200,14 @@ def uniformity(rank_values: Sequence[int], n: Sequence[int] | int, bins: int = 1
     from scipy.stats import chisquare
 
     r = np.asarray(rank_values, dtype=float)
-    total = np.broadcast_to(np.asarray(n, dtype=float), r.shape)
     if r.size < bins:
         raise ValueError(f"{r.size} ranks are too few for {bins} bins")
-    u = (r + 0.5) / (total + 1.0)
+    u = scaled_ranks(r, n)
     counts = np.histogram(u, bins=bins, range=(0.0, 1.0))[0]
     chi2 = chisquare(counts)
     points = np.linspace(0.0, 1.0, 101)[1:-1]
     ecdf = compute_ecdf(np.sort(u), points)
-    lower, upper = ecdf_confidence_band(u.size, points, points, prob=0.95, method="optimized")
+    lower, upper = ecdf_confidence_band(u.size, points, points, prob=prob, method="optimized")
     outside = int(((ecdf < lower) | (ecdf > upper)).sum())
     return {
         "simulations": int(r.size),
@@ -141,5 +215,386 @@ def uniformity(rank_values: Sequence[int], n: Sequence[int] | int, bins: int = 1
         "chi2_p": float(chi2.pvalue),
         "bins": int(bins),
         "ecdf_points_outside_band": outside,
+        "band_prob": float(prob),
         "uniform": bool(outside == 0),
     }
+
+
+# --------------------------------------------------------------------------- one simulation, fitted
+
+
+@dataclass(frozen=True)
+class SBCSettings:
+    """What decides a campaign's records (config ``sbc:``) for one (dataset, sampler, model)."""
+
+    dataset: str
+    sampler: str
+    model: str
+    priors: str
+    chains: int = 2
+    tune: int = 500
+    draws: int = 500
+    target_accept: float = 0.8
+    rank_draws: int = 100
+    backend: str = "numba"
+    # "ess": thin by the fit's ESS (:func:`thinning`); an integer k: keep every k-th draw
+    # whatever the ESS (to show what autocorrelated draws do to the ranks).
+    thin: str | int = "ess"
+
+    def fit_settings(self) -> Any:
+        from .fitting import FitSettings
+
+        return FitSettings(
+            sampler=self.sampler,
+            model=self.model,
+            chains=self.chains,
+            tune=self.tune,
+            draws=self.draws,
+            target_accept=self.target_accept,
+            priors=self.priors,
+            backend=self.backend,
+            threads=1,
+        )
+
+
+def prior_warning(priors: str) -> str | None:
+    """A warning for prior sets that make SBC simulate implausible data (None for the others)."""
+    if priors in PLAUSIBLE_PRIORS:
+        return None
+    return (
+        f"sbc.priors is {priors!r}: SBC draws its data from the priors, and the blog's Normal(0, 100^2) "
+        "locations and HalfCauchy(5) scales generate outcomes thousands of units wide, nothing like the data; "
+        "the campaign then tests a model no one fits. Use auto (scaled to the data) or weakly_informative."
+    )
+
+
+def sbc_diagnostics(idata: Any, track_group: str) -> dict[str, Any]:
+    """Divergences, and R-hat max and bulk ESS of the ranked parameters (hyperparameters, a and b of
+    the tracked group) of one SBC fit, all from ArviZ; the smallest ESS sets the thinning."""
+    import arviz as az
+    import xarray as xr
+
+    from .diagnostics import tracked_variables
+
+    post = idata.posterior
+    diverging = idata.sample_stats["diverging"].values.astype(bool)
+    tracked = tracked_variables(idata, track_group)
+    scalars = xr.Dataset({label: post[spec["var"]].sel(spec["sel"]) for label, spec in tracked.items()})
+    # R-hat and ESS of the ranked parameters only: R-hat of every group's a and b
+    # would cost more than a radon fit's sampling.
+    rhat = az.rhat(scalars, method="rank")
+    ess = az.ess(scalars, method="bulk")
+    rhat_max = max(float(rhat[v].max()) for v in rhat.data_vars)
+    return {
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+        "divergences": int(diverging.sum()),
+        "diverged": bool(diverging.any()),
+        "rhat_max": rhat_max if math.isfinite(rhat_max) else None,
+        "ess_bulk_sigma_b": float(ess["sigma_b"]),
+        "ess_bulk_min": float(min(float(ess[v]) for v in ess.data_vars)),
+        "sampling_seconds": float(post.attrs.get("sampling_seconds", float("nan"))),
+    }
+
+
+def truth_record(truth: Mapping[str, np.ndarray], data: ModelData) -> dict[str, float]:
+    """The true values of the ranked parameters (``true_<quantity>``)."""
+    track = data.groups.index(str(data.track_group))
+    out = {f"true_{name}": float(truth[name]) for name in HYPERPARAMETERS}
+    out["true_a_track"] = float(truth["a"][track])
+    out["true_b_track"] = float(truth["b"][track])
+    return out
+
+
+def fit_simulation(
+    sampler: Any, simulator: Simulator, data: ModelData, settings: SBCSettings, index: int
+) -> tuple[dict[str, Any], Any]:
+    """Simulate data set ``index``, fit it with ``sampler`` (a BatchSampler built with mutable y), rank.
+
+    Returns the record (ranks, thinning, diagnostics, truth) and the InferenceData.
+    """
+    sim_seed = simulation_seed(settings.dataset, index)
+    truth, y = simulator.draw(sim_seed)
+    if not np.all(np.isfinite(y)):
+        raise FloatingPointError(f"simulation {index} drew non-finite y (seed {sim_seed})")
+    sampler.set_y(y)
+    idata = sampler.sample(fit_seed(settings.dataset, index))
+    record = sbc_diagnostics(idata, str(data.track_group))
+    n = record["chains"] * record["draws"]
+    thin = thinning(n, record["ess_bulk_min"]) if settings.thin == "ess" else int(settings.thin)
+    record |= ranks(idata.posterior, truth, data.with_y(y), thin, settings.rank_draws)
+    return {**base_record(settings, index), "status": "ok", "error": "", **truth_record(truth, data), **record}, idata
+
+
+def base_record(settings: SBCSettings, index: int) -> dict[str, Any]:
+    return {
+        "dataset": settings.dataset,
+        "sampler": settings.sampler,
+        "model": settings.model,
+        "priors": settings.priors,
+        "simulation": int(index),
+        "sim_seed": simulation_seed(settings.dataset, index),
+        "fit_seed": fit_seed(settings.dataset, index),
+    }
+
+
+def failed_record(settings: SBCSettings, index: int, error: BaseException) -> dict[str, Any]:
+    """The record of a simulation whose fit raised: kept (dropping it would bias SBC), with the error."""
+    return {
+        **base_record(settings, index),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}"[:2000],
+    }
+
+
+# --------------------------------------------------------------------------- a batch of simulations
+
+
+@dataclass
+class SBCBatchReport:
+    resumed: list[int] = field(default_factory=list)
+    fitted: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def simulation_of(path: str | os.PathLike[str]) -> int:
+    """The index in a per-simulation file's name (``.../sim<N>.json`` or ``.nc``)."""
+    import re
+
+    match = re.search(r"sim(\d+)\.(?:json|nc)$", str(path))
+    if match is None:
+        raise ValueError(f"{path} is not a per-simulation file (sim<N>.json or sim<N>.nc)")
+    return int(match.group(1))
+
+
+def run_sbc_batch(
+    *,
+    indices: Sequence[int],
+    records: Sequence[str | os.PathLike[str]],
+    traces: Sequence[str | os.PathLike[str]] = (),
+    key_parts: Mapping[str, Any],
+    settings: SBCSettings,
+    make_fitter: Callable[[], tuple[Any, Simulator]],
+    data: ModelData,
+    cache_dir: str | os.PathLike[str] | None = None,
+    fail_simulations: frozenset[int] = frozenset(),
+    log: Callable[[str], None] = print,
+) -> SBCBatchReport:
+    """Fit (or resume) every simulation of a batch and write its record (and trace, if asked).
+
+    Finished simulations are kept in a store beside the records
+    (``.store/sim<N>-<key>.json``, keyed like the main fits' store), so a rerun
+    after a kill or Ctrl-C fits only the rest. A fit that raises is recorded
+    as failed, with its error, and the batch goes on: SBC must never drop a
+    fit. Ctrl-C and SIGTERM stop the batch at once, the running simulation unwritten.
+    """
+    from .batch import (
+        CompileCacheError,
+        Interrupted,
+        SeedStore,
+        compile_cache_guard,
+        fit_key,
+        link_or_copy,
+        stop_on_signals,
+    )
+    from .fitting import write_trace
+    from .io import atomic_path, read_json, write_json
+
+    if len(indices) != len(records) or (traces and len(traces) != len(records)):
+        raise ValueError("indices, records (and traces, if kept) must have the same length")
+    store = SeedStore(Path(records[0]).parent / ".store")
+    store.folder.mkdir(parents=True, exist_ok=True)
+    keys = {
+        i: fit_key({**key_parts, **asdict(settings), "simulation": int(i), "record_version": RECORD_VERSION})
+        for i in indices
+    }
+    for i in indices:  # a killed write leaves temporaries; a changed setting, entries of another key
+        for path in [*store.folder.glob(f".sim{i}-*.tmp"), *store.folder.glob(f"sim{i}-*")]:
+            if not path.name.startswith(f"sim{i}-{keys[i]}."):
+                path.unlink(missing_ok=True)
+    report = SBCBatchReport()
+    fitter: tuple[Any, Simulator] | None = None
+
+    def stored(i: int, suffix: str) -> Path:
+        return store.folder / f"sim{i}-{keys[i]}.{suffix}"
+
+    with stop_on_signals() as guard:
+        for n, (i, record_path) in enumerate(zip(indices, records)):
+            trace_path = traces[n] if traces else None
+            done = stored(i, "json").is_file() and (trace_path is None or stored(i, "nc").is_file())
+            if done:
+                record = read_json(stored(i, "json"))
+                report.resumed.append(i)
+            else:
+                if fitter is None:
+                    with compile_cache_guard(cache_dir):
+                        fitter = make_fitter()
+                log(f"simulation {i}: fitting...")
+                try:
+                    with compile_cache_guard(cache_dir):
+                        if i in fail_simulations:
+                            raise RuntimeError(f"injected fault for simulation {i} ({FAIL_SIMULATIONS_ENV})")
+                        record, idata = fit_simulation(fitter[0], fitter[1], data, settings, i)
+                    guard.check()
+                except (Interrupted, CompileCacheError):
+                    log(f"simulation {i}: stopped; finished simulations are kept in {store.folder}")
+                    raise
+                except Exception as error:  # noqa: BLE001 - recorded, never dropped
+                    guard.check(error)
+                    record = failed_record(settings, i, error)
+                    report.failed[i] = record["error"]
+                    log(f"simulation {i}: FAILED: {record['error']}")
+                    write_json(record_path, record)
+                    if trace_path is not None:
+                        from .batch import write_failed_trace
+
+                        write_failed_trace(trace_path, {**record, "seed": i})
+                    continue
+                if trace_path is not None:
+                    write_trace(idata, stored(i, "nc"))
+                with atomic_path(stored(i, "json")) as tmp:
+                    import json
+
+                    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+                report.fitted.append(i)
+            link_or_copy(stored(i, "json"), record_path)
+            if trace_path is not None:
+                link_or_copy(stored(i, "nc"), trace_path)
+            log(
+                f"simulation {i}: {'resumed' if done else 'fitted'}: {record['divergences']} divergences, "
+                f"thin {record['thin']}, {record['rank_n']} draws ranked, {record['sampling_seconds']:.2f} s sampling"
+            )
+    log(
+        f"batch done: {len(report.fitted)} fitted, {len(report.resumed)} resumed from the store, "
+        f"{len(report.failed)} failed (recorded)"
+    )
+    return report
+
+
+# --------------------------------------------------------------------------- the campaign's analysis
+
+
+def records_table(records: Sequence[Mapping[str, Any]]) -> Any:
+    """One row per (sampler, model, simulation), failed fits included, sorted."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(records))
+    if frame.empty:
+        raise ValueError("no SBC records")
+    return frame.sort_values(["sampler", "model", "simulation"]).reset_index(drop=True)
+
+
+def family_prob(quantities: int = len(QUANTITIES), level: float = 0.05) -> float:
+    """The band probability per quantity so that a calibrated fit passes all ``quantities`` bands with
+    probability >= 1 - ``level`` (Bonferroni)."""
+    return 1.0 - level / max(int(quantities), 1)
+
+
+def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
+    """Per (dataset, sampler, model, quantity, subset): the uniformity of the ranks (:func:`uniformity`).
+
+    Subsets: every fit that ran (``all``), the fits that diverged and those that
+    did not. A subset with fewer fits than ``bins`` gets a row without a test.
+    ``prob`` (default :func:`family_prob`) is the simultaneous band's probability.
+    """
+    import pandas as pd
+
+    prob = family_prob() if prob is None else prob
+    rows = []
+    for (dataset, sampler, model), group in records.groupby(["dataset", "sampler", "model"], sort=True):
+        ok = group[group["status"] == "ok"]
+        diverged = ok["diverged"].astype(bool)
+        subsets = {"all": ok, "diverged": ok[diverged], "not_diverged": ok[~diverged]}
+        for quantity in QUANTITIES:
+            for subset, part in subsets.items():
+                row: dict[str, Any] = {
+                    "dataset": dataset,
+                    "sampler": sampler,
+                    "model": model,
+                    "quantity": quantity,
+                    "subset": subset,
+                    "simulations": int(len(part)),
+                    "failed": int((group["status"] != "ok").sum()),
+                    "total": int(len(group)),
+                }
+                if len(part) >= bins:
+                    row |= uniformity(part[f"rank_{quantity}"].to_numpy(), part["rank_n"].to_numpy(), bins, prob)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
+
+
+def conclusion(records: Any, table: Any) -> dict[str, Any]:
+    """The campaign's outcome per (sampler, model) and a one-line conclusion for the report's index."""
+    if "uniform" not in table:  # no subset had enough fits to test
+        table = table.assign(uniform=np.nan)
+    groups = []
+    for (sampler, model), part in table[table["subset"] == "all"].groupby(["sampler", "model"], sort=True):
+        recs = records[(records["sampler"] == sampler) & (records["model"] == model)]
+        ok = recs[recs["status"] == "ok"]
+        tested = part[part["uniform"].notna()]
+        bad = [str(q) for q in tested.loc[~tested["uniform"].astype(bool), "quantity"]]
+        clean = table[(table["sampler"] == sampler) & (table["model"] == model) & (table["subset"] == "not_diverged")]
+        clean_tested = clean[clean["uniform"].notna()]
+        clean_bad = [str(q) for q in clean_tested.loc[~clean_tested["uniform"].astype(bool), "quantity"]]
+        groups.append(
+            {
+                "sampler": str(sampler),
+                "model": str(model),
+                "simulations": int(len(recs)),
+                "failed": int((recs["status"] != "ok").sum()),
+                "diverged_share": float(ok["diverged"].astype(bool).mean()) if len(ok) else float("nan"),
+                "tested": bool(len(tested) > 0),
+                "calibrated": bool(len(tested) > 0 and not bad),
+                "miscalibrated": bad,
+                "miscalibrated_without_divergent_fits": clean_bad if len(clean_tested) else None,
+                "median_sampling_seconds": float(ok["sampling_seconds"].median()) if len(ok) else float("nan"),
+            }
+        )
+    parts = []
+    for g in groups:
+        form = f"{FORM_NAMES.get(g['model'], g['model'])} ({g['sampler']})"
+        if not g["tested"]:
+            text = f"{form}: too few fits to test"
+        elif g["calibrated"]:
+            text = f"{form} calibrated in all {len(QUANTITIES)} quantities"
+        else:
+            text = f"{form} miscalibrated in {', '.join(g['miscalibrated'])}"
+            if g["miscalibrated_without_divergent_fits"] == []:
+                text += " (calibrated once the fits that diverged are set aside: the divergences are where it fails)"
+        text += f"; {g['diverged_share']:.0%} of fits diverged"
+        if g["failed"]:
+            text += f", {g['failed']} failed"
+        parts.append(text)
+    dataset = str(records["dataset"].iloc[0])
+    simulations = max((g["simulations"] for g in groups), default=0)
+    line = f"SBC, {simulations} simulations on {dataset}'s design: " + "; ".join(parts) + "."
+    return {"dataset": dataset, "simulations": simulations, "groups": groups, "line": line}
+
+
+def calibration_markdown(table: Any, outcome: Mapping[str, Any]) -> str:
+    """The campaign's tables as Markdown: the conclusion, then the tests of every quantity."""
+    lines = [f"# Simulation-based calibration: {outcome['dataset']}", "", outcome["line"], ""]
+    probs = table["band_prob"].dropna() if "band_prob" in table else []
+    prob = float(probs.iloc[0]) if len(probs) else family_prob()
+    lines += [
+        "Ranks are tested for uniformity by the ECDF of the scaled ranks against a simultaneous band "
+        f"(Säilynoja et al. 2022, computed by ArviZ) at {prob:.4f} per quantity "
+        f"(a family-wise 95% over {len(QUANTITIES)} quantities), and by a chi-square test on equal bins.",
+        "",
+        "| sampler | model | quantity | subset | fits | chi2 p | ECDF points outside band | uniform |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples(index=False):
+        tested = isinstance(getattr(row, "uniform", None), bool | np.bool_)
+        lines.append(
+            f"| {row.sampler} | {row.model} | {row.quantity} | {row.subset} | {row.simulations} | "
+            + (
+                f"{row.chi2_p:.3g} | {int(row.ecdf_points_outside_band)} | {'yes' if row.uniform else 'NO'} |"
+                if tested
+                else "- | - | too few fits |"
+            )
+        )
+    return "\n".join(lines) + "\n"

@@ -220,3 +220,47 @@ def experiment_figures():
         for name, experiment in switches.items()
         if EXP[experiment]["enabled"]
     }
+
+
+# Simulation-based calibration (config `sbc:`): its datasets (none when off).
+SBC = config["sbc"]
+SBC_DATASETS = (SBC["datasets"] or DATASET_NAMES) if SBC["enabled"] else []
+_unknown = [d for d in SBC_DATASETS if d not in DATASETS]
+if _unknown:
+    raise WorkflowError(
+        f"sbc.datasets names {', '.join(map(repr, _unknown))}, which are not datasets of "
+        f"this run ({', '.join(DATASET_NAMES)}); add them under `datasets:` or remove them"
+    )
+if SBC_DATASETS:
+    from funnel.sbc import prior_warning
+
+    if prior_warning(SBC["priors"]):
+        print(f"WARNING: {prior_warning(SBC['priors'])}", file=sys.stderr)
+
+
+def sbc_batches():
+    """Simulations 1..sbc.simulations in consecutive batches of sbc.batch_size (one job each)."""
+    sims = list(range(1, SBC["simulations"] + 1))
+    size = SBC["batch_size"]
+    return [sims[i : i + size] for i in range(0, len(sims), size)]
+
+
+def sbc_outputs(kind, dataset, samplers=None, models=None, sims=None):
+    """Per-simulation files of a campaign: kind 'json' (record) or 'nc' (trace)."""
+    return expand(
+        f"results/{dataset}/sbc/{{sampler}}/{{model}}/sim{{sim}}.{kind}",
+        sampler=SBC["samplers"] if samplers is None else samplers,
+        model=SBC["models"] if models is None else models,
+        sim=range(1, SBC["simulations"] + 1) if sims is None else sims,
+    )
+
+
+def sbc_tables(dataset="{dataset}"):
+    """A campaign's tables (rule sbc_table)."""
+    folder = f"results/{dataset}/sbc"
+    return {
+        "records": f"{folder}/records.csv",
+        "calibration": f"{folder}/calibration.csv",
+        "conclusion": f"{folder}/conclusion.json",
+        "markdown": f"{folder}/calibration.md",
+    }

@@ -6,6 +6,16 @@
 # finds the producer of a fit file by its full path, and planning grows linearly
 # with the seeds (bench/planning.py; with wildcards before the seed, every lookup
 # scanned every batch's outputs: 2,000 seeds took 17 s instead of 7.5 s).
+#
+# A dataset's MAP points (results/{dataset}/map/{model}.json, for the MAP-vs-mean
+# table) are written by one of its fit jobs, which imports PyMC anyway, after its
+# seeds: batch 0 of the first model, with PyMC's sampler when it is fitted (with
+# fit.backend c its compiled C code is partly find_MAP's), else the first sampler.
+# One job computes every model's MAP: on a cold compile cache the two find_MAP
+# compiles then run one after the other and share C code (10.7 s + 3.1 s on radon),
+# where two jobs at once wait for each other's compile lock (13 s each).
+MAP_SAMPLER = "pymc" if "pymc" in SAMPLERS else SAMPLERS[0]
+
 for _dataset, _sampler, _model, (_batch, _seeds) in (
     (d, s, m, b)
     for d in DATASET_NAMES
@@ -13,6 +23,12 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
     for m in MODELS
     for b in enumerate(seed_batches())
 ):
+    # The `maps` output of the job that computes the dataset's MAP points, {} for the others.
+    _maps = (
+        {"maps": expand(f"results/{_dataset}/map/{{model}}.json", model=MODELS)}
+        if (_sampler, _model, _batch) == (MAP_SAMPLER, MODELS[0], 0)
+        else {}
+    )
 
     rule:
         name:
@@ -20,6 +36,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
         input:
             **cleaned(dataset=_dataset),
         output:
+            **_maps,
             traces=fit_outputs("nc", _dataset, [_sampler], [_model], _seeds),
             diagnostics=fit_outputs("json", _dataset, [_sampler], [_model], _seeds),
         log:
@@ -50,24 +67,6 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
             store_deterministics=FIT["store_deterministics"],
         script:
             "../scripts/fit.py"
-
-
-rule map:
-    input:
-        **cleaned(),
-    output:
-        f"{DS}/map/{{model}}.json",
-    log:
-        f"{LOGS}/{{dataset}}/map/{{model}}.log",
-    benchmark:
-        f"{BENCH}/{{dataset}}/map/{{model}}.tsv"
-    conda:
-        "../../envs/fit.yaml"
-    params:
-        priors=dataset_priors,
-        compile_cache=FIT["compile_cache"],
-    script:
-        "../scripts/map.py"
 
 
 rule aggregate:

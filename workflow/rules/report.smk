@@ -285,6 +285,54 @@ rule report_experiments:
         "../scripts/report_notebook.py"
 
 
+# The SBC campaign's notebook, on datasets with a campaign (sbc.enabled, sbc.datasets):
+# it reads the campaign's records and tables (workflow/rules/sbc.smk), it fits nothing.
+rule report_sbc:
+    input:
+        unpack(lambda wildcards: sbc_tables(wildcards.dataset)),
+        template=str(TEMPLATES / "sbc.ipynb"),
+    output:
+        ipynb=f"{PAGES}/notebooks/sbc.ipynb",
+        html=report(
+            f"{PAGES}/sbc.html",
+            caption="../report/sbc.rst",
+            category="{dataset}",
+            subcategory="Notebooks",
+        ),
+        sbc_ecdf=report(
+            f"{PAGES}/figures/sbc_ecdf.png",
+            caption="../report/sbc_ecdf.rst",
+            category="{dataset}",
+            subcategory="Calibration",
+        ),
+        sbc_divergences=report(
+            f"{PAGES}/figures/sbc_divergences.png",
+            caption="../report/sbc_divergences.rst",
+            category="{dataset}",
+            subcategory="Calibration",
+        ),
+    log:
+        f"{LOGS}/{{dataset}}/report/sbc.log",
+    benchmark:
+        f"{BENCH}/{{dataset}}/report/sbc.tsv"
+    wildcard_constraints:
+        dataset="|".join(SBC_DATASETS) or "(?!)",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    params:
+        **NOTEBOOK,
+        title=lambda wildcards: f"{wildcards.dataset}: simulation-based calibration",
+        parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
+            "records_path": input.records,
+            "calibration_path": input.calibration,
+            "conclusion_path": input.conclusion,
+        },
+    script:
+        "../scripts/report_notebook.py"
+
+
 # What the index links, per dataset: its pages, fit groups, tables and data.
 INDEX_PAGES = {
     "data": f"{PAGES}/data.html",
@@ -312,6 +360,18 @@ INDEX = {
             name: f"{PAGES}/figures/{name}.png".format(dataset=dataset)
             for name in (("centered_funnel", "noncentered_offsets") if COMPARE else ())
         },
+        # After the verdict, the SBC campaign's conclusion (datasets with a campaign only).
+        **(
+            {
+                "sbc": {
+                    "page": f"{PAGES}/sbc.html".format(dataset=dataset),
+                    "conclusion": sbc_tables(dataset)["conclusion"],
+                    "markdown": sbc_tables(dataset)["markdown"],
+                }
+            }
+            if dataset in SBC_DATASETS
+            else {}
+        ),
     }
     for dataset in DATASET_NAMES
 }
@@ -323,8 +383,8 @@ rule report:
         [
             path
             for entry in INDEX.values()
-            for part in ("pages", "groups", "tables", "verdict", "figures")
-            for path in entry[part].values()
+            for part in ("pages", "groups", "tables", "verdict", "figures", "sbc")
+            for path in entry.get(part, {}).values()
         ],
         [entry[key] for entry in INDEX.values() for key in ("table", "provenance")],
         datasets=rules.datasets_table.output[0],

@@ -2,6 +2,11 @@
 
 Finished seeds are kept in a store beside the outputs (funnel.batch), so a
 rerun after Ctrl-C, a kill or a crash samples only the seeds that never finished.
+
+One job per dataset (fit.smk: `maps` outputs) then writes the dataset's MAP
+points too, in the process that has already imported PyMC, instead of a job of
+their own that would import it again; they are stored as well, so a rerun of
+the job does not compute them again.
 """
 
 import sys
@@ -18,10 +23,10 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.batch import Faults, run_batch, settings_key
+    from funnel.batch import Faults, map_key_parts, run_batch, settings_key, write_maps
     from funnel.datasets import load
     from funnel.diagnostics import fit_diagnostics, thresholds_from
-    from funnel.fitting import BatchSampler, settings_from
+    from funnel.fitting import MAP_SEED, BatchSampler, map_estimate, settings_from
     from funnel.io import seed_of, sha256_file
 
     # The seeds come from the output names, so batching never enters the params.
@@ -30,11 +35,12 @@ with script_log(smk.log[0]):
     print(f"dataset {smk.params.dataset}: {settings}; seeds {seeds}", flush=True)
     data = load(smk.input.table, smk.input.provenance)
     thresholds = thresholds_from(smk.params)
+    table_sha256 = sha256_file(smk.input.table)
     run_batch(
         seeds=seeds,
         traces=smk.output.traces,
         records=smk.output.diagnostics,
-        key_parts=settings_key(settings, smk.params.dataset, sha256_file(smk.input.table)),
+        key_parts=settings_key(settings, smk.params.dataset, table_sha256),
         make_sampler=lambda: BatchSampler(data, settings),
         diagnose=lambda idata: fit_diagnostics(
             idata, data.track_group, thresholds, data.bias_groups, data.sigma_b_small
@@ -48,3 +54,14 @@ with script_log(smk.log[0]):
         store_deterministics=bool(smk.params.store_deterministics),
         log=lambda line: print(line, flush=True),
     )
+    # The dataset's MAP points (results/<dataset>/map/<model>.json), if this job has them:
+    # after the seeds, so that a failing MAP never costs a sampled seed.
+    maps = smk.output.get("maps", [])
+    if maps:
+        write_maps(
+            outputs={Path(path).stem: path for path in maps},
+            key_parts=map_key_parts(smk.params.dataset, table_sha256, smk.params.priors, MAP_SEED),
+            compute=lambda model: map_estimate(data, model, smk.params.priors, seed=MAP_SEED),
+            cache_dir=smk.params.compile_cache,
+            log=lambda line: print(line, flush=True),
+        )

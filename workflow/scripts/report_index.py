@@ -16,6 +16,7 @@ with script_log(smk.log[0]):
         dataset_section,
         datasets_section,
         index_page,
+        sbc_section,
         verdict_section,
         verdicts_at_a_glance,
     )
@@ -43,6 +44,9 @@ with script_log(smk.log[0]):
             comparison=layout["pages"].get("comparison"),
             sampler=smk.params.sampler,
         )
+        if "sbc" in layout:  # only datasets with an SBC campaign (sbc.enabled) have one
+            sbc = layout["sbc"]
+            lead += "\n" + sbc_section(index, sbc["conclusion"], sbc["page"], markdown=sbc.get("markdown"))
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))
     page = index_page(

@@ -1,0 +1,226 @@
+"""Simulation-based calibration: the ECDF of each quantity's scaled ranks minus the uniform CDF, with the
+simultaneous band of Säilynoja, Bürkner and Vehtari (2022) drawn by ArviZ.
+
+The band is the one :func:`funnel.sbc.uniformity` tests against (same method, same evaluation points),
+so a panel marked "outside band" is a quantity the calibration table calls not uniform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..sbc import FORM_NAMES, QUANTITIES, family_prob, scaled_ranks
+from .style import DIVERGENT_COLOR, OTHER_COLOR, form_color
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# The scaled ranks' ECDF is compared with the uniform CDF at these points (funnel.sbc.uniformity's).
+EVAL_POINTS = np.linspace(0.0, 1.0, 101)[1:-1]
+QUANTITY_LABELS = {
+    "mu_a": "μ_a",
+    "sigma_a": "σ_a",
+    "mu_b": "μ_b",
+    "sigma_b": "σ_b",
+    "eps": "ε",
+    "a_track": "a[tracked]",
+    "b_track": "b[tracked]",
+    "loglik": "log-likelihood",
+}
+OUTSIDE = "outside band"
+INSIDE = "inside band"
+OUTSIDE_FACE = "#fdecea"
+
+
+def quantity_label(quantity: str) -> str:
+    return QUANTITY_LABELS.get(quantity, quantity)
+
+
+def form_label(sampler: str, model: str) -> str:
+    """'centered (pymc)': the form, then the sampler, as the SBC conclusion names them."""
+    return f"{FORM_NAMES.get(model, model)} ({sampler})"
+
+
+def ok_fits(records: pd.DataFrame) -> pd.DataFrame:
+    """The fits that ran (status 'ok'), with ``diverged`` as a bool: the ones whose ranks are tested."""
+    ok = records[records["status"] == "ok"].copy()
+    ok["diverged"] = ok["diverged"].astype(bool)
+    return ok
+
+
+def sbc_groups(records: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (sampler, model) pairs of a records table, failed fits included, in a fixed order."""
+    return sorted({(str(s), str(m)) for s, m in zip(records["sampler"], records["model"])})
+
+
+def band_outside(u: np.ndarray, prob: float) -> int:
+    """How many evaluation points the ECDF of ``u`` leaves the ``prob`` simultaneous band for uniform values."""
+    from arviz.stats.ecdf_utils import compute_ecdf, ecdf_confidence_band
+
+    ecdf = compute_ecdf(np.sort(u), EVAL_POINTS)
+    lower, upper = ecdf_confidence_band(u.size, EVAL_POINTS, EVAL_POINTS, prob=prob, method="optimized")
+    return int(((ecdf < lower) | (ecdf > upper)).sum())
+
+
+def ecdf_panel(ax: Any, fits: pd.DataFrame, quantity: str, prob: float, bins: int, color: str) -> int | None:
+    """The ECDF difference of one quantity's scaled ranks over ``fits`` on ``ax``, with its band.
+
+    Returns the number of evaluation points outside the band, or None when there are fewer than
+    ``bins`` fits (the calibration table does not test those; the panel says so and marks nothing).
+    """
+    import arviz as az
+    from scipy.stats import uniform
+
+    ranks = fits[f"rank_{quantity}"].to_numpy(dtype=float)
+    n = fits["rank_n"].to_numpy(dtype=float)
+    keep = np.isfinite(ranks) & np.isfinite(n)
+    if not keep.any():
+        ax.text(0.5, 0.5, "no fits", ha="center", va="center", transform=ax.transAxes, color="dimgrey")
+        ax.set_xlim(0, 1)
+        return None
+    u = scaled_ranks(ranks[keep], n[keep])
+    az.plot_ecdf(
+        u,
+        eval_points=EVAL_POINTS,
+        cdf=uniform(0, 1).cdf,
+        difference=True,
+        confidence_bands="optimized",  # simultaneous (Säilynoja et al. 2022), not pointwise
+        ci_prob=prob,
+        plot_kwargs={"color": color, "lw": 1.4},
+        fill_kwargs={"color": "0.6", "alpha": 0.3},
+        ax=ax,
+    )
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_xlim(0, 1)
+    if u.size < bins:
+        return None
+    return band_outside(u, prob)
+
+
+def _mark(ax: Any, title: str, size: int, outside: int | None, bins: int) -> None:
+    """Title a panel with its subject, its number of fits and whether the ECDF leaves the band."""
+    fits = f"{size} fit{'' if size == 1 else 's'}"
+    if outside is None:
+        verdict = f"{fits}: too few to test (< {bins})" if size else "no fits"
+    elif outside:
+        verdict = f"{fits}: {OUTSIDE} ({outside} points)"
+    else:
+        verdict = f"{fits}: {INSIDE}"
+    ax.set_title(f"{title}\n{verdict}", fontsize=9, color=DIVERGENT_COLOR if outside else "black")
+    if outside:
+        ax.set_facecolor(OUTSIDE_FACE)
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+            spine.set_color(DIVERGENT_COLOR)
+            spine.set_linewidth(1.5)
+
+
+def _band_note(prob: float) -> str:
+    family = f" (family-wise 95% over {len(QUANTITIES)} quantities)" if np.isclose(prob, family_prob()) else ""
+    return f"grey: {prob:.4g} simultaneous band{family}"
+
+
+def ecdf_differences(
+    records: pd.DataFrame,
+    quantities: Sequence[str] = QUANTITIES,
+    prob: float | None = None,
+    bins: int = 10,
+) -> Figure:
+    """One panel per quantity (rows) and (sampler, model) (columns): the ECDF of the scaled ranks of the
+    fits that ran minus the uniform CDF, inside its simultaneous band when the ranks are uniform.
+
+    ``prob`` is the band's probability per panel (default :func:`funnel.sbc.family_prob`); a panel with at
+    least ``bins`` fits whose ECDF leaves the band says "outside band" in red and is framed in red.
+    """
+    import matplotlib.pyplot as plt
+
+    prob = family_prob() if prob is None else float(prob)
+    ok = ok_fits(records)
+    groups = sbc_groups(records)
+    fig, axes = plt.subplots(
+        len(quantities),
+        len(groups),
+        figsize=(max(3.8 * len(groups), 7.5), 2.3 * len(quantities)),
+        squeeze=False,
+        sharex=True,
+        sharey="row",
+        layout="constrained",
+    )
+    for col, (sampler, model) in enumerate(groups):
+        fits = ok[ok["sampler"].eq(sampler) & ok["model"].eq(model)]
+        for row, quantity in enumerate(quantities):
+            ax = axes[row, col]
+            outside = ecdf_panel(ax, fits, quantity, prob, bins, form_color(model))
+            _mark(ax, f"{quantity_label(quantity)}, {form_label(sampler, model)}", len(fits), outside, bins)
+            if col == 0:
+                ax.set_ylabel("ECDF − uniform")
+            if row == len(quantities) - 1:
+                ax.set_xlabel("scaled rank")
+    fig.suptitle(f"ECDF of the scaled ranks minus the uniform CDF\n{_band_note(prob)}", fontsize=10)
+    return fig
+
+
+def split_groups(records: pd.DataFrame, bins: int = 10) -> list[tuple[str, str]]:
+    """The (sampler, model) pairs with at least ``bins`` fits that diverged and ``bins`` that did not."""
+    ok = ok_fits(records)
+    found = []
+    for sampler, model in sbc_groups(records):
+        diverged = ok.loc[ok["sampler"].eq(sampler) & ok["model"].eq(model), "diverged"]
+        if int(diverged.sum()) >= bins and int((~diverged).sum()) >= bins:
+            found.append((sampler, model))
+    return found
+
+
+def no_split_message(quantity: str, bins: int) -> str:
+    return (
+        f"No sampler and form has at least {bins} fits that diverged and {bins} that did not: "
+        f"the ranks of {quantity_label(quantity)} cannot be split by divergences."
+    )
+
+
+def divergence_split(
+    records: pd.DataFrame,
+    quantity: str = "sigma_b",
+    prob: float | None = None,
+    bins: int = 10,
+) -> Figure:
+    """Per (sampler, model) with at least ``bins`` fits in both subsets: the ECDF difference of
+    ``quantity``'s scaled ranks over the fits that diverged (left) and over those that did not (right).
+
+    If a form is miscalibrated only on the left, its miscalibration is in the fits that diverged.
+    Without such a group, a figure that says so.
+    """
+    import matplotlib.pyplot as plt
+
+    prob = family_prob() if prob is None else float(prob)
+    ok = ok_fits(records)
+    groups = split_groups(records, bins)
+    if not groups:
+        fig, ax = plt.subplots(figsize=(7.5, 1.6))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, no_split_message(quantity, bins), ha="center", va="center", wrap=True, fontsize=10)
+        return fig
+    fig, axes = plt.subplots(
+        len(groups), 2, figsize=(9.0, 3.0 * len(groups)), squeeze=False, sharex=True, sharey="row", layout="constrained"
+    )
+    for row, (sampler, model) in enumerate(groups):
+        fits = ok[ok["sampler"].eq(sampler) & ok["model"].eq(model)]
+        for col, (subset, text, color) in enumerate(
+            [
+                (fits[fits["diverged"]], "fits that diverged", DIVERGENT_COLOR),
+                (fits[~fits["diverged"]], "fits without divergences", OTHER_COLOR),
+            ]
+        ):
+            ax = axes[row, col]
+            outside = ecdf_panel(ax, subset, quantity, prob, bins, color)
+            _mark(ax, f"{quantity_label(quantity)}, {form_label(sampler, model)}: {text}", len(subset), outside, bins)
+            if col == 0:
+                ax.set_ylabel("ECDF − uniform")
+            if row == len(groups) - 1:
+                ax.set_xlabel("scaled rank")
+    fig.suptitle(f"{quantity_label(quantity)} split by divergences\n{_band_note(prob)}", fontsize=10)
+    return fig
