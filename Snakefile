@@ -40,6 +40,4 @@ rule all:
 # rebuilds a deleted one (e.g. a failed fit's, to refit it).
 rule sbc:
     input:
-        [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],
-        [list(sbc_tables(dataset).values()) for dataset in SBC_DATASETS],
-        expand("results/{dataset}/report/sbc.html", dataset=SBC_DATASETS),
+        sbc_targets,

@@ -338,9 +338,11 @@ def test_an_interrupted_batch_resumes_with_only_the_unfinished_simulations(tmp_p
         _batch(tmp_path, [1, 2, 3, 4])
     assert fitted == [1, 2]
     assert not (tmp_path / "sbc" / "sim3.json").exists() and not list((tmp_path / "sbc").glob("*.tmp"))
+    killed = tmp_path / "sbc" / ".sim3.json.abc123.tmp"  # as a kill during a write leaves it
+    killed.write_text("{")
     fitted = _fake_fits(monkeypatch)
     report, records = _batch(tmp_path, [1, 2, 3, 4])
-    assert fitted == [3, 4] and report.resumed == [1, 2]
+    assert fitted == [3, 4] and report.resumed == [1, 2] and not killed.exists()
     assert [json.loads(p.read_text())["rank_mu_a"] for p in records] == [1, 2, 3, 4]
     # Another setting is another key: the stored records are not reused, and are removed.
     from dataclasses import replace

@@ -109,6 +109,13 @@ def test_sbc_settings_are_validated_before_any_job(tmp_path):
     assert not (folder / "results").exists()
 
 
+def test_sbc_target_says_how_to_switch_the_campaign_on(tmp_path):
+    folder = campaign(tmp_path / "off", enabled=False)
+    proc = run_snakemake(folder, "sbc", "-n", check=False)
+    assert proc.returncode != 0
+    assert "sbc.enabled is false: add --configfile workflow/presets/sbc.yaml" in proc.stdout + proc.stderr
+
+
 def test_blog_priors_warn_that_sbc_would_simulate_implausible_data(tmp_path):
     folder = campaign(tmp_path / "blog", priors="blog")
     proc = run_snakemake(folder, "sbc", "-n")

@@ -409,7 +409,9 @@ def run_sbc_batch(
         for i in indices
     }
     for i in indices:  # a killed write leaves temporaries; a changed setting, entries of another key
-        for path in [*store.folder.glob(f".sim{i}-*.tmp"), *store.folder.glob(f"sim{i}-*")]:
+        stale = [*store.folder.glob(f".sim{i}-*.tmp"), *store.folder.glob(f"sim{i}-*")]
+        stale += [*Path(records[0]).parent.glob(f".sim{i}.*tmp")]  # outputs' temporaries
+        for path in stale:
             if not path.name.startswith(f"sim{i}-{keys[i]}."):
                 path.unlink(missing_ok=True)
     report = SBCBatchReport()

@@ -264,3 +264,18 @@ def sbc_tables(dataset="{dataset}"):
         "conclusion": f"{folder}/conclusion.json",
         "markdown": f"{folder}/calibration.md",
     }
+
+
+def sbc_targets(wildcards):
+    """What `snakemake sbc` builds: every record, the tables and the report page of
+    each campaign (an error that says how to switch it on when sbc.enabled is false)."""
+    if not SBC["enabled"]:
+        raise WorkflowError(
+            "`snakemake sbc` asks for the SBC campaign, but sbc.enabled is false: add "
+            "--configfile workflow/presets/sbc.yaml (after the target) or set sbc.enabled: true"
+        )
+    return [
+        *(path for dataset in SBC_DATASETS for path in sbc_outputs("json", dataset)),
+        *(path for dataset in SBC_DATASETS for path in sbc_tables(dataset).values()),
+        *expand("results/{dataset}/report/sbc.html", dataset=SBC_DATASETS),
+    ]
