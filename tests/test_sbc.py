@@ -70,6 +70,7 @@ def test_thinning_keeps_about_one_draw_per_effective_draw():
     assert thinning(4000, ess=50) == 80  # a low ESS keeps fewer, close to independent, draws
     assert thinning(1000, ess=333) == 4  # rounded up: never more kept draws than effective ones
     assert thinning(4000, ess=0.0) == 4000
+    assert thinning(4000, ess=float("nan")) == 4000  # a stuck chain: one draw ranks, the fit is kept
     with pytest.raises(ValueError, match="no draws"):
         thinning(0, ess=10)
 

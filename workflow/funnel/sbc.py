@@ -118,7 +118,10 @@ def thinning(n_draws: int, ess: float) -> int:
     """
     if n_draws < 1:
         raise ValueError("no draws to thin")
-    return max(1, math.ceil(n_draws / max(float(ess), 1.0)))
+    ess = float(ess)
+    if not math.isfinite(ess):  # a chain that never moved: ArviZ gives NaN; one kept draw
+        ess = 1.0
+    return max(1, math.ceil(n_draws / max(ess, 1.0)))
 
 
 def kept_draws(n_draws: int, thin: int, rank_draws: int) -> np.ndarray:
