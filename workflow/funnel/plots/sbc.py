@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..sbc import FORM_NAMES, QUANTITIES, family_prob, scaled_ranks
+from ..sbc import ECDF_POINTS, FORM_NAMES, QUANTITIES, band_outside, family_prob, scaled_ranks
 from .style import DIVERGENT_COLOR, OTHER_COLOR, form_color
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # The scaled ranks' ECDF is compared with the uniform CDF at these points (funnel.sbc.uniformity's).
-EVAL_POINTS = np.linspace(0.0, 1.0, 101)[1:-1]
+EVAL_POINTS = ECDF_POINTS  # the points the calibration table tests
 QUANTITY_LABELS = {
     "mu_a": "μ_a",
     "sigma_a": "σ_a",
@@ -55,15 +55,6 @@ def ok_fits(records: pd.DataFrame) -> pd.DataFrame:
 def sbc_groups(records: pd.DataFrame) -> list[tuple[str, str]]:
     """The (sampler, model) pairs of a records table, failed fits included, in a fixed order."""
     return sorted({(str(s), str(m)) for s, m in zip(records["sampler"], records["model"])})
-
-
-def band_outside(u: np.ndarray, prob: float) -> int:
-    """How many evaluation points the ECDF of ``u`` leaves the ``prob`` simultaneous band for uniform values."""
-    from arviz.stats.ecdf_utils import compute_ecdf, ecdf_confidence_band
-
-    ecdf = compute_ecdf(np.sort(u), EVAL_POINTS)
-    lower, upper = ecdf_confidence_band(u.size, EVAL_POINTS, EVAL_POINTS, prob=prob, method="optimized")
-    return int(((ecdf < lower) | (ecdf > upper)).sum())
 
 
 def ecdf_panel(ax: Any, fits: pd.DataFrame, quantity: str, prob: float, bins: int, color: str) -> int | None:
@@ -153,15 +144,22 @@ def ecdf_differences(
     for col, (sampler, model) in enumerate(groups):
         fits = ok[ok["sampler"].eq(sampler) & ok["model"].eq(model)]
         for row, quantity in enumerate(quantities):
-            ax = axes[row, col]
-            outside = ecdf_panel(ax, fits, quantity, prob, bins, form_color(model))
-            _mark(ax, f"{quantity_label(quantity)}, {form_label(sampler, model)}", len(fits), outside, bins)
-            if col == 0:
-                ax.set_ylabel("ECDF − uniform")
-            if row == len(quantities) - 1:
-                ax.set_xlabel("scaled rank")
+            title = f"{quantity_label(quantity)}, {form_label(sampler, model)}"
+            _grid_panel(axes, row, col, fits, quantity, prob, bins, form_color(model), title)
     fig.suptitle(f"ECDF of the scaled ranks minus the uniform CDF\n{_band_note(prob)}", fontsize=10)
     return fig
+
+
+def _grid_panel(
+    axes: Any, row: int, col: int, fits: pd.DataFrame, quantity: str, prob: float, bins: int, color: str, title: str
+) -> None:
+    """One panel of a grid of ECDF differences: the plot, its band verdict in the title, outer axis labels."""
+    ax = axes[row, col]
+    _mark(ax, title, len(fits), ecdf_panel(ax, fits, quantity, prob, bins, color), bins)
+    if col == 0:
+        ax.set_ylabel("ECDF − uniform")
+    if row == axes.shape[0] - 1:
+        ax.set_xlabel("scaled rank")
 
 
 def split_groups(records: pd.DataFrame, bins: int = 10) -> list[tuple[str, str]]:
@@ -215,12 +213,7 @@ def divergence_split(
                 (fits[~fits["diverged"]], "fits without divergences", OTHER_COLOR),
             ]
         ):
-            ax = axes[row, col]
-            outside = ecdf_panel(ax, subset, quantity, prob, bins, color)
-            _mark(ax, f"{quantity_label(quantity)}, {form_label(sampler, model)}: {text}", len(subset), outside, bins)
-            if col == 0:
-                ax.set_ylabel("ECDF − uniform")
-            if row == len(groups) - 1:
-                ax.set_xlabel("scaled rank")
+            title = f"{quantity_label(quantity)}, {form_label(sampler, model)}: {text}"
+            _grid_panel(axes, row, col, subset, quantity, prob, bins, color, title)
     fig.suptitle(f"{quantity_label(quantity)} split by divergences\n{_band_note(prob)}", fontsize=10)
     return fig
