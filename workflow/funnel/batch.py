@@ -345,8 +345,9 @@ class Faults:
     fail_seeds: frozenset[int] = frozenset()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Faults:
-        return cls(fail_seeds=frozenset(int(s) for s in environ.get(FAIL_SEEDS_ENV, "").replace(",", " ").split()))
+    def from_env(cls, environ: Mapping[str, str] = os.environ, variable: str = FAIL_SEEDS_ENV) -> Faults:
+        """The numbers listed in ``variable`` (seeds, or SBC simulations), separated by spaces or commas."""
+        return cls(fail_seeds=frozenset(int(s) for s in environ.get(variable, "").replace(",", " ").split()))
 
 
 @dataclass

@@ -421,9 +421,10 @@ def run_sbc_batch(
         fit_key,
         link_or_copy,
         stop_on_signals,
+        write_failed_trace,
     )
     from .fitting import write_trace
-    from .io import atomic_path, read_json, write_json
+    from .io import read_json, write_json
 
     if len(indices) != len(records) or (traces and len(traces) != len(records)):
         raise ValueError("indices, records (and traces, if kept) must have the same length")
@@ -473,16 +474,11 @@ def run_sbc_batch(
                     log(f"simulation {i}: FAILED: {record['error']}")
                     write_json(record_path, record)
                     if trace_path is not None:
-                        from .batch import write_failed_trace
-
                         write_failed_trace(trace_path, {**record, "seed": i})
                     continue
                 if trace_path is not None:
                     write_trace(idata, stored(i, "nc"))
-                with atomic_path(stored(i, "json")) as tmp:
-                    import json
-
-                    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+                write_json(stored(i, "json"), record)
                 report.fitted.append(i)
             link_or_copy(stored(i, "json"), record_path)
             if trace_path is not None:

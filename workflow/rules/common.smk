@@ -87,10 +87,14 @@ def cleaned(wildcards=None, dataset="{dataset}"):
     }
 
 
+def in_batches(items, size):
+    """Consecutive batches of ``size`` items (the last may be shorter), one job each."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def seed_batches():
-    """Split the seeds into consecutive batches of fit.batch_size (one job each)."""
-    size = FIT["batch_size"]
-    return [SEEDS[i : i + size] for i in range(0, len(SEEDS), size)]
+    """The seeds in batches of fit.batch_size."""
+    return in_batches(SEEDS, FIT["batch_size"])
 
 
 def sampler_backend(sampler):
@@ -234,15 +238,14 @@ if _unknown:
 if SBC_DATASETS:
     from funnel.sbc import prior_warning
 
-    if prior_warning(SBC["priors"]):
-        print(f"WARNING: {prior_warning(SBC['priors'])}", file=sys.stderr)
+    _warning = prior_warning(SBC["priors"])
+    if _warning:
+        print(f"WARNING: {_warning}", file=sys.stderr)
 
 
 def sbc_batches():
-    """Simulations 1..sbc.simulations in consecutive batches of sbc.batch_size (one job each)."""
-    sims = list(range(1, SBC["simulations"] + 1))
-    size = SBC["batch_size"]
-    return [sims[i : i + size] for i in range(0, len(sims), size)]
+    """Simulations 1..sbc.simulations in batches of sbc.batch_size."""
+    return in_batches(list(range(1, SBC["simulations"] + 1)), SBC["batch_size"])
 
 
 def sbc_outputs(kind, dataset, samplers=None, models=None, sims=None):

@@ -21,9 +21,7 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    import os
-
-    from funnel.batch import library_versions
+    from funnel.batch import Faults, library_versions
     from funnel.datasets import load
     from funnel.fitting import BatchSampler
     from funnel.io import sha256_file, warn_user
@@ -53,10 +51,10 @@ with script_log(smk.log[0]):
     # The simulations come from the output names, so batching never enters the params.
     indices = [simulation_of(path) for path in smk.output.records]
     print(f"{settings}; simulations {indices[0]}..{indices[-1]} ({len(indices)})", flush=True)
-    if prior_warning(settings.priors):
-        warn_user(prior_warning(settings.priors))
+    warning = prior_warning(settings.priors)
+    if warning:
+        warn_user(warning)
     data = load(smk.input.table, smk.input.provenance)
-    faults = os.environ.get(FAIL_SIMULATIONS_ENV, "").replace(",", " ").split()
     run_sbc_batch(
         indices=indices,
         records=smk.output.records,
@@ -73,6 +71,6 @@ with script_log(smk.log[0]):
         ),
         data=data,
         cache_dir=p.compile_cache,
-        fail_simulations=frozenset(int(i) for i in faults),
+        fail_simulations=Faults.from_env(variable=FAIL_SIMULATIONS_ENV).fail_seeds,
         log=lambda line: print(line, flush=True),
     )
