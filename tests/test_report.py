@@ -483,6 +483,35 @@ def test_notebook_runs_and_reruns_identically(tmp_path):
     assert nb.metadata["kernelspec"]["name"] == "python3" and "start_time" not in nb.metadata["papermill"]
 
 
+def test_kernel_talks_over_private_unix_sockets_not_tcp_ports(tmp_path):
+    # Over TCP two report jobs starting at once could pick the same free port (one kernel then
+    # died with "Address already in use"); sockets in a folder of the job's own cannot collide.
+    body = "from ipykernel import get_connection_info\nc = get_connection_info(unpack=True)\nprint(c['transport'], c['ip'])"
+    template = _tiny_template(tmp_path / "sock.ipynb", body)
+    nb = report.run_notebook(template, tmp_path / "o.ipynb", tmp_path / "o.html", {"x": 1}, timeout=60)
+    transport, ip = "".join(o.get("text", "") for o in nb.cells[4].outputs).split()
+    assert transport == "ipc"
+    folder = Path(ip).parent
+    assert folder.name.startswith("funnel-kernel-") and not folder.exists(), "the socket folder must be removed"
+
+
+def test_private_sockets_keep_tcp_where_a_socket_path_would_be_too_long(tmp_path, monkeypatch):
+    class Manager:
+        transport, ip = "tcp", "127.0.0.1"
+
+    long_tmp = tmp_path / ("d" * 120)
+    long_tmp.mkdir()
+    monkeypatch.setattr(report.tempfile, "tempdir", str(long_tmp))
+    manager = Manager()
+    with report.private_sockets(manager):
+        assert (manager.transport, manager.ip) == ("tcp", "127.0.0.1")
+    assert list(long_tmp.iterdir()) == []
+    monkeypatch.setattr(report.tempfile, "tempdir", str(tmp_path))
+    with report.private_sockets(manager):
+        assert manager.transport == "ipc" and Path(manager.ip).parent.is_dir()
+    assert not Path(manager.ip).parent.exists()
+
+
 def test_failing_notebook_raises_with_the_cell_error_and_leaves_nothing(tmp_path):
     template = _tiny_template(tmp_path / "bad.ipynb", "raise ValueError('radon is not a noble gas')")
     out = tmp_path / "out"

@@ -24,7 +24,9 @@ import contextlib
 import html
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -108,6 +110,32 @@ def kernel_output_to(stream: Any) -> Iterator[None]:
         os.dup2(saved[1], 2)
         for copy in saved:
             os.close(copy)
+
+
+# Longest Unix socket path (sun_path is 104-108 bytes), less room for the "-<port>" suffix.
+MAX_SOCKET_PATH = 100
+
+
+@contextlib.contextmanager
+def private_sockets(manager: Any) -> Iterator[None]:
+    """Talk to the kernel over Unix sockets in a folder of this job's own (removed afterwards).
+
+    Over TCP, jupyter_client picks ports that are free *now* and the kernel binds
+    them a moment later, so two notebooks starting at once (Snakemake runs the
+    report jobs in parallel) can pick the same port: one kernel then dies with
+    "Address already in use" and its report job fails. Sockets in a private
+    folder cannot collide. Where such a path would be too long for a socket (a
+    very long TMPDIR) or there are no Unix sockets (Windows), TCP stays.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="funnel-kernel-"))
+    path = folder / "kernel"
+    try:
+        if os.name != "nt" and len(os.fsencode(path)) + 4 <= MAX_SOCKET_PATH:
+            manager.transport = "ipc"
+            manager.ip = str(path)
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -273,31 +301,33 @@ def run_notebook(
     pm_log.addHandler(handler)
     pm_log.setLevel(logging.INFO)
     print(f"executing {template.name} with kernel {kernel!r} ({' '.join(manager.kernel_spec.argv[:3])})", flush=True)
-    try:
-        with library_on_kernel_path(), kernel_output_to(sys.stderr):
-            nb = pm.execute_notebook(
-                source,
-                None,
-                parameters=dict(parameters),
-                kernel_name=kernel,
-                km=manager,
-                progress_bar=False,
-                log_output=True,
-                execution_timeout=timeout,
-                cwd=str(cwd) if cwd is not None else None,
-            )
-    except pm.PapermillExecutionError as error:
-        raise NotebookError(
-            f"{template.name}: cell {error.cell_index} (execution count {error.exec_count}) raised "
-            f"{error.ename}: {error.evalue}\n--- cell source ---\n{error.source}"
-        ) from error
-    except Exception as error:  # a timeout, a dead kernel
-        raise NotebookError(f"{template.name}: execution failed: {type(error).__name__}: {error}") from error
-    finally:
-        pm_log.removeHandler(handler)
-        with contextlib.suppress(Exception):
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=True)
+    # The kernel is shut down before its socket folder goes.
+    with private_sockets(manager):
+        try:
+            with library_on_kernel_path(), kernel_output_to(sys.stderr):
+                nb = pm.execute_notebook(
+                    source,
+                    None,
+                    parameters=dict(parameters),
+                    kernel_name=kernel,
+                    km=manager,
+                    progress_bar=False,
+                    log_output=True,
+                    execution_timeout=timeout,
+                    cwd=str(cwd) if cwd is not None else None,
+                )
+        except pm.PapermillExecutionError as error:
+            raise NotebookError(
+                f"{template.name}: cell {error.cell_index} (execution count {error.exec_count}) raised "
+                f"{error.ename}: {error.evalue}\n--- cell source ---\n{error.source}"
+            ) from error
+        except Exception as error:  # a timeout, a dead kernel
+            raise NotebookError(f"{template.name}: execution failed: {type(error).__name__}: {error}") from error
+        finally:
+            pm_log.removeHandler(handler)
+            with contextlib.suppress(Exception):
+                if manager.has_kernel:
+                    manager.shutdown_kernel(now=True)
 
     errors = cell_errors(nb)
     if errors:  # papermill raises on these; never publish one that slipped through
