@@ -300,6 +300,39 @@ def test_a_lean_store_keeps_offsets_only_and_the_diagnostics_still_see_a_and_b(t
     np.testing.assert_allclose(seen[0], noncentered(1).posterior["b"].values, rtol=1e-5, atol=1e-6)
 
 
+def _deflated(path: Path) -> set[bool]:
+    """Whether each posterior variable of the NetCDF file at ``path`` is zlib-compressed."""
+    import arviz as az
+
+    post = az.from_netcdf(str(path)).posterior
+    return {bool(post[v].encoding.get("zlib", False)) for v in post.data_vars}
+
+
+def test_trace_compression_changes_the_file_not_the_draws_nor_the_store_key(tmp_path):
+    import arviz as az
+
+    plain, deflated = tmp_path / "plain", tmp_path / "deflated"
+    batch(plain, [1])  # the default: none
+    batch(deflated, [1], trace_compression="zlib")
+    assert _deflated(plain / "seed1.nc") == {False} and _deflated(deflated / "seed1.nc") == {True}
+    np.testing.assert_array_equal(
+        az.from_netcdf(str(plain / "seed1.nc")).posterior["b"].values,
+        az.from_netcdf(str(deflated / "seed1.nc")).posterior["b"].values,
+    )
+    # Switching it keeps what is stored (same draws): no resampling, the file stays as it was.
+    (plain / "seed1.nc").unlink()
+    report, made = batch(plain, [1], trace_compression="zlib")
+    assert report.resumed == [1] and made == [] and _deflated(plain / "seed1.nc") == {False}
+    # A bad value stops the job before anything is sampled.
+    for setting, value, allowed in [
+        ("trace_compression", "lzma", "none, zlib"),
+        ("trace_dtype", "f16", "float64, float32"),
+    ]:
+        with pytest.raises(ValueError, match=f"fit.{setting} must be one of {allowed}, got '{value}'"):
+            batch(tmp_path / "bad", [1], sampler=(never := StandIn()), **{setting: value})
+        assert never.sampled == [] and not (tmp_path / "bad").exists()
+
+
 # ---------------------------------------------------------------- MAP points (write_maps)
 
 

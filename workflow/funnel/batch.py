@@ -165,11 +165,19 @@ class SeedStore:
         path = self.path(seed, key)
         return path if path.is_file() else None
 
-    def put(self, seed: int, key: str, idata: Any, dtype: str = "float64", deterministics: bool = True) -> Path:
+    def put(
+        self,
+        seed: int,
+        key: str,
+        idata: Any,
+        dtype: str = "float64",
+        deterministics: bool = True,
+        compression: str = "none",
+    ) -> Path:
         from .fitting import write_trace
 
         path = self.path(seed, key)
-        write_trace(idata, path, dtype=dtype, deterministics=deterministics)
+        write_trace(idata, path, dtype=dtype, deterministics=deterministics, compression=compression)
         return path
 
     def clean(self, seeds: Sequence[int], keys: Mapping[int, str], log: Log = print) -> list[Path]:
@@ -374,6 +382,7 @@ def run_batch(
     faults: Faults = Faults(),
     trace_dtype: str = "float64",
     store_deterministics: bool = True,
+    trace_compression: str = "none",
     log: Log = print,
 ) -> BatchReport:
     """Sample (or resume) every seed and write its trace and record; see the module docstring.
@@ -381,13 +390,17 @@ def run_batch(
     ``make_sampler()`` builds the compiled sampler (an object with
     ``sample(seed)``); it is called only if some seed must be sampled, so a
     fully stored batch never imports or compiles anything heavy.
+    ``trace_compression`` is not part of the store key: it changes the file's
+    bytes, never the draws, so traces already stored are kept as they are.
     """
     import arviz as az
 
+    from .fitting import check_trace_storage
     from .io import write_json
 
     if on_error not in ON_ERROR:
         raise ValueError(f"fit.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    check_trace_storage(trace_dtype, trace_compression)  # before any seed is sampled, not at its write
     if not (len(seeds) == len(traces) == len(records)):
         raise ValueError("seeds, traces and records must have the same length")
     from .models import with_deterministics
@@ -433,7 +446,14 @@ def run_batch(
                     fresh = sampler.sample(seed)
                 guard.check()
                 check_complete(fresh, chains, draws)
-                store.put(seed, keys[seed], fresh, dtype=trace_dtype, deterministics=store_deterministics)
+                store.put(
+                    seed,
+                    keys[seed],
+                    fresh,
+                    dtype=trace_dtype,
+                    deterministics=store_deterministics,
+                    compression=trace_compression,
+                )
                 # Diagnose what was stored, so a resumed seed's record is the same.
                 idata = from_store(seed)
                 if idata is None:

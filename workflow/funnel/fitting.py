@@ -240,19 +240,34 @@ class BatchSampler:
 
 
 TRACE_DTYPES = ("float64", "float32")
+TRACE_COMPRESSIONS = ("none", "zlib")
 
 
-def write_trace(idata: Any, path: str | Path, dtype: str = "float64", deterministics: bool = True) -> None:
+def check_trace_storage(dtype: str, compression: str) -> None:
+    """Raise a ValueError naming the setting (fit.trace_dtype, fit.trace_compression) and its choices."""
+    for setting, value, choices in (
+        ("trace_dtype", dtype, TRACE_DTYPES),
+        ("trace_compression", compression, TRACE_COMPRESSIONS),
+    ):
+        if value not in choices:
+            raise ValueError(f"fit.{setting} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def write_trace(
+    idata: Any, path: str | Path, dtype: str = "float64", deterministics: bool = True, compression: str = "none"
+) -> None:
     """Write InferenceData to NetCDF atomically.
 
     ``dtype="float32"`` stores the posterior's draws in single precision (half the
     size); ``deterministics=False`` leaves out the non-centered ``a``, ``b``, which
     :func:`funnel.models.with_deterministics` recomputes when the trace is read.
+    ``compression="zlib"`` (ArviZ's default) deflates every variable: MCMC draws
+    barely compress (radon: 5-13% smaller) and it makes writing about 4x and
+    reading about 2x slower, so the default stores them as they are.
     """
     from .io import atomic_path
 
-    if dtype not in TRACE_DTYPES:
-        raise ValueError(f"fit.trace_dtype must be one of {', '.join(TRACE_DTYPES)}, got {dtype!r}")
+    check_trace_storage(dtype, compression)
     post = idata.posterior
     if not deterministics and {"a_offset", "b_offset"} <= set(post.data_vars):
         post = post.drop_vars([v for v in ("a", "b") if v in post])
@@ -264,7 +279,7 @@ def write_trace(idata: Any, path: str | Path, dtype: str = "float64", determinis
         idata.posterior = post
         idata.posterior.attrs = attrs
     with atomic_path(path) as tmp:
-        idata.to_netcdf(str(tmp), engine="h5netcdf")
+        idata.to_netcdf(str(tmp), engine="h5netcdf", compress=compression == "zlib")
 
 
 # The seed given to pm.find_MAP (part of the MAP store's key, funnel.batch.map_key_parts).

@@ -65,6 +65,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
             on_error=FIT["on_error"],
             trace_dtype=FIT["trace_dtype"],
             store_deterministics=FIT["store_deterministics"],
+            trace_compression=FIT["trace_compression"],
         script:
             "../scripts/fit.py"
 

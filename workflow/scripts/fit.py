@@ -52,6 +52,7 @@ with script_log(smk.log[0]):
         faults=Faults.from_env(),
         trace_dtype=smk.params.trace_dtype,
         store_deterministics=bool(smk.params.store_deterministics),
+        trace_compression=smk.params.trace_compression,
         log=lambda line: print(line, flush=True),
     )
     # The dataset's MAP points (results/<dataset>/map/<model>.json), if this job has them:
