@@ -393,13 +393,15 @@ def _fit_files(workdir: Path, sampler: str, model: str, seeds) -> list[str]:
 
 
 @pytest.mark.slow
-def test_uneven_seed_batches_run_on_the_c_backend(workdir):
+def test_uneven_seed_batches_run_on_the_c_backend_and_store_traces_as_configured(workdir):
     """3 seeds in batches of 2: jobs fit_batch0_* (seeds 1, 2) and fit_batch1_* (seed 3), all of
-    them run, on PyTensor's C backend (fit.backend: c) for PyMC's NUTS."""
+    them run, on PyTensor's C backend (fit.backend: c) for PyMC's NUTS; the traces are stored as
+    the fit.trace_* and store_deterministics keys say (lean, single precision, deflated)."""
     import arviz as az
 
     fit = {**TINY_FIT, "seeds": [1, 2, 3], "batch_size": 2, "samplers": ["pymc"], "models": ["noncentered"]}
-    copy_config(workdir, datasets=radon(source="embedded"), fit={**fit, "backend": "c"})
+    storage = {"trace_dtype": "float32", "store_deterministics": False, "trace_compression": "zlib"}
+    copy_config(workdir, datasets=radon(source="embedded"), fit={**fit, "backend": "c", **storage})
     targets = _fit_files(workdir, "pymc", "noncentered", [1, 2, 3])
     proc = run_snakemake(workdir, *targets)
     log = proc.stdout + proc.stderr
@@ -414,6 +416,8 @@ def test_uneven_seed_batches_run_on_the_c_backend(workdir):
         assert record["seed"] == seed and record["draws"] == 100 and record["chains"] == 2
         trace = az.from_netcdf(workdir / f"results/radon/fits/pymc/noncentered/seed{seed}.nc")
         assert trace.posterior.attrs["backend"] == "c" and trace.posterior.sizes["draw"] == 100
+        post = trace.posterior
+        assert "b" not in post and post["b_offset"].dtype == "float32" and post["b_offset"].encoding["zlib"]
     # Seed 3, alone in its batch, has its own draws (not a copy of a batch-mate's).
     traces = [az.from_netcdf(workdir / f"results/radon/fits/pymc/noncentered/seed{s}.nc") for s in (1, 3)]
     assert not (traces[0].posterior["sigma_b"].values == traces[1].posterior["sigma_b"].values).all()
