@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE_ARGS ?=
 
-.PHONY: install run report test lint format clean-results
+.PHONY: install run report test lint format clean-results docs
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ format: install
 	$(BIN)/snakefmt Snakefile workflow/rules
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Regenerate the parameter reference from workflow/schemas/config.schema.yaml (tests/test_docs.py checks it).
+docs: install
+	PYTHONPATH=workflow $(BIN)/python -m funnel.configdoc > docs/parameters.md.tmp && mv docs/parameters.md.tmp docs/parameters.md
 
 # Remove every result (fits, their store, tables, report) and the logs; data downloads stay.
 clean-results:
