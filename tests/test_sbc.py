@@ -373,7 +373,7 @@ def test_exactly_uniform_ranks_are_rejected_at_most_at_1_5_times_the_nominal_rat
 
 
 def test_randomized_ranks_are_exactly_uniform_whatever_the_number_of_ranked_draws():
-    from funnel.sbc import rank_jitter, randomized_ranks
+    from funnel.sbc import randomized_ranks, rank_jitter
 
     # Every rank of 0..n once, each randomized: the values fill (0, 1) one per interval of width 1/(n + 1).
     for n in (0, 3, 77):
