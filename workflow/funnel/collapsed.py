@@ -203,6 +203,7 @@ def reference_idata(
         "target_accept": float(settings.target_accept),
         "priors": str(settings.priors),
         "sampling_seconds": float(sampling_seconds),
+        # pm.sample compiles the model itself: its time is in sampling_seconds; this is building the model.
         "compile_seconds": float(sample_start - started),
     }
     idata.posterior = posterior
