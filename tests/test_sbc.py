@@ -118,6 +118,9 @@ def test_ranks_count_the_kept_draws_below_the_truth():
     assert thinned["rank_sigma_b"] == 13 and thinned["rank_n"] == 30 and thinned["thin"] == 2
     # The log-likelihood rank: the truth (42.5) fits y = 0 better than draws above it, worse than those below.
     assert every["rank_loglik"] == 100 - 42
+    # The posterior mean and sd over all draws (not only the kept ones), for the data-averaged check.
+    assert every["post_mean_sigma_b"] == thinned["post_mean_sigma_b"] == pytest.approx(50.5)
+    assert every["post_sd_b_track"] == pytest.approx(np.std(np.arange(100), ddof=1))
 
 
 def test_uniform_ranks_pass_and_skewed_ranks_fail():
@@ -441,7 +444,10 @@ def test_a_campaign_with_40_percent_failed_fits_is_not_called_calibrated():
     nc = groups["noncentered"]
     assert nc["failed_share"] == pytest.approx(134 / 334) and nc["failed_share"] > MAX_FAILED_SHARE
     assert nc["inconclusive"] and not nc["calibrated"] and nc["miscalibrated"] == []
-    assert "non-centered (nutpie) inconclusive: 40% of fits failed" in outcome["line"]
+    assert (
+        "non-centered (nutpie) inconclusive: 40% failed (134 failed of 334, more than the 5% allowed)"
+        in outcome["line"]
+    )
     assert "among the fits that ran, calibrated in all 8 quantities" in outcome["line"]
     text = calibration_markdown(table, outcome)
     assert "| nutpie | noncentered | 334 | 134 (40.1%) |" in text and "| inconclusive |" in text

@@ -833,8 +833,8 @@ def conclusion(records: Any, table: Any, max_failed_share: float = MAX_FAILED_SH
         else:
             if g["inconclusive"]:
                 text = (
-                    f"{form} inconclusive: {g['failed_share']:.0%} of fits failed "
-                    f"(more than {g['max_failed_share']:.0%}); among the fits that ran, "
+                    f"{form} inconclusive: {g['failed_share']:.0%} failed ({g['failed']} failed of "
+                    f"{g['simulations']}, more than the {g['max_failed_share']:.0%} allowed); among the fits that ran, "
                 )
                 lead = ""
             else:
