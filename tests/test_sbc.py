@@ -118,6 +118,9 @@ def test_ranks_count_the_kept_draws_below_the_truth():
     assert thinned["rank_sigma_b"] == 13 and thinned["rank_n"] == 30 and thinned["thin"] == 2
     # The log-likelihood rank: the truth (42.5) fits y = 0 better than draws above it, worse than those below.
     assert every["rank_loglik"] == 100 - 42
+    # The posterior mean and sd over all draws (not only the kept ones), for the data-averaged check.
+    assert every["post_mean_sigma_b"] == thinned["post_mean_sigma_b"] == pytest.approx(50.5)
+    assert every["post_sd_b_track"] == pytest.approx(np.std(np.arange(100), ddof=1))
 
 
 def test_uniform_ranks_pass_and_skewed_ranks_fail():
@@ -352,3 +355,115 @@ def test_an_interrupted_batch_resumes_with_only_the_unfinished_simulations(tmp_p
     report, _ = _batch(tmp_path, [1, 2], settings=replace(_settings(), draws=1000))
     assert fitted == [1, 2] and report.resumed == []
     assert len(list((tmp_path / "sbc" / ".store").glob("sim1-*.json"))) == 1
+
+
+# ------------------------------------------------------------------ exact under the null, failures, coverage
+# Fits keep different numbers of ranked draws (their ESS): a mixture like a radon campaign's (median 77).
+MIXED_RANK_N = tuple(int(n) for n in np.clip(np.random.default_rng(1).lognormal(np.log(77), 0.5, 500), 5, 100))
+
+
+@pytest.mark.parametrize(
+    ("simulations", "rank_n", "campaigns"),
+    [(1000, 20, 1000), (1000, 77, 1000), (1000, MIXED_RANK_N, 1000), (10000, 77, 400), (10000, MIXED_RANK_N, 400)],
+    ids=["1k-n20", "1k-n77", "1k-mixed", "10k-n77", "10k-mixed"],
+)
+def test_exactly_uniform_ranks_are_rejected_at_most_at_1_5_times_the_nominal_rate(simulations, rank_n, campaigns):
+    from funnel.sbc import null_rejection_rates
+
+    rates = null_rejection_rates(simulations, rank_n, campaigns=campaigns, prob=0.95, seed=simulations + campaigns)
+    assert rates["band"] <= 1.5 * rates["nominal"], rates
+    assert rates["chi2"] <= 1.5 * rates["nominal"], rates
+
+
+def test_randomized_ranks_are_exactly_uniform_whatever_the_number_of_ranked_draws():
+    from funnel.sbc import randomized_ranks, rank_jitter
+
+    # Every rank of 0..n once, each randomized: the values fill (0, 1) one per interval of width 1/(n + 1).
+    for n in (0, 3, 77):
+        u = np.sort(randomized_ranks(np.arange(n + 1), n, rank_jitter("toy", "mu_a", np.arange(n + 1))))
+        assert np.all(np.floor(u * (n + 1)) == np.arange(n + 1))
+    # The jitter is a function of (dataset, quantity, simulation) alone, and it is uniform.
+    jitter = rank_jitter("radon", "sigma_b", np.arange(100_000))
+    np.testing.assert_array_equal(jitter[[5, 7]], rank_jitter("radon", "sigma_b", [5, 7]))
+    assert not np.array_equal(jitter[:50], rank_jitter("radon", "mu_b", np.arange(50)))
+    assert jitter.min() >= 0 and jitter.max() < 1 and abs(jitter.mean() - 0.5) < 0.005
+    with pytest.raises(ValueError, match="outside 0..n"):
+        randomized_ranks([5], 4, [0.5])
+
+
+def test_vectorized_ecdf_and_band_count_match_arviz():
+    from arviz.stats.ecdf_utils import compute_ecdf
+    from funnel.sbc import ECDF_POINTS, ecdf_at_points
+
+    u = np.random.default_rng(3).random((3, 257))
+    u[0, :5] = ECDF_POINTS[:5]  # values on the evaluation points count at them (<=)
+    for row, ecdf in zip(u, ecdf_at_points(u)):
+        np.testing.assert_allclose(ecdf, compute_ecdf(np.sort(row), ECDF_POINTS))
+
+
+def test_coverage_of_central_intervals_from_the_randomized_ranks():
+    from funnel.sbc import coverage
+
+    u = (np.arange(1000) + 0.5) / 1000  # perfectly spread values: every interval covers its level
+    cover = coverage(u)
+    for level in (50, 80, 95):
+        assert cover[f"coverage_{level}"] == pytest.approx(level / 100, abs=0.001)
+        assert cover[f"coverage_{level}_lo"] < level / 100 < cover[f"coverage_{level}_hi"]
+    narrow = coverage(0.5 + (u - 0.5) * 1.6 % 1.0)  # too many truths in the tails: under-coverage
+    assert narrow["coverage_50_hi"] < 0.5
+
+
+def test_data_averaged_posterior_equals_the_prior_for_an_exact_posterior_and_not_for_a_shifted_one():
+    import pandas as pd
+    from funnel.sbc import dap_threshold, data_averaged
+
+    rng = np.random.default_rng(11)
+    mu = rng.normal(size=2000)  # the conjugate model above: mu ~ N(0, 1), 5 observations
+    y_sum = rng.normal(mu * CONJUGATE_N, np.sqrt(CONJUGATE_N))
+    mean, sd = y_sum / (CONJUGATE_N + 1), np.full(mu.size, 1 / np.sqrt(CONJUGATE_N + 1))
+    exact = data_averaged(pd.DataFrame({"post_mean_mu_a": mean, "post_sd_mu_a": sd, "true_mu_a": mu}), "mu_a")
+    assert abs(exact["dap_z"]) < dap_threshold() and exact["dap_sd_ratio"] == pytest.approx(1.0, abs=0.05)
+    shifted = data_averaged(pd.DataFrame({"post_mean_mu_a": mean + 0.1, "post_sd_mu_a": sd, "true_mu_a": mu}), "mu_a")
+    assert shifted["dap_z"] > dap_threshold()
+    assert np.isnan(data_averaged(pd.DataFrame({"true_mu_a": mu}), "mu_a")["dap_z"])  # not recorded
+
+
+def test_a_campaign_with_40_percent_failed_fits_is_not_called_calibrated():
+    from funnel.sbc import MAX_FAILED_SHARE, calibration, calibration_markdown, conclusion, records_table
+
+    records = fake_records(n=200)
+    for i in range(201, 334):  # 133 more failed: 134 of 334 non-centered fits (40%)
+        records.append(
+            {"dataset": "toy", "sampler": "nutpie", "model": "noncentered", "simulation": i, "status": "failed"}
+            | {"error": "RuntimeError: boom"}
+        )
+    records = records_table(records)
+    table = calibration(records, bins=10)
+    outcome = conclusion(records, table)
+    groups = {g["model"]: g for g in outcome["groups"]}
+    nc = groups["noncentered"]
+    assert nc["failed_share"] == pytest.approx(134 / 334) and nc["failed_share"] > MAX_FAILED_SHARE
+    assert nc["inconclusive"] and not nc["calibrated"] and nc["miscalibrated"] == []
+    assert (
+        "non-centered (nutpie) inconclusive: 40% failed (134 failed of 334, more than the 5% allowed)"
+        in outcome["line"]
+    )
+    assert "among the fits that ran, calibrated in all 8 quantities" in outcome["line"]
+    text = calibration_markdown(table, outcome)
+    assert "| nutpie | noncentered | 334 | 134 (40.1%) |" in text and "| inconclusive |" in text
+    row = table.set_index(["model", "quantity", "subset"]).loc[("noncentered", "sigma_b", "all")]
+    assert row["failed"] == 134 and row["simulations"] == 200 and row["failed_share"] == pytest.approx(134 / 334)
+
+
+def test_fits_that_did_not_converge_are_counted_in_the_table_and_the_conclusion():
+    from funnel.sbc import calibration, conclusion, records_table
+
+    records = fake_records(n=100)
+    for rec in records:
+        rec["rhat_max"] = 1.05 if rec["simulation"] % 4 == 0 else 1.001
+    records = records_table(records)
+    table = calibration(records, bins=10)
+    assert table.set_index(["model", "quantity", "subset"]).loc[("noncentered", "mu_a", "all"), "nonconverged"] == 25
+    outcome = conclusion(records, table)
+    assert "25% did not converge (R-hat > 1.01)" in outcome["line"]
+    assert {g["model"]: g["nonconverged"] for g in outcome["groups"]} == {"centered": 25, "noncentered": 25}

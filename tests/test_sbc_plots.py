@@ -86,6 +86,9 @@ def _records(
                 if skew.get((sampler, model)) == q and (diverged or share == 0.0):
                     u = u**3
                 row[f"rank_{q}"] = int(np.floor(u * (row["rank_n"] + 1)))
+            for q in S.PARAMETERS:  # posterior means scattered around the truths (the data-averaged check)
+                row[f"post_mean_{q}"] = row[f"true_{q}"] + 0.3 * rng.normal()
+                row[f"post_sd_{q}"] = 0.3
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -231,6 +234,13 @@ def test_sbc_notebook_reads_the_campaign_and_exports_its_figures_without_pymc(tm
     assert "Säilynoja" in page and "1 − 0.05/8" in page and "0.9938" in page
     assert "σ_b of the non-centered" not in page and "σ_b of the centered (nutpie) fits" in page
     assert "the divergences are where it fails" in page
+    # Failed and non-converged fits are counted; coverage and the data-averaged posterior are tabled.
+    assert "<td>1 (2%)</td>" in page and "ran without converging (R-hat &gt; 1.01)" in page
+    assert "3b. Coverage and the data-averaged posterior" in page and "95% covers" in page
+    assert "data-averaged z" in page and "Modrák" in page and "randomized within its tie" in page
+    table = S.calibration(S.records_table(records.to_dict("records")))
+    row = table.set_index(["model", "quantity", "subset"]).loc[("noncentered", "mu_a", "all")]
+    assert np.isfinite(row["dap_z"]) and f"{row['coverage_50']:.2f} [{row['coverage_50_lo']:.2f}, " in page
     assert page.count(PNG) == 2
     for path in exports.values():
         assert path.read_bytes().startswith(b"\x89PNG")

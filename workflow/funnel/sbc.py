@@ -10,11 +10,42 @@ Talts et al. (2018), Modrák et al. (2023). For simulation i of dataset d:
    kept ones are close to independent (:func:`thinning`, as the SBC package
    does), and the rank of each true value among the kept draws is recorded
    (:func:`ranks`) for the hyperparameters, a and b of the tracked group, and
-   the log-likelihood of the simulated data (a data-dependent test quantity);
+   the log-likelihood of the simulated data (a data-dependent test quantity),
+   with the posterior mean and sd of each parameter;
 3. if the computation is right, every quantity's ranks are uniform across
-   simulations (:func:`uniformity`: a chi-square test on bins and the ECDF of
-   the scaled ranks against the 95% simultaneous band of Säilynoja, Bürkner
-   and Vehtari (2022), computed by ArviZ).
+   simulations (:func:`uniformity`: a chi-square test on bins and the ECDF
+   against the simultaneous band of Säilynoja, Bürkner and Vehtari (2022),
+   computed by ArviZ), central posterior intervals cover the truth at their
+   nominal rate (:func:`coverage`), and the data-averaged posterior equals the
+   prior (:func:`data_averaged`, Modrák et al. 2023).
+
+Why the ranks are randomized. A rank r among n kept draws is uniform on the
+n + 1 values 0..n under the null (Talts et al. 2018), and n differs between fits
+(it is the fit's ESS, capped at ``rank_draws``). Discrete ranks with different n
+cannot be pooled exactly by a deterministic scaling: (r + 0.5)/(n + 1) puts mass
+on a lattice that changes with n, and a band built for continuous uniform values
+(or a chi-square on bins whose edges fall between lattice points) then rejects
+exactly uniform ranks far above its level (measured: a 10-bin chi-square
+rejected 97% and the band 89% of exactly uniform campaigns at 10,000
+simulations of 77 ranked draws). Säilynoja et al. (2022) evaluate the ECDF of
+discrete ranks only at the points where they live, i/(n + 1), which needs one n
+for every fit; forcing one n would throw away fits with a small ESS or thin
+them less than their autocorrelation needs. So each rank is randomized within its
+tie: u = (r + U)/(n + 1) with U ~ Uniform(0, 1), the randomized probability
+integral transform. If r is uniform on 0..n, u is exactly Uniform(0, 1) whatever
+n, so fits with any thinning pool, and the continuous band and the chi-square
+are exact at their stated levels. U is a fixed function of (dataset, quantity,
+simulation) alone (:func:`rank_jitter`), so tables and plots are reproducible
+and agree. The cost is a little power: the within-tie noise is at most
+1/(n + 1), small beside the miscalibrations SBC looks for.
+
+Failed fits. A fit that raises is recorded, never dropped; its ranks are
+missing, and leaving it out conditions the ranks on the sampler's behaviour.
+The quantities are tested among the fits that ran, and a form is called
+calibrated only when at most :data:`MAX_FAILED_SHARE` of its fits failed;
+otherwise it is "inconclusive", with the failed share. Fits that ran but did not
+converge (R-hat above :data:`RHAT_MAX`) keep their ranks (they are part of
+the computation under test) and are counted in the table and the conclusion.
 
 The campaign's rules (``workflow/rules/sbc.smk``) run :func:`run_sbc_batch`
 for each batch of simulations and :func:`calibration` over their records.
@@ -43,13 +74,23 @@ QUANTITIES = (*HYPERPARAMETERS, "a_track", "b_track", "loglik")
 SUBSETS = ("all", "diverged", "not_diverged")
 # Simulations whose fit raises are recorded as failed (never dropped); test-only hook.
 FAIL_SIMULATIONS_ENV = "FUNNEL_TEST_FAIL_SIMULATIONS"
-# Where the ECDF of the scaled ranks is compared with its simultaneous band (tables and plots).
+# Where the ECDF of the randomized ranks is compared with its simultaneous band (tables and plots).
 ECDF_POINTS = np.linspace(0.0, 1.0, 101)[1:-1]
+# A form is called calibrated only if at most this share of its fits failed (raised): the missing
+# ranks could otherwise hide a miscalibration (5% of ranks moved anywhere shifts the ECDF by at
+# most 0.05, about the half-width of the band at a few hundred simulations).
+MAX_FAILED_SHARE = 0.05
+# A fit that ran with R-hat (rank-normalized, ArviZ) above this did not converge (Vehtari et al. 2021).
+RHAT_MAX = 1.01
+# Central posterior intervals whose coverage of the truth is reported (nominal levels).
+COVERAGE_LEVELS = (0.5, 0.8, 0.95)
+# The parameters whose posterior mean and sd each record keeps (the data-averaged posterior check).
+PARAMETERS = (*HYPERPARAMETERS, "a_track", "b_track")
 # Prior sets that generate plausible data; the blog's Normal(0, 100^2) does not.
 PLAUSIBLE_PRIORS = ("auto", "weakly_informative")
 # Part of every stored record's key: raise it when the code changes what a record holds
 # or how ranks are computed, so that stored records of the old code are not reused.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 def simulation_seed(dataset: str, index: int, stream: int = 0) -> int:
@@ -141,10 +182,55 @@ def rank_of(draws: np.ndarray, truth: float) -> int:
 
 
 def scaled_ranks(rank_values: Sequence[int] | np.ndarray, n: Sequence[int] | np.ndarray | int) -> np.ndarray:
-    """Ranks in 0..n mapped to (0, 1) as (rank + 0.5) / (n + 1): uniform if the ranks are,
-    whatever the number of kept draws, so fits that kept different numbers pool."""
+    """Ranks in 0..n mapped to (0, 1) as (rank + 0.5) / (n + 1), tie midpoints: for display only.
+    Pooled over fits with different n they are not uniform even when the ranks are (the module
+    docstring); the tests use :func:`randomized_ranks`."""
     r = np.asarray(rank_values, dtype=float)
     return (r + 0.5) / (np.broadcast_to(np.asarray(n, dtype=float), r.shape) + 1.0)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 values (a well-mixed hash, vectorized)."""
+    z = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def rank_jitter(dataset: str, quantity: str, simulations: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The U ~ Uniform(0, 1) that randomizes a rank within its tie: a function of (dataset, quantity,
+    simulation) alone, independent of the fit, so the same record always gets the same value."""
+    key = int.from_bytes(hashlib.sha256(f"sbc-rank-jitter/{dataset}/{quantity}".encode()).digest()[:8], "little")
+    sims = np.asarray(simulations, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        bits = _splitmix64(_splitmix64(sims ^ np.uint64(key)))
+    return (bits >> np.uint64(11)).astype(float) * 2.0**-53
+
+
+def randomized_ranks(
+    rank_values: Sequence[int] | np.ndarray, n: Sequence[int] | np.ndarray | int, jitter: np.ndarray
+) -> np.ndarray:
+    """Ranks in 0..n randomized within their tie, (rank + U) / (n + 1): exactly Uniform(0, 1) when the
+    ranks are uniform on 0..n, whatever n, so fits with different numbers of ranked draws pool."""
+    r = np.asarray(rank_values, dtype=float)
+    n = np.broadcast_to(np.asarray(n, dtype=float), r.shape)
+    if np.any((r < 0) | (r > n)):
+        raise ValueError("a rank is outside 0..n (n the number of ranked draws)")
+    return (r + np.broadcast_to(np.asarray(jitter, dtype=float), r.shape)) / (n + 1.0)
+
+
+def record_ranks(fits: Any, quantity: str) -> np.ndarray:
+    """The randomized ranks of ``quantity`` over a records table's fits that ran (NaN rows dropped)."""
+    ranks_ = fits[f"rank_{quantity}"].to_numpy(dtype=float)
+    n = fits["rank_n"].to_numpy(dtype=float)
+    keep = np.isfinite(ranks_) & np.isfinite(n)
+    sims = fits["simulation"].to_numpy()[keep]
+    datasets = fits["dataset"].astype(str).to_numpy()[keep] if "dataset" in fits else np.full(sims.size, "")
+    jitter = np.empty(sims.size)
+    for name in np.unique(datasets):
+        at = datasets == name
+        jitter[at] = rank_jitter(str(name), quantity, sims[at])
+    return randomized_ranks(ranks_[keep], n[keep], jitter)
 
 
 def log_likelihood(data: ModelData, a: np.ndarray, b: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -167,7 +253,8 @@ def ranks(
     Quantities: the hyperparameters, ``a`` and ``b`` of the tracked group and
     the log-likelihood of the simulated data (``data.y``). A rank counts the
     kept draws below the truth (0..n, n the draws kept; :func:`kept_draws`).
-    Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}``.
+    Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}`` and the posterior mean and sd of
+    each of :data:`PARAMETERS` over all draws (``post_mean_<p>``, ``post_sd_<p>``).
     """
     from .models import with_deterministics
 
@@ -188,6 +275,12 @@ def ranks(
     out["rank_loglik"] = rank_of(draws_ll, float(true_ll))
     out["rank_n"] = int(kept.size)
     out["thin"] = int(thin)
+    # Posterior mean and sd over all draws (not only the kept ones): the data-averaged posterior check.
+    every = {**{name: flat[name] for name in HYPERPARAMETERS}, "a_track": flat["a"][:, track]}
+    every["b_track"] = flat["b"][:, track]
+    for name in PARAMETERS:
+        out[f"post_mean_{name}"] = float(np.mean(every[name]))
+        out[f"post_sd_{name}"] = float(np.std(every[name], ddof=1)) if every[name].size > 1 else float("nan")
     return out
 
 
@@ -204,45 +297,138 @@ def uniform_band(n: int, prob: float) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+def ecdf_at_points(u: np.ndarray) -> np.ndarray:
+    """The ECDF of each row of ``u`` (campaigns x values in (0, 1)) at :data:`ECDF_POINTS`, as ArviZ's
+    ``compute_ecdf`` computes it (the share of values <= the point); vectorized over rows."""
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    rows, size = u.shape
+    points = ECDF_POINTS.size
+    # A value counts at every point at or above it: at point indices >= searchsorted(points, u, "left").
+    first = np.searchsorted(ECDF_POINTS, u, side="left")
+    counts = np.bincount((first + np.arange(rows)[:, None] * (points + 1)).ravel(), minlength=rows * (points + 1))
+    return np.cumsum(counts.reshape(rows, points + 1), axis=1)[:, :points] / size
+
+
+def uniformity_tests(u: np.ndarray, bins: int = 10, prob: float = 0.95) -> dict[str, np.ndarray]:
+    """The two tests of :func:`uniformity` on each row of ``u`` (campaigns x values in (0, 1)) at once:
+    chi-square statistic and p-value on ``bins`` equal bins, and the number of :data:`ECDF_POINTS` where
+    the ECDF leaves the ``prob`` simultaneous band."""
+    from scipy.stats import chi2 as chi2_dist
+
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    rows, size = u.shape
+    which = np.minimum((u * bins).astype(np.int64), bins - 1)
+    counts = np.bincount((which + np.arange(rows)[:, None] * bins).ravel(), minlength=rows * bins)
+    counts = counts.reshape(rows, bins)
+    expected = size / bins
+    statistic = ((counts - expected) ** 2 / expected).sum(axis=1)
+    lower, upper = uniform_band(size, float(prob))
+    ecdf = ecdf_at_points(u)
+    outside = ((ecdf < lower) | (ecdf > upper)).sum(axis=1)
+    return {"chi2": statistic, "chi2_p": chi2_dist.sf(statistic, bins - 1), "outside": outside}
+
+
 def band_outside(u: np.ndarray, prob: float) -> int:
     """At how many of :data:`ECDF_POINTS` the ECDF of ``u`` (values in (0, 1)) leaves the ``prob`` band."""
-    from arviz.stats.ecdf_utils import compute_ecdf
-
     u = np.asarray(u, dtype=float)
-    ecdf = compute_ecdf(np.sort(u), ECDF_POINTS)
     lower, upper = uniform_band(u.size, float(prob))
+    ecdf = ecdf_at_points(u)[0]
     return int(((ecdf < lower) | (ecdf > upper)).sum())
 
 
 def uniformity(
-    rank_values: Sequence[int], n: Sequence[int] | int, bins: int = 10, prob: float = 0.95
+    rank_values: Sequence[int],
+    n: Sequence[int] | int,
+    bins: int = 10,
+    prob: float = 0.95,
+    jitter: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Are the ranks uniform? A chi-square test on ``bins`` equal bins of the scaled ranks, and the
-    ECDF of the scaled ranks against the ``prob`` simultaneous band for uniform values (ArviZ).
+    """Are the ranks uniform? A chi-square test on ``bins`` equal bins of the randomized ranks, and their
+    ECDF against the ``prob`` simultaneous band for uniform values (ArviZ).
 
-    Ranks are scaled to (rank + 0.5) / (n + 1), so fits that kept different
-    numbers of draws can be pooled. The chi-square test is the one in Talts et
-    al.; the band (Säilynoja et al. 2022) does not depend on a choice of bins
-    and is the one the ECDF-difference plots show.
+    Ranks r on 0..n are randomized within their tie, (r + U)/(n + 1) (:func:`randomized_ranks`; the
+    module docstring says why), with ``jitter`` the U of each rank (:func:`rank_jitter` for records;
+    default: a fixed stream, so that a call is reproducible). The chi-square test is the one in Talts
+    et al.; the band (Säilynoja et al. 2022) does not depend on a choice of bins and is the one the
+    ECDF-difference plots show. ``uniform`` is the band's verdict.
     """
-    from scipy.stats import chisquare
-
     r = np.asarray(rank_values, dtype=float)
     if r.size < bins:
         raise ValueError(f"{r.size} ranks are too few for {bins} bins")
-    u = scaled_ranks(r, n)
-    counts = np.histogram(u, bins=bins, range=(0.0, 1.0))[0]
-    chi2 = chisquare(counts)
-    outside = band_outside(u, prob)
+    if jitter is None:
+        jitter = np.random.default_rng(20180607).random(r.size)
+    u = randomized_ranks(r, n, jitter)
+    tests = uniformity_tests(u, bins, prob)
+    outside = int(tests["outside"][0])
     return {
         "simulations": int(r.size),
-        "chi2": float(chi2.statistic),
-        "chi2_p": float(chi2.pvalue),
+        "chi2": float(tests["chi2"][0]),
+        "chi2_p": float(tests["chi2_p"][0]),
         "bins": int(bins),
         "ecdf_points_outside_band": outside,
         "band_prob": float(prob),
         "uniform": bool(outside == 0),
     }
+
+
+def coverage(u: np.ndarray, levels: Sequence[float] = COVERAGE_LEVELS) -> dict[str, float]:
+    """How often the central posterior interval of each level covers the truth, from the randomized
+    ranks ``u``: the truth is inside the central ``level`` interval when |u - 1/2| < level/2, which
+    happens with probability exactly ``level`` under the null. Each share comes with its 95%
+    Clopper-Pearson interval (``coverage_<pct>``, ``coverage_<pct>_lo``, ``coverage_<pct>_hi``)."""
+    from scipy.stats import beta
+
+    u = np.asarray(u, dtype=float)
+    out: dict[str, float] = {}
+    for level in levels:
+        key = f"coverage_{round(100 * level)}"
+        hits, size = int((np.abs(u - 0.5) < level / 2).sum()), int(u.size)
+        out[key] = hits / size if size else float("nan")
+        out[f"{key}_lo"] = float(beta.ppf(0.025, hits, size - hits + 1)) if hits > 0 else 0.0
+        out[f"{key}_hi"] = float(beta.ppf(0.975, hits + 1, size - hits)) if hits < size else 1.0
+    return out
+
+
+def data_averaged(fits: Any, parameter: str) -> dict[str, float]:
+    """The data-averaged posterior against the prior (Modrák et al. 2023) for one parameter.
+
+    If the computation is right, averaging the posterior over data simulated from the prior gives the
+    prior back. Its mean is tested paired with the truths: d_i = E[theta | y_i] - theta_i has mean 0
+    for every simulation (and within any subset of fits chosen by the data or the sampler), so
+    ``dap_z`` = mean(d) / (sd(d) / sqrt(N)) is approximately standard normal. The data-averaged sd,
+    sqrt(mean(posterior variance) + variance(posterior means)), is shown beside the truths' sd
+    (``dap_sd_ratio``, about 1 over all fits). NaN where the records hold no posterior means
+    (records of an older version, or the log-likelihood, which has no prior).
+    """
+    names = (f"post_mean_{parameter}", f"post_sd_{parameter}", f"true_{parameter}")
+    nan = {"prior_mean": math.nan, "dap_mean": math.nan, "dap_z": math.nan, "prior_sd": math.nan}
+    nan |= {"dap_sd": math.nan, "dap_sd_ratio": math.nan}
+    if not all(name in fits for name in names):
+        return nan
+    frame = fits[list(names)].astype(float).dropna()
+    if len(frame) < 3:
+        return nan
+    mean, sd, truth = (frame[name].to_numpy() for name in names)
+    d = mean - truth
+    spread = float(np.std(d, ddof=1))
+    dap_sd = float(np.sqrt(np.mean(sd**2) + np.var(mean, ddof=1)))
+    prior_sd = float(np.std(truth, ddof=1))
+    return {
+        "prior_mean": float(np.mean(truth)),
+        "dap_mean": float(np.mean(mean)),
+        "dap_z": float(np.mean(d) / (spread / math.sqrt(d.size))) if spread > 0 else math.nan,
+        "prior_sd": prior_sd,
+        "dap_sd": dap_sd,
+        "dap_sd_ratio": dap_sd / prior_sd if prior_sd > 0 else math.nan,
+    }
+
+
+def dap_threshold(parameters: int = len(PARAMETERS), level: float = 0.05) -> float:
+    """|dap_z| above which a data-averaged mean departs from the prior's: two-sided, Bonferroni over
+    ``parameters``, family-wise ``level``."""
+    from scipy.stats import norm
+
+    return float(norm.isf(level / (2 * max(int(parameters), 1))))
 
 
 # --------------------------------------------------------------------------- one simulation, fitted
@@ -513,12 +699,26 @@ def family_prob(quantities: int = len(QUANTITIES), level: float = 0.05) -> float
     return 1.0 - level / max(int(quantities), 1)
 
 
+def nonconverged(fits: Any) -> Any:
+    """Which fits that ran did not converge: R-hat above :data:`RHAT_MAX` (or not computable)."""
+    import pandas as pd
+
+    if "rhat_max" not in fits:
+        return pd.Series(False, index=fits.index)
+    rhat = pd.to_numeric(fits["rhat_max"], errors="coerce")
+    return rhat.isna() | (rhat > RHAT_MAX)
+
+
 def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
-    """Per (dataset, sampler, model, quantity, subset): the uniformity of the ranks (:func:`uniformity`).
+    """Per (dataset, sampler, model, quantity, subset): the uniformity of the randomized ranks
+    (:func:`uniformity`), the coverage of central intervals (:func:`coverage`) and the data-averaged
+    posterior against the prior (:func:`data_averaged`).
 
     Subsets: every fit that ran (``all``), the fits that diverged and those that
     did not. A subset with fewer fits than ``bins`` gets a row without a test.
     ``prob`` (default :func:`family_prob`) is the simultaneous band's probability.
+    Each row also counts the group's failed fits (``failed``, ``failed_share`` of ``total``)
+    and the subset's fits that did not converge (``nonconverged``).
     """
     import pandas as pd
 
@@ -528,6 +728,7 @@ def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
         ok = group[group["status"] == "ok"]
         diverged = ok["diverged"].astype(bool)
         subsets = {"all": ok, "diverged": ok[diverged], "not_diverged": ok[~diverged]}
+        failed = int((group["status"] != "ok").sum())
         for quantity in QUANTITIES:
             for subset, part in subsets.items():
                 row: dict[str, Any] = {
@@ -537,11 +738,25 @@ def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
                     "quantity": quantity,
                     "subset": subset,
                     "simulations": int(len(part)),
-                    "failed": int((group["status"] != "ok").sum()),
+                    "failed": failed,
                     "total": int(len(group)),
+                    "failed_share": failed / len(group) if len(group) else math.nan,
+                    "nonconverged": int(nonconverged(part).sum()),
                 }
                 if len(part) >= bins:
-                    row |= uniformity(part[f"rank_{quantity}"].to_numpy(), part["rank_n"].to_numpy(), bins, prob)
+                    u = record_ranks(part, quantity)
+                    tests = uniformity_tests(u, bins, prob)
+                    outside = int(tests["outside"][0])
+                    row |= {
+                        "chi2": float(tests["chi2"][0]),
+                        "chi2_p": float(tests["chi2_p"][0]),
+                        "bins": int(bins),
+                        "ecdf_points_outside_band": outside,
+                        "band_prob": float(prob),
+                        "uniform": bool(outside == 0),
+                    }
+                    row |= coverage(u)
+                    row |= data_averaged(part, quantity) if quantity in PARAMETERS else data_averaged(part[:0], "")
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -549,10 +764,24 @@ def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
 FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
 
 
-def conclusion(records: Any, table: Any) -> dict[str, Any]:
-    """The campaign's outcome per (sampler, model) and a one-line conclusion for the report's index."""
+def _flagged(rows: Any, column: str, bad: Callable[[Any], Any]) -> list[str]:
+    if column not in rows:
+        return []
+    tested = rows[rows[column].notna()]
+    return [str(q) for q in tested.loc[bad(tested[column]), "quantity"]]
+
+
+def conclusion(records: Any, table: Any, max_failed_share: float = MAX_FAILED_SHARE) -> dict[str, Any]:
+    """The campaign's outcome per (sampler, model) and a one-line conclusion for the report's index.
+
+    A form is "calibrated" when every quantity's ranks are uniform among the fits that ran and at
+    most ``max_failed_share`` of its fits failed; with more failures it is "inconclusive", whatever
+    the ranks of the fits that ran say (and they are reported beside it). The share of fits that did
+    not converge and the data-averaged posterior's departures from the prior are reported too.
+    """
     if "uniform" not in table:  # no subset had enough fits to test
         table = table.assign(uniform=np.nan)
+    threshold = dap_threshold()
     groups = []
     for (sampler, model), part in table[table["subset"] == "all"].groupby(["sampler", "model"], sort=True):
         recs = records[(records["sampler"] == sampler) & (records["model"] == model)]
@@ -562,17 +791,37 @@ def conclusion(records: Any, table: Any) -> dict[str, Any]:
         clean = table[(table["sampler"] == sampler) & (table["model"] == model) & (table["subset"] == "not_diverged")]
         clean_tested = clean[clean["uniform"].notna()]
         clean_bad = [str(q) for q in clean_tested.loc[~clean_tested["uniform"].astype(bool), "quantity"]]
+        failed = int((recs["status"] != "ok").sum())
+        failed_share = failed / len(recs) if len(recs) else math.nan
+        inconclusive = bool(len(tested) > 0 and failed_share > max_failed_share)
+        coverage_rows = part.set_index("quantity") if "coverage_50" in part else None
         groups.append(
             {
                 "sampler": str(sampler),
                 "model": str(model),
                 "simulations": int(len(recs)),
-                "failed": int((recs["status"] != "ok").sum()),
+                "failed": failed,
+                "failed_share": failed_share,
+                "max_failed_share": float(max_failed_share),
+                "nonconverged": int(nonconverged(ok).sum()),
+                "nonconverged_share": float(nonconverged(ok).mean()) if len(ok) else float("nan"),
                 "diverged_share": float(ok["diverged"].astype(bool).mean()) if len(ok) else float("nan"),
                 "tested": bool(len(tested) > 0),
-                "calibrated": bool(len(tested) > 0 and not bad),
+                "inconclusive": inconclusive,
+                "calibrated": bool(len(tested) > 0 and not bad and not inconclusive),
                 "miscalibrated": bad,
                 "miscalibrated_without_divergent_fits": clean_bad if len(clean_tested) else None,
+                "data_averaged_departs": _flagged(part, "dap_z", lambda z: z.abs() > threshold),
+                "coverage_sigma_b": (
+                    {
+                        f"{round(100 * lv)}%": float(coverage_rows.loc["sigma_b", f"coverage_{round(100 * lv)}"])
+                        for lv in COVERAGE_LEVELS
+                    }
+                    if coverage_rows is not None
+                    and "sigma_b" in coverage_rows.index
+                    and np.isfinite(coverage_rows.loc["sigma_b", "coverage_50"])
+                    else None
+                ),
                 "median_sampling_seconds": float(ok["sampling_seconds"].median()) if len(ok) else float("nan"),
             }
         )
@@ -581,15 +830,30 @@ def conclusion(records: Any, table: Any) -> dict[str, Any]:
         form = f"{FORM_NAMES.get(g['model'], g['model'])} ({g['sampler']})"
         if not g["tested"]:
             text = f"{form}: too few fits to test"
-        elif g["calibrated"]:
-            text = f"{form} calibrated in all {len(QUANTITIES)} quantities"
         else:
-            text = f"{form} miscalibrated in {', '.join(g['miscalibrated'])}"
-            if g["miscalibrated_without_divergent_fits"] == []:
-                text += " (calibrated once the fits that diverged are set aside: the divergences are where it fails)"
+            if g["inconclusive"]:
+                text = (
+                    f"{form} inconclusive: {g['failed_share']:.0%} failed ({g['failed']} failed of "
+                    f"{g['simulations']}, more than the {g['max_failed_share']:.0%} allowed); among the fits that ran, "
+                )
+                lead = ""
+            else:
+                text, lead = "", f"{form} "
+            if not g["miscalibrated"]:
+                text += f"{lead}calibrated in all {len(QUANTITIES)} quantities"
+            else:
+                text += f"{lead}miscalibrated in {', '.join(g['miscalibrated'])}"
+                if g["miscalibrated_without_divergent_fits"] == []:
+                    text += (
+                        " (calibrated once the fits that diverged are set aside: the divergences are where it fails)"
+                    )
+            if g["data_averaged_departs"]:
+                text += f"; data-averaged posterior departs from the prior in {', '.join(g['data_averaged_departs'])}"
         text += f"; {g['diverged_share']:.0%} of fits diverged"
-        if g["failed"]:
-            text += f", {g['failed']} failed"
+        if g["nonconverged"]:
+            text += f", {g['nonconverged_share']:.0%} did not converge (R-hat > {RHAT_MAX})"
+        if g["failed"] and not g["inconclusive"]:
+            text += f", {g['failed']} failed ({g['failed_share']:.1%})"
         parts.append(text)
     dataset = str(records["dataset"].iloc[0])
     simulations = max((g["simulations"] for g in groups), default=0)
@@ -597,27 +861,105 @@ def conclusion(records: Any, table: Any) -> dict[str, Any]:
     return {"dataset": dataset, "simulations": simulations, "groups": groups, "line": line}
 
 
+def _cell(value: Any, fmt: str) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if not math.isfinite(value) else format(value, fmt)
+
+
 def calibration_markdown(table: Any, outcome: Mapping[str, Any]) -> str:
-    """The campaign's tables as Markdown: the conclusion, then the tests of every quantity."""
+    """The campaign's tables as Markdown: the conclusion, the fits that failed or did not converge,
+    then the tests of every quantity, the coverage of central intervals and the data-averaged posterior."""
     lines = [f"# Simulation-based calibration: {outcome['dataset']}", "", outcome["line"], ""]
     probs = table["band_prob"].dropna() if "band_prob" in table else []
     prob = float(probs.iloc[0]) if len(probs) else family_prob()
     lines += [
-        "Ranks are tested for uniformity by the ECDF of the scaled ranks against a simultaneous band "
-        f"(Säilynoja et al. 2022, computed by ArviZ) at {prob:.4f} per quantity "
-        f"(a family-wise 95% over {len(QUANTITIES)} quantities), and by a chi-square test on equal bins.",
+        "| sampler | model | simulations | failed | fits that ran without converging (R-hat > "
+        f"{RHAT_MAX}) | diverged | conclusion |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in outcome["groups"]:
+        verdict = (
+            "too few fits"
+            if not g["tested"]
+            else "inconclusive"
+            if g["inconclusive"]
+            else "calibrated"
+            if g["calibrated"]
+            else "miscalibrated"
+        )
+        lines.append(
+            f"| {g['sampler']} | {g['model']} | {g['simulations']} | {g['failed']} ({_cell(g['failed_share'], '.1%')}) | "
+            f"{g['nonconverged']} ({_cell(g['nonconverged_share'], '.1%')}) | {_cell(g['diverged_share'], '.1%')} | "
+            f"{verdict} |"
+        )
+    lines += [
         "",
-        "| sampler | model | quantity | subset | fits | chi2 p | ECDF points outside band | uniform |",
-        "|---|---|---|---|---|---|---|---|",
+        f"A form is called calibrated only when at most {MAX_FAILED_SHARE:.0%} of its fits failed; the quantities "
+        "are tested among the fits that ran. Ranks are randomized within their ties, (r + U)/(n + 1), which is "
+        "exactly uniform under the null whatever the number n of ranked draws (Talts et al. 2018), and tested by "
+        "their ECDF against a simultaneous band "
+        f"(Säilynoja et al. 2022, computed by ArviZ) at {prob:.4f} per quantity "
+        f"(a family-wise 95% over {len(QUANTITIES)} quantities), and by a chi-square test on equal bins. "
+        "Coverage: the share of fits whose central 50/80/95% posterior interval holds the truth "
+        "(95% Clopper-Pearson interval in brackets). Data-averaged posterior (Modrák et al. 2023): z of the "
+        "mean of E[θ | y] − θ (|z| above "
+        f"{dap_threshold():.2f} departs from the prior, Bonferroni over {len(PARAMETERS)} parameters) and the "
+        "data-averaged posterior sd over the prior's.",
+        "",
+        "| sampler | model | quantity | subset | fits | chi2 p | ECDF points outside band | uniform "
+        "| 50% | 80% | 95% | data-averaged z | sd ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples(index=False):
         tested = isinstance(getattr(row, "uniform", None), bool | np.bool_)
-        lines.append(
-            f"| {row.sampler} | {row.model} | {row.quantity} | {row.subset} | {row.simulations} | "
-            + (
-                f"{row.chi2_p:.3g} | {int(row.ecdf_points_outside_band)} | {'yes' if row.uniform else 'NO'} |"
-                if tested
-                else "- | - | too few fits |"
+        cells = f"| {row.sampler} | {row.model} | {row.quantity} | {row.subset} | {row.simulations} | "
+        if not tested:
+            lines.append(cells + "- | - | too few fits | - | - | - | - | - |")
+            continue
+        cover = []
+        for level in COVERAGE_LEVELS:
+            key = f"coverage_{round(100 * level)}"
+            cover.append(
+                f"{_cell(getattr(row, key), '.2f')} [{_cell(getattr(row, key + '_lo'), '.2f')}, "
+                f"{_cell(getattr(row, key + '_hi'), '.2f')}]"
             )
+        lines.append(
+            cells
+            + f"{row.chi2_p:.3g} | {int(row.ecdf_points_outside_band)} | {'yes' if row.uniform else 'NO'} | "
+            + " | ".join(cover)
+            + f" | {_cell(getattr(row, 'dap_z', None), '.2f')} | {_cell(getattr(row, 'dap_sd_ratio', None), '.2f')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def null_rejection_rates(
+    simulations: int,
+    rank_n: int | Sequence[int],
+    campaigns: int = 200,
+    bins: int = 10,
+    prob: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How often the tests reject exactly uniform ranks: ``campaigns`` synthetic campaigns of
+    ``simulations`` fits, each rank uniform on 0..n with n = ``rank_n`` (an int) or drawn per fit
+    from ``rank_n`` (a sequence: fits that kept different numbers of draws), randomized and tested as
+    :func:`calibration` does. Returns the band's and the chi-square's (p < 1 - ``prob``) rejection
+    rates, to compare with 1 - ``prob``."""
+    rng = np.random.default_rng(seed)
+    shape = (int(campaigns), int(simulations))
+    if isinstance(rank_n, int | np.integer):
+        n = np.full(shape, int(rank_n))
+    else:
+        n = rng.choice(np.asarray(rank_n, dtype=int), size=shape)
+    r = np.floor(rng.random(shape) * (n + 1))
+    u = randomized_ranks(r, n, rng.random(shape))
+    tests = uniformity_tests(u, bins, prob)
+    return {
+        "band": float(np.mean(tests["outside"] > 0)),
+        "chi2": float(np.mean(tests["chi2_p"] < 1.0 - prob)),
+        "nominal": 1.0 - float(prob),
+        "campaigns": int(campaigns),
+    }

@@ -1,5 +1,8 @@
-"""Simulation-based calibration: the ECDF of each quantity's scaled ranks minus the uniform CDF, with the
-simultaneous band of Säilynoja, Bürkner and Vehtari (2022) drawn by ArviZ.
+"""Simulation-based calibration: the ECDF of each quantity's randomized ranks minus the uniform CDF, with
+the simultaneous band of Säilynoja, Bürkner and Vehtari (2022) drawn by ArviZ.
+
+The ranks are randomized within their ties exactly as the calibration table does
+(:func:`funnel.sbc.record_ranks`, the same U for the same record), so plot and table agree.
 
 The band is the one :func:`funnel.sbc.uniformity` tests against (same method, same evaluation points),
 so a panel marked "outside band" is a quantity the calibration table calls not uniform.
@@ -13,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..sbc import ECDF_POINTS, FORM_NAMES, QUANTITIES, band_outside, family_prob, scaled_ranks
+from ..sbc import ECDF_POINTS, FORM_NAMES, QUANTITIES, band_outside, family_prob, record_ranks
 from .style import DIVERGENT_COLOR, OTHER_COLOR, form_color
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# The scaled ranks' ECDF is compared with the uniform CDF at these points (funnel.sbc.uniformity's).
+# The randomized ranks' ECDF is compared with the uniform CDF at these points (funnel.sbc.uniformity's).
 EVAL_POINTS = ECDF_POINTS  # the points the calibration table tests
 QUANTITY_LABELS = {
     "mu_a": "μ_a",
@@ -58,7 +61,7 @@ def sbc_groups(records: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def ecdf_panel(ax: Any, fits: pd.DataFrame, quantity: str, prob: float, bins: int, color: str) -> int | None:
-    """The ECDF difference of one quantity's scaled ranks over ``fits`` on ``ax``, with its band.
+    """The ECDF difference of one quantity's randomized ranks over ``fits`` on ``ax``, with its band.
 
     Returns the number of evaluation points outside the band, or None when there are fewer than
     ``bins`` fits (the calibration table does not test those; the panel says so and marks nothing).
@@ -66,14 +69,11 @@ def ecdf_panel(ax: Any, fits: pd.DataFrame, quantity: str, prob: float, bins: in
     import arviz as az
     from scipy.stats import uniform
 
-    ranks = fits[f"rank_{quantity}"].to_numpy(dtype=float)
-    n = fits["rank_n"].to_numpy(dtype=float)
-    keep = np.isfinite(ranks) & np.isfinite(n)
-    if not keep.any():
+    u = record_ranks(fits, quantity)
+    if not u.size:
         ax.text(0.5, 0.5, "no fits", ha="center", va="center", transform=ax.transAxes, color="dimgrey")
         ax.set_xlim(0, 1)
         return None
-    u = scaled_ranks(ranks[keep], n[keep])
     az.plot_ecdf(
         u,
         eval_points=EVAL_POINTS,
@@ -121,7 +121,7 @@ def ecdf_differences(
     prob: float | None = None,
     bins: int = 10,
 ) -> Figure:
-    """One panel per quantity (rows) and (sampler, model) (columns): the ECDF of the scaled ranks of the
+    """One panel per quantity (rows) and (sampler, model) (columns): the ECDF of the randomized ranks of the
     fits that ran minus the uniform CDF, inside its simultaneous band when the ranks are uniform.
 
     ``prob`` is the band's probability per panel (default :func:`funnel.sbc.family_prob`); a panel with at
@@ -146,7 +146,7 @@ def ecdf_differences(
         for row, quantity in enumerate(quantities):
             title = f"{quantity_label(quantity)}, {form_label(sampler, model)}"
             _grid_panel(axes, row, col, fits, quantity, prob, bins, form_color(model), title)
-    fig.suptitle(f"ECDF of the scaled ranks minus the uniform CDF\n{_band_note(prob)}", fontsize=10)
+    fig.suptitle(f"ECDF of the randomized ranks minus the uniform CDF\n{_band_note(prob)}", fontsize=10)
     return fig
 
 
@@ -159,7 +159,7 @@ def _grid_panel(
     if col == 0:
         ax.set_ylabel("ECDF − uniform")
     if row == axes.shape[0] - 1:
-        ax.set_xlabel("scaled rank")
+        ax.set_xlabel("randomized rank (r + U)/(n + 1)")
 
 
 def split_groups(records: pd.DataFrame, bins: int = 10) -> list[tuple[str, str]]:
@@ -187,7 +187,7 @@ def divergence_split(
     bins: int = 10,
 ) -> Figure:
     """Per (sampler, model) with at least ``bins`` fits in both subsets: the ECDF difference of
-    ``quantity``'s scaled ranks over the fits that diverged (left) and over those that did not (right).
+    ``quantity``'s randomized ranks over the fits that diverged (left) and over those that did not (right).
 
     If a form is miscalibrated only on the left, its miscalibration is in the fits that diverged.
     Without such a group, a figure that says so.
