@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -69,9 +70,46 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def non_finite(payload: Any, where: str = "") -> str | None:
+    """Where in ``payload`` the first NaN or infinity is (e.g. ``priors.mu_a.sigma``); None if nowhere."""
+    if isinstance(payload, float) and not math.isfinite(payload):
+        return where or "(the value itself)"
+    if isinstance(payload, dict):
+        items: Any = payload.items()
+    elif isinstance(payload, list | tuple):
+        items = enumerate(payload)
+    else:
+        return None
+    for key, value in items:
+        found = non_finite(value, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    """``payload`` as strict JSON (never a NaN or Infinity, which JSON does not have), atomically."""
+    try:
+        text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        where = non_finite(payload)
+        raise ValueError(
+            f"{path}: refusing to write {where or 'a value'} = {_value_at(payload, where)} (not a finite number; "
+            "JSON has no NaN or infinity). The input that produced it needs fixing."
+        ) from None
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text + "\n")
+
+
+def _value_at(payload: Any, where: str | None) -> Any:
+    if not where or where == "(the value itself)":
+        return payload if isinstance(payload, float) else "NaN"
+    try:
+        for key in where.split("."):
+            payload = payload[int(key)] if isinstance(payload, list | tuple) else payload[key]
+    except (KeyError, IndexError, ValueError, TypeError):
+        return "NaN or infinity"
+    return payload
 
 
 def seed_of(path: str | os.PathLike[str]) -> int:
