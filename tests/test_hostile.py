@@ -255,3 +255,172 @@ def test_the_fit_script_refuses_a_too_big_job_before_sampling(tmp_path):
     logs = "".join(p.read_text() for p in (workdir / "results/logs").rglob("*.log"))
     assert "refused before sampling" in logs and "Lower fit.chains, fit.draws or fit.tune" in logs, logs[-3000:]
     assert not list((workdir / "results/radon/fits").rglob("seed1.nc"))
+
+
+# ---------------------------------------------------------------- Ctrl-C and orphans
+def _python(code: str, *args: str, argv0: str | None = None, **popen) -> "subprocess.Popen[str]":
+    """A Python process running ``code`` with this worktree's library (``argv0``: its name in ps)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    cmd = [sys.executable, "-c", code, *args]
+    if argv0:  # bash's exec -a gives the process another argv[0], as Snakemake's own is "snakemake"
+        cmd = ["bash", "-c", f'exec -a {argv0} "$0" "$@"', *cmd]
+    return subprocess.Popen(cmd, env=env, text=True, **popen)
+
+
+def _wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+# A job that swallows Ctrl-C the way PyMC's sampler does (it returns the draws so far and goes on).
+SWALLOWING_JOB = """
+import sys, time
+from funnel import io
+io.HARD_STOP = 3.0
+with io.script_log(sys.argv[1]):
+    print("started", flush=True)
+    while True:
+        try:
+            sum(i * i for i in range(10**5))
+        except KeyboardInterrupt:
+            print("swallowed", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_job_within_seconds_even_when_a_library_swallows_it(tmp_path):
+    import signal
+    import time
+
+    from funnel import io
+
+    assert io.HARD_STOP <= 20  # the issue's bound for Ctrl-C
+    log = tmp_path / "job.log"
+    proc = _python(SWALLOWING_JOB, str(log))
+    try:
+        assert _wait_for(lambda: log.is_file() and "started" in log.read_text(), 60)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+    text = log.read_text()
+    assert "swallowed" in text and "received SIGINT: stopping" in text, text
+    assert "Thread" in text  # faulthandler's dump says where the job was stuck
+    assert proc.returncode != 0 and took < 10, (proc.returncode, took)
+
+
+# A fake Snakemake (its argv[0] says so) that starts a job which installs the watchdog, then waits.
+FAKE_SNAKEMAKE = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.argv[2], "-c", sys.argv[1]])  # sys.executable is lost with argv[0]
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+WATCHED_JOB = """
+import time
+from funnel import io
+watched = io.die_with_snakemake(poll=0.2, grace=2.0)
+assert watched, "no Snakemake ancestor found"
+time.sleep(600)
+"""
+
+
+def test_a_job_dies_with_the_snakemake_that_started_it():
+    import signal
+    import subprocess
+
+    import sys
+
+    parent = _python(FAKE_SNAKEMAKE, WATCHED_JOB, sys.executable, argv0="fake-snakemake", stdout=subprocess.PIPE)
+    try:
+        child = int(parent.stdout.readline())
+        assert _wait_for(lambda: _alive(child), 5)
+        import time
+
+        time.sleep(3)  # the job's imports and its watchdog
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert _wait_for(lambda: not _alive(child), 5), "the job outlived its Snakemake"
+    finally:
+        parent.kill()
+
+
+def test_a_job_script_whose_snakemake_is_already_gone_does_not_start(tmp_path):
+    script = tmp_path / ".snakemake" / "scripts" / "tmpx.fit.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("from funnel import io\nwith io.script_log(None):\n    print('ran')\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "ran" not in proc.stdout
+    assert "the Snakemake process that started this job is gone" in proc.stderr
+
+
+@pytest.mark.slow
+def test_killing_snakemake_with_sigkill_stops_its_local_fit_jobs(tmp_path):
+    """The issue's case: kill -9 of Snakemake used to leave its fit jobs running (and writing)."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import SNAKEMAKE
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    hostile_config(workdir)
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    snakemake = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def fit_jobs() -> list[int]:
+        jobs = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if int(stat[1]) == snakemake.pid and b"fit.py" in cmdline:
+                    jobs.append(int(entry.name))
+        return jobs
+
+    try:
+        logs = workdir / "results/logs/hostile/fit"
+        # A fit job has entered script_log (its log exists): its watchdog is on.
+        assert _wait_for(lambda: bool(fit_jobs()) and any(logs.rglob("*.log")), 300, step=0.5)
+        jobs = fit_jobs()
+        os.kill(snakemake.pid, signal.SIGKILL)
+        snakemake.wait(timeout=10)
+        assert _wait_for(lambda: not any(_alive(pid) for pid in jobs), 15), "fit jobs outlived their Snakemake"
+    finally:
+        try:
+            os.killpg(snakemake.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
