@@ -10,6 +10,11 @@ The unit tests check the one escaping step, :mod:`funnel.escape`, on its own.
 from __future__ import annotations
 
 import html
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -258,11 +263,9 @@ def test_the_fit_script_refuses_a_too_big_job_before_sampling(tmp_path):
 
 
 # ---------------------------------------------------------------- Ctrl-C and orphans
-def _python(code: str, *args: str, argv0: str | None = None, **popen) -> "subprocess.Popen[str]":
+def _python(code: str, *args: str, argv0: str | None = None, **popen) -> subprocess.Popen[str]:
     """A Python process running ``code`` with this worktree's library (``argv0``: its name in ps)."""
-    import os
     import subprocess
-    import sys
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     cmd = [sys.executable, "-c", code, *args]
@@ -272,7 +275,6 @@ def _python(code: str, *args: str, argv0: str | None = None, **popen) -> "subpro
 
 
 def _wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
-    import time
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -306,7 +308,6 @@ with io.script_log(sys.argv[1]):
 
 
 def test_ctrl_c_stops_a_job_within_seconds_even_when_a_library_swallows_it(tmp_path):
-    import signal
     import time
 
     from funnel import io
@@ -345,16 +346,12 @@ time.sleep(600)
 
 
 def test_a_job_dies_with_the_snakemake_that_started_it():
-    import signal
     import subprocess
-
-    import sys
 
     parent = _python(FAKE_SNAKEMAKE, WATCHED_JOB, sys.executable, argv0="fake-snakemake", stdout=subprocess.PIPE)
     try:
         child = int(parent.stdout.readline())
         assert _wait_for(lambda: _alive(child), 5)
-        import time
 
         time.sleep(3)  # the job's imports and its watchdog
         assert _alive(child)
@@ -369,7 +366,6 @@ def test_a_job_script_whose_snakemake_is_already_gone_does_not_start(tmp_path):
     script = tmp_path / ".snakemake" / "scripts" / "tmpx.fit.py"
     script.parent.mkdir(parents=True)
     script.write_text("from funnel import io\nwith io.script_log(None):\n    print('ran')\n")
-    import subprocess
     import sys
 
     proc = subprocess.run(
@@ -386,9 +382,7 @@ def test_a_job_script_whose_snakemake_is_already_gone_does_not_start(tmp_path):
 @pytest.mark.slow
 def test_killing_snakemake_with_sigkill_stops_its_local_fit_jobs(tmp_path):
     """The issue's case: kill -9 of Snakemake used to leave its fit jobs running (and writing)."""
-    import os
     import signal
-    import subprocess
 
     from conftest import SNAKEMAKE
 
