@@ -393,3 +393,48 @@ def test_a_relative_path_is_read_from_the_working_directory_an_absolute_one_as_i
     assert len(table) == len(ROWS)
     table, _ = acquire_and_clean(tmp_path / "b", csv_spec(path))  # absolute, outside nothing: as it is
     assert len(table) == len(ROWS)
+
+
+BIG_CLEAN = """
+import resource, sys, time
+from pathlib import Path
+from funnel import datasets
+
+tmp, path = Path(sys.argv[1]), Path(sys.argv[2])
+spec = datasets.resolve_spec("big", {"source": "csv", "path": str(path), "columns": {"group": "grp", "x": "x", "y": "y"}})
+start = time.perf_counter()
+datasets.acquire("big", spec, tmp / "source", log=lambda m: None)
+table, record = datasets.clean("big", spec, tmp / "source", log=lambda m: None)
+datasets.write_clean(table, record, tmp / "out" / "table.csv", tmp / "out" / "provenance.json")
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, record["groups"])
+"""
+
+
+@pytest.mark.slow
+def test_a_million_row_csv_is_cleaned_in_under_30_s_and_500_mb(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    rng = np.random.default_rng(1)
+    n = 10**6
+    frame = pd.DataFrame(
+        {"grp": [f"g{i}" for i in rng.integers(0, 1000, n)], "x": rng.normal(size=n), "note": "a note"}
+    )
+    frame["y"] = 1 + 2 * frame["x"] + rng.normal(size=n)
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False, float_format="%.5f")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    proc = subprocess.run(
+        [sys.executable, "-c", BIG_CLEAN, str(tmp_path), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seconds, peak, groups = proc.stdout.split()
+    assert int(groups) == 1000
+    assert float(seconds) < 30 and int(peak) < 500 * 2**20, (seconds, int(peak) / 2**20)

@@ -290,11 +290,12 @@ def sniff_delimiter(header: str, wanted: Sequence[str]) -> str:
 
 
 def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: str | None = None) -> pd.DataFrame:
-    """A user's table, read safely: every column as text (the group's labels exactly as written,
-    ``NA`` and ``null`` included), the delimiter taken from the header, duplicate column names refused.
+    """The model's columns of a user's table, read safely: the group's labels as text exactly as
+    written (``NA``, ``null`` included), the delimiter taken from the header, duplicate column
+    names refused, the file named in every error.
 
-    x and y stay text here; :func:`prepare_table` makes them numbers (pandas' missing-value
-    words, e.g. ``NA``, count as missing there).
+    In x and y pandas' missing-value words (``NA``, ``null``, empty, ...) are missing; a column
+    with other text stays text, and :func:`prepare_table` names its first bad value.
     """
     import csv
 
@@ -337,7 +338,13 @@ def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: 
             )
     try:
         frame = pd.read_csv(
-            path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+            path,
+            sep=delimiter,
+            usecols=wanted,  # only the model's columns: a wide table costs no more
+            dtype={columns["group"]: str},
+            keep_default_na=False,  # the group column: every label is text, "NA" and "null" included
+            na_values={columns["x"]: sorted(NA_STRINGS), columns["y"]: sorted(NA_STRINGS)},
+            encoding="utf-8-sig",
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
