@@ -30,7 +30,8 @@ NA = "NA"
 LABELS = [SCRIPT, IMG, QUOTES, PATH, NA]
 # The script's label is the smallest group, so it is the tracked one (the default track_group):
 # the study found it raw in data.html, comparison.html, experiments.html and fit_*.html.
-SIZES = {SCRIPT: 4, IMG: 6, QUOTES: 6, PATH: 6, NA: 6}
+# The image's label is the largest group, which the data page names too.
+SIZES = {SCRIPT: 4, IMG: 8, QUOTES: 6, PATH: 6, NA: 6}
 PWNED_TITLES = {"31337", "31338"}
 
 
@@ -173,11 +174,11 @@ def test_hostile_labels_never_run_in_the_report_and_show_as_text(tmp_path):
     assert provenance["track_group"] == SCRIPT and provenance["groups"] == len(LABELS)  # NA is a label
     seen = check_pages(workdir)
     assert "report/index.html" in seen and len(seen) >= 6, sorted(seen)
-    # The pages the study found unescaped show the tracked label as text; the data page shows every label.
-    for page in ("hostile/report/data.html", "hostile/report/comparison.html"):
+    # The pages the study found unescaped show the tracked label as text, the data page the largest group's.
+    for page in ("report/index.html", "hostile/report/data.html", "hostile/report/comparison.html"):
         assert SCRIPT in seen[page], (page, seen[page])
     assert any(SCRIPT in labels for name, labels in seen.items() if "/fit_" in name), seen
-    assert seen["hostile/report/data.html"] == set(LABELS), seen["hostile/report/data.html"]
+    assert IMG in seen["hostile/report/data.html"], seen["hostile/report/data.html"]
 
 
 # ---------------------------------------------------------------- bounds that keep a run inside the machine
