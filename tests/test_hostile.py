@@ -423,6 +423,8 @@ def test_killing_snakemake_with_sigkill_stops_its_local_fit_jobs(tmp_path):
         os.kill(snakemake.pid, signal.SIGKILL)
         snakemake.wait(timeout=10)
         assert _wait_for(lambda: not any(_alive(pid) for pid in jobs), 15), "fit jobs outlived their Snakemake"
+        said = "".join(log.read_text() for log in logs.rglob("*.log"))
+        assert "that started this job is gone: stopping" in said, said[-2000:]
     finally:
         try:
             os.killpg(snakemake.pid, signal.SIGKILL)

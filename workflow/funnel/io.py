@@ -248,11 +248,10 @@ def die_with_snakemake(poll: float = ORPHAN_POLL, grace: float = ORPHAN_GRACE) -
             time.sleep(poll)
             for pid, start in watched:
                 if _start_time(pid) != start:
-                    print(
-                        f"the Snakemake process {pid} that started this job is gone: stopping (no orphan jobs)",
-                        file=sys.__stderr__ or sys.stderr,
-                        flush=True,
-                    )
+                    message = f"the Snakemake process {pid} that started this job is gone: stopping (no orphan jobs)"
+                    for stream in {id(s): s for s in (sys.stderr, sys.__stderr__) if s is not None}.values():
+                        with contextlib.suppress(Exception):
+                            print(message, file=stream, flush=True)  # the job's log and the terminal
                     os.kill(os.getpid(), signal.SIGTERM)
                     time.sleep(grace)
                     os._exit(143)
