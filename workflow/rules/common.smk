@@ -6,7 +6,12 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from funnel.config import ConfigError, load_schema, validate_config
-from funnel.datasets import DataError, check_config_files, resolve_datasets
+from funnel.datasets import (
+    DataError,
+    check_config_files,
+    check_source_file,
+    resolve_datasets,
+)
 
 try:
     check_config_files(workflow.configfiles)
@@ -65,6 +70,20 @@ def canonical(value):
 def source_spec(wildcards):
     spec = DATASETS[wildcards.dataset]
     return canonical({key: spec[key] for key in SOURCE_KEYS if key in spec})
+
+
+def source_file(wildcards):
+    """A csv dataset's file, an input of its download: editing it reruns `download`, `clean`
+    and everything downstream. A missing file (or a FIFO, a device) stops the run here, with
+    the message that names the key and the fix."""
+    spec = DATASETS[wildcards.dataset]
+    if spec["source"] != "csv":
+        return []
+    try:
+        check_source_file(Path(spec["path"]), wildcards.dataset)
+    except DataError as error:
+        raise WorkflowError(str(error)) from None
+    return [spec["path"]]
 
 
 def clean_spec(wildcards):

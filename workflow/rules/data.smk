@@ -4,6 +4,8 @@ localrules:
 
 # Each dataset's source, fetched (or copied) and verified: data/<dataset>/source.
 rule download:
+    input:
+        source_file,
     output:
         directory("data/{dataset}/source"),
     log:

@@ -28,12 +28,14 @@ with script_log(smk.log[0]):
     from funnel.diagnostics import fit_diagnostics, thresholds_from
     from funnel.fitting import MAP_SEED, BatchSampler, map_estimate, settings_from
     from funnel.io import seed_of, sha256_file
+    from funnel.limits import check_job_memory
 
     # The seeds come from the output names, so batching never enters the params.
     seeds = [seed_of(p) for p in smk.output.traces]
     settings = settings_from(smk.params, smk.params.sampler, smk.params.model, smk.threads)
     print(f"dataset {smk.params.dataset}: {settings}; seeds {seeds}", flush=True)
     data = load(smk.input.table, smk.input.provenance)
+    check_job_memory(settings, data, section="fit")  # refuse before sampling a job that cannot fit
     thresholds = thresholds_from(smk.params)
     table_sha256 = sha256_file(smk.input.table)
     run_batch(

@@ -25,6 +25,7 @@ with script_log(smk.log[0]):
     from funnel.datasets import load
     from funnel.fitting import BatchSampler
     from funnel.io import sha256_file, warn_user
+    from funnel.limits import check_job_memory
     from funnel.sbc import (
         FAIL_SIMULATIONS_ENV,
         SBCSettings,
@@ -55,6 +56,7 @@ with script_log(smk.log[0]):
     if warning:
         warn_user(warning)
     data = load(smk.input.table, smk.input.provenance)
+    check_job_memory(settings, data, section="sbc")  # refuse before sampling a job that cannot fit
     run_sbc_batch(
         indices=indices,
         records=smk.output.records,
