@@ -1,4 +1,5 @@
 import sys
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -7,15 +8,28 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from funnel.config import ConfigError, load_schema, validate_config
 from funnel.datasets import DataError, check_config_files, resolve_datasets
+from funnel.errors import end_on_failures, stop
+from funnel.prechecks import check_sources, select_datasets
 
+# When this run started: the onerror hook (Snakefile) reports the logs written since.
+RUN_STARTED = time.time()
+
+# The checks that need no job run here, before Snakemake plans any: a problem ends
+# the output on its message (funnel.errors.stop), without a traceback.
 try:
     check_config_files(workflow.configfiles)
     validate_config(
         config,
         load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
     )
+    # Every dataset's spec with its defaults (datasets.<name> in config.yaml), of the
+    # datasets this run fits (run_datasets: all of them when empty).
+    DATASETS = select_datasets(
+        resolve_datasets(config["datasets"]), config.get("run_datasets")
+    )
+    check_sources(DATASETS)
 except (ConfigError, DataError) as error:
-    raise WorkflowError(str(error)) from None
+    stop(str(error))
 
 
 LOGS = "results/logs"
@@ -23,8 +37,6 @@ LOGS = "results/logs"
 BENCH = "results/benchmarks"
 REPORT = "results/report"
 
-# Every dataset's spec with its defaults (datasets.<name> in config.yaml).
-DATASETS = resolve_datasets(config["datasets"])
 DATASET_NAMES = list(DATASETS)
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
@@ -231,9 +243,10 @@ SBC = config["sbc"]
 SBC_DATASETS = (SBC["datasets"] or DATASET_NAMES) if SBC["enabled"] else []
 _unknown = [d for d in SBC_DATASETS if d not in DATASETS]
 if _unknown:
-    raise WorkflowError(
+    stop(
         f"sbc.datasets names {', '.join(map(repr, _unknown))}, which are not datasets of "
-        f"this run ({', '.join(DATASET_NAMES)}); add them under `datasets:` or remove them"
+        f"this run ({', '.join(DATASET_NAMES)}); add them under `datasets:` (and to "
+        "run_datasets, if it is set) or remove them from sbc.datasets"
     )
 if SBC_DATASETS:
     from funnel.sbc import prior_warning
