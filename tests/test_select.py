@@ -1,0 +1,119 @@
+"""Which datasets a run fits (config `run_datasets`), end to end through Snakemake's dry run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, copy_config, run_snakemake
+from funnel.config import ConfigError
+from funnel.prechecks import select_datasets
+
+RECIPE_SECTION = "## Your own data"
+
+
+def planned(proc: subprocess.CompletedProcess[str]) -> set[str]:
+    """The datasets of a dry run's jobs: their {dataset} wildcards and fit rules' names."""
+    text = proc.stdout + proc.stderr
+    datasets = set(re.findall(r"wildcards: .*?\bdataset=(\w+)", text))
+    datasets |= set(re.findall(r"^fit_batch\d+_(\w+?)_(?:pymc|nutpie)_", text, re.M))
+    return datasets
+
+
+def job_text(proc: subprocess.CompletedProcess[str]) -> str:
+    """A dry run's output without the lines that echo the command line and the config files."""
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return "\n".join(x for x in lines if not x.lstrip().startswith(("Command:", "Config file")))
+
+
+def write_csv(workdir: Path, path: str, columns: dict[str, str]) -> None:
+    target = workdir / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"g{i % 4},{i % 3},{1.5 * i}" for i in range(24)]
+    target.write_text(",".join([columns["group"], columns["x"], columns["y"]]) + "\n" + "\n".join(rows) + "\n")
+
+
+def readme_recipe() -> tuple[str, list[str]]:
+    """The YAML block and the snakemake command of README.md's "Your own data", as written."""
+    text = (ROOT / "README.md").read_text()
+    assert f"\n{RECIPE_SECTION}\n" in text, f"README.md has no section {RECIPE_SECTION!r}"
+    section = text.split(f"\n{RECIPE_SECTION}\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    command = re.search(r"`(?:\.venv/bin/)?snakemake (--configfile [^`]+)`", section)
+    assert block and command, "the recipe's YAML block or its `snakemake --configfile ...` command is missing"
+    return block.group(1), shlex.split(command.group(1))
+
+
+def test_the_readme_recipe_fits_only_that_dataset(workdir):
+    """README.md's "fit your dataset alone" recipe, run exactly as written (dry run):
+    only its dataset is planned, although config.yaml still configures radon."""
+    block, args = readme_recipe()
+    copy_config(workdir)  # the shipped config.yaml, with radon
+    at = args.index("--configfile") + 1
+    (workdir / args[at]).write_text(block)
+    args[at] = str(workdir / args[at])  # the user runs it where the file is; the tests from the checkout
+    recipe = yaml.safe_load(block)
+    names = list(recipe["datasets"])
+    for name in names:
+        spec = recipe["datasets"][name]
+        if spec.get("source") == "csv":
+            write_csv(workdir, spec["path"], spec["columns"])
+    proc = run_snakemake(workdir, "-n", *args)
+    assert planned(proc) == set(names), job_text(proc)
+    assert "radon" not in job_text(proc)
+
+
+def test_run_datasets_on_the_command_line_picks_a_subset(workdir):
+    copy_config(workdir)
+    preset = ["--configfile", str(ROOT / "workflow/presets/datasets.yaml")]
+    both = run_snakemake(workdir, "-n", *preset)
+    assert planned(both) == {"radon", "sleepstudy"}  # the preset adds sleepstudy beside radon
+    alone = run_snakemake(workdir, "-n", *preset, "--config", "run_datasets=[sleepstudy]")
+    assert planned(alone) == {"sleepstudy"} and "radon" not in job_text(alone)
+    # A bare name (or a comma-separated list) works too.
+    bare = run_snakemake(workdir, "-n", *preset, "--config", "run_datasets=sleepstudy")
+    assert planned(bare) == {"sleepstudy"}
+    listed = run_snakemake(workdir, "-n", *preset, "--config", "run_datasets=radon,sleepstudy")
+    assert planned(listed) == {"radon", "sleepstudy"}
+
+
+def test_a_dataset_left_out_is_not_checked(workdir):
+    """A configured dataset that this run does not fit may be broken: it is not read at all."""
+    copy_config(workdir)
+    mine = {
+        "run_datasets": ["radon"],
+        "datasets": {
+            "later": {"source": "csv", "path": "data/not_yet.csv", "columns": {"group": "g", "x": "x", "y": "y"}}
+        },
+    }
+    mine_yaml = workdir / "mine.yaml"
+    mine_yaml.write_text(yaml.safe_dump(mine))
+    proc = run_snakemake(workdir, "-n", "--configfile", str(mine_yaml))
+    assert planned(proc) == {"radon"}
+    # Selected, the same dataset is refused before any job, naming its missing file.
+    proc = run_snakemake(workdir, "-n", "--configfile", str(mine_yaml), "--config", "run_datasets=[later]", check=False)
+    assert proc.returncode != 0
+    assert "data/not_yet.csv does not exist" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_an_unknown_name_in_run_datasets_is_refused(workdir):
+    copy_config(workdir)
+    proc = run_snakemake(workdir, "-n", "--config", "run_datasets=[radom]", check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "run_datasets names 'radom', which is not a dataset of the configuration (datasets: radon)" in last
+    assert not (workdir / "results").exists() and not (workdir / "data").exists()
+
+
+def test_select_datasets_keeps_the_order_asked_and_defaults_to_all():
+    datasets = {"radon": {}, "sleepstudy": {}, "plots": {}}
+    assert list(select_datasets(datasets, [])) == ["radon", "sleepstudy", "plots"]
+    assert list(select_datasets(datasets, None)) == ["radon", "sleepstudy", "plots"]
+    assert list(select_datasets(datasets, ["plots", "radon"])) == ["plots", "radon"]
+    assert list(select_datasets(datasets, "plots, radon")) == ["plots", "radon"]
+    with pytest.raises(ConfigError, match=r"'a', 'b', which are not datasets"):
+        select_datasets(datasets, ["a", "b"])
