@@ -2,8 +2,6 @@ import sys
 import time
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
-
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from funnel.config import ConfigError, load_schema, validate_config
@@ -286,7 +284,7 @@ def sbc_targets(wildcards):
     """What `snakemake sbc` builds: every record, the tables and the report page of
     each campaign (an error that says how to switch it on when sbc.enabled is false)."""
     if not SBC["enabled"]:
-        raise WorkflowError(
+        stop(
             "`snakemake sbc` asks for the SBC campaign, but sbc.enabled is false: add "
             "--configfile workflow/presets/sbc.yaml (after the target) or set sbc.enabled: true"
         )
