@@ -117,3 +117,23 @@ def test_select_datasets_keeps_the_order_asked_and_defaults_to_all():
     assert list(select_datasets(datasets, "plots, radon")) == ["plots", "radon"]
     with pytest.raises(ConfigError, match=r"'a', 'b', which are not datasets"):
         select_datasets(datasets, ["a", "b"])
+
+
+def test_the_parse_time_csv_check_refuses_only_a_column_no_reading_finds(tmp_path, monkeypatch):
+    from funnel.datasets import DataError
+    from funnel.prechecks import check_csv
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"source": "csv", "path": "t.csv", "columns": {"group": "school", "x": "ses", "y": "math"}}
+    for header in ("school,ses,math", '\ufeff"school","ses","math"', "school;ses;math", "school\tses\tmath"):
+        (tmp_path / "t.csv").write_text(f"{header}\n1,2,3\n", encoding="utf-8")
+        check_csv("mine", spec)  # every delimiter the table could be read with: left to the clean rule
+    (tmp_path / "t.csv").write_text("school;ses;maths\n1;2;3\n")
+    with pytest.raises(
+        DataError,
+        match=r"column 'math' \(datasets.mine.columns.y\) is not in the table t.csv; "
+        r"its columns are: school, ses, maths\. Set columns.y",
+    ):
+        check_csv("mine", spec)
+    with pytest.raises(DataError, match=r"missing.csv does not exist \(datasets.mine.path is relative"):
+        check_csv("mine", {**spec, "path": "missing.csv"})

@@ -25,7 +25,8 @@ try:
     DATASETS = select_datasets(
         resolve_datasets(config["datasets"]), config.get("run_datasets")
     )
-    check_sources(DATASETS)
+    if workflow.is_main_process:  # a cluster job's node may not see the user's files
+        check_sources(DATASETS)
 except (ConfigError, DataError) as error:
     stop(str(error))
 
