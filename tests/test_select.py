@@ -72,8 +72,12 @@ def test_run_datasets_on_the_command_line_picks_a_subset(workdir):
     preset = ["--configfile", str(ROOT / "workflow/presets/datasets.yaml")]
     both = run_snakemake(workdir, "-n", *preset)
     assert planned(both) == {"radon", "sleepstudy"}  # the preset adds sleepstudy beside radon
+    # ... and says so, with the way to fit it alone.
+    assert "Note: this run fits radon (from config.yaml) beside sleepstudy" in both.stderr
+    assert "set `run_datasets: [sleepstudy]` in your file" in both.stderr
     alone = run_snakemake(workdir, "-n", *preset, "--config", "run_datasets=[sleepstudy]")
     assert planned(alone) == {"sleepstudy"} and "radon" not in job_text(alone)
+    assert "Note: this run fits" not in alone.stderr
     # A bare name (or a comma-separated list) works too.
     bare = run_snakemake(workdir, "-n", *preset, "--config", "run_datasets=sleepstudy")
     assert planned(bare) == {"sleepstudy"}

@@ -76,3 +76,31 @@ def check_sources(datasets: Mapping[str, Mapping[str, Any]]) -> None:
     for name, spec in datasets.items():
         if spec.get("source") == "csv":
             check_csv(name, spec)
+
+
+def merged_datasets_note(
+    planned: Sequence[str], files: Sequence[str | Path], run: Sequence[str] | str | None
+) -> str | None:
+    """A note when the --configfile ``files`` name datasets but the run also fits others that
+    come from config.yaml (Snakemake merges the files, so radon stays): how to fit only the
+    user's. None when run_datasets is set or nothing was merged in."""
+    if run:
+        return None
+    import yaml
+
+    mine: list[str] = []
+    for path in files:
+        try:
+            datasets = (yaml.safe_load(Path(path).read_text()) or {}).get("datasets") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        mine += [name for name in datasets if name in planned and name not in mine]
+    others = [name for name in planned if name not in mine]
+    if not mine or not others:
+        return None
+    return (
+        f"Note: this run fits {', '.join(others)} (from config.yaml) beside {', '.join(mine)} (from "
+        f"{', '.join(map(str, files))}): Snakemake merges a --configfile over config.yaml. To fit only "
+        f"{', '.join(mine)}, set `run_datasets: [{', '.join(mine)}]` in your file (or pass "
+        f"--config run_datasets=[{','.join(mine)}])."
+    )

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from funnel.config import ConfigError, load_schema, validate_config
 from funnel.datasets import DataError, check_config_files, resolve_datasets
 from funnel.errors import end_on_failures, stop
-from funnel.prechecks import check_sources, select_datasets
+from funnel.prechecks import check_sources, merged_datasets_note, select_datasets
 
 # When this run started: the onerror hook (Snakefile) reports the logs written since.
 RUN_STARTED = time.time()
@@ -29,6 +29,12 @@ try:
         check_sources(DATASETS)
 except (ConfigError, DataError) as error:
     stop(str(error))
+if workflow.is_main_process:
+    _note = merged_datasets_note(
+        list(DATASETS), workflow.overwrite_configfiles or [], config.get("run_datasets")
+    )
+    if _note:
+        print(_note, file=sys.stderr)
 
 
 LOGS = "results/logs"
