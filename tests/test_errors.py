@@ -189,11 +189,15 @@ def test_end_on_failures_prints_this_runs_messages_last(tmp_path, capsys):
     (logs / "a" / "ok.log").write_text("all fine\n")
     (logs / "a" / "clean.log").write_text(f"details\n{MARKER}first line\n{MARKER}second line\n")
     assert marked_messages(logs, since) == [(logs / "a" / "clean.log", "first line\nsecond line")]
+    # Snakemake's log of the run: two failed jobs, one of them without a message (a bug).
+    snakemake_log = tmp_path / "run.snakemake.log"
+    snakemake_log.write_text("Building DAG\n[date]\nError in rule clean:\n...\n[date]\nError in rule fit:\n")
     with pytest.raises(SystemExit) as stopped:
-        end_on_failures(logs, since)
+        end_on_failures(logs, since, [str(snakemake_log)])  # Snakemake passes a list
     assert stopped.value.code == 1
     err = capsys.readouterr().err.rstrip().splitlines()
     assert err[-3:] == [f"{logs / 'a' / 'clean.log'}:", "Error: first line", "second line"]
+    assert "1 other job(s) failed: see their errors above." in err
     assert "an earlier run's problem" not in "\n".join(err)
     # No marked log (a bug, or nothing failed this way): Snakemake ends with its own report.
     assert end_on_failures(tmp_path / "empty", since) is None

@@ -25,7 +25,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 # Prefix of the lines of a job's log that hold an expected error's message.
 MARKER = "FUNNEL-ERROR: "
@@ -94,18 +94,44 @@ def marked_messages(log_dir: str | os.PathLike[str], since: float) -> list[tuple
     return [(path, message) for _, path, message in sorted(found)]
 
 
-def end_on_failures(log_dir: str | os.PathLike[str], since: float, stream: TextIO | None = None) -> None:
+def failed_jobs(snakemake_logs: Any) -> int:
+    """How many jobs failed, from Snakemake's own log file(s) of the run (the ``log`` of its
+    ``onerror`` hook: a path or a list of them; 0 if none can be read)."""
+    if isinstance(snakemake_logs, (str, os.PathLike)):
+        snakemake_logs = [snakemake_logs]
+    count = 0
+    for path in snakemake_logs or []:
+        try:
+            count += Path(path).read_text(errors="replace").count("\nError in rule ")
+        except (OSError, TypeError):
+            continue
+    return count
+
+
+def end_on_failures(
+    log_dir: str | os.PathLike[str],
+    since: float,
+    snakemake_log: Any = None,
+    stream: TextIO | None = None,
+) -> None:
     """Snakemake's ``onerror`` hook: print the message of every job that failed on an
     expected error during this run (their logs under ``log_dir`` written since
-    ``since``) as the last lines of the output, and exit with status 1.
+    ``since``) as the last lines of the output, and exit with status 1. Jobs that
+    failed otherwise (counted in ``snakemake_log``) are mentioned before them.
 
     Returns without printing when no failed job left such a message (a bug: Snakemake
     ends with its own report, whose traceback is needed then).
     """
-    failures = marked_messages(log_dir, since)
+    try:
+        failures = marked_messages(log_dir, since)
+        others = failed_jobs(snakemake_log) - len(failures)
+    except Exception:  # noqa: BLE001 - the hook must never hide the run's own report behind its own error
+        return
     if not failures:
         return
     out = stream or sys.stderr
+    if others > 0:
+        print(f"\n{others} other job(s) failed: see their errors above.", file=out)
     count = f"{len(failures)} problems" if len(failures) > 1 else "a problem"
     print(f"\nThe run stopped on {count} to fix (the job's log has the details):", file=out)
     for path, message in failures:
