@@ -141,3 +141,23 @@ def test_the_parse_time_csv_check_refuses_only_a_column_no_reading_finds(tmp_pat
         check_csv("mine", spec)
     with pytest.raises(DataError, match=r"missing.csv does not exist \(datasets.mine.path is relative"):
         check_csv("mine", {**spec, "path": "missing.csv"})
+
+
+def test_a_full_copy_of_config_yaml_with_its_datasets_replaced(workdir):
+    """The trap of issue 24: a copy of config.yaml whose radon entry is replaced, passed with
+    --configfile, is merged over config.yaml, so radon is fitted too; the run says so and how
+    to fit the copy's dataset alone (run_datasets, or Snakemake's --replace-workflow-config)."""
+    copy_config(workdir)
+    write_csv(workdir, "data/plots.csv", {"group": "plot", "x": "dose", "y": "yield"})
+    copy = yaml.safe_load((ROOT / "config.yaml").read_text())
+    copy["datasets"] = {
+        "plots": {"source": "csv", "path": "data/plots.csv", "columns": {"group": "plot", "x": "dose", "y": "yield"}}
+    }
+    mine = workdir / "mine.yaml"
+    mine.write_text(yaml.safe_dump(copy, sort_keys=False))
+    merged = run_snakemake(workdir, "-n", "--configfile", str(mine))
+    assert planned(merged) == {"radon", "plots"}
+    assert "Note: this run fits radon (from config.yaml) beside plots" in merged.stderr
+    assert "set `run_datasets: [plots]` in your file (or pass --config run_datasets=[plots])" in merged.stderr
+    replaced = run_snakemake(workdir, "-n", "--configfile", str(mine), "--replace-workflow-config")
+    assert planned(replaced) == {"plots"} and "Note: this run fits" not in replaced.stderr
