@@ -15,6 +15,12 @@ include: "workflow/rules/sbc.smk"
 include: "workflow/rules/report.smk"
 
 
+# A job that failed on a problem the user can fix (bad data, a failed fit) wrote its
+# message to its log (funnel.errors): print those messages as the output's last lines.
+onerror:
+    end_on_failures(LOGS, RUN_STARTED, log)
+
+
 rule all:
     default_target: True
     input:

@@ -285,6 +285,9 @@ def script_log(log_path: str | os.PathLike[str] | None) -> Iterator[None]:
             import traceback
 
             traceback.print_exc(file=handle)
+            from .errors import end_on_message  # an expected error: its message, no traceback
+
+            end_on_message(sys.exc_info()[1], handle)
             raise
         finally:
             sys.stdout, sys.stderr = old_out, old_err

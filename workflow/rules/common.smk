@@ -1,7 +1,6 @@
 import sys
+import time
 from pathlib import Path
-
-from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
@@ -12,15 +11,35 @@ from funnel.datasets import (
     check_source_file,
     resolve_datasets,
 )
+from funnel.errors import end_on_failures, stop
+from funnel.prechecks import check_sources, merged_datasets_note, select_datasets
 
+# When this run started: the onerror hook (Snakefile) reports the logs written since.
+RUN_STARTED = time.time()
+
+# The checks that need no job run here, before Snakemake plans any: a problem ends
+# the output on its message (funnel.errors.stop), without a traceback.
 try:
     check_config_files(workflow.configfiles)
     validate_config(
         config,
         load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
     )
+    # Every dataset's spec with its defaults (datasets.<name> in config.yaml), of the
+    # datasets this run fits (run_datasets: all of them when empty).
+    DATASETS = select_datasets(
+        resolve_datasets(config["datasets"]), config.get("run_datasets")
+    )
+    if workflow.is_main_process:  # a cluster job's node may not see the user's files
+        check_sources(DATASETS)
 except (ConfigError, DataError) as error:
-    raise WorkflowError(str(error)) from None
+    stop(str(error))
+if workflow.is_main_process:
+    _note = merged_datasets_note(
+        list(DATASETS), workflow.overwrite_configfiles or [], config.get("run_datasets")
+    )
+    if _note:
+        print(_note, file=sys.stderr)
 
 
 LOGS = "results/logs"
@@ -28,8 +47,6 @@ LOGS = "results/logs"
 BENCH = "results/benchmarks"
 REPORT = "results/report"
 
-# Every dataset's spec with its defaults (datasets.<name> in config.yaml).
-DATASETS = resolve_datasets(config["datasets"])
 DATASET_NAMES = list(DATASETS)
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
@@ -250,9 +267,10 @@ SBC = config["sbc"]
 SBC_DATASETS = (SBC["datasets"] or DATASET_NAMES) if SBC["enabled"] else []
 _unknown = [d for d in SBC_DATASETS if d not in DATASETS]
 if _unknown:
-    raise WorkflowError(
+    stop(
         f"sbc.datasets names {', '.join(map(repr, _unknown))}, which are not datasets of "
-        f"this run ({', '.join(DATASET_NAMES)}); add them under `datasets:` or remove them"
+        f"this run ({', '.join(DATASET_NAMES)}); add them under `datasets:` (and to "
+        "run_datasets, if it is set) or remove them from sbc.datasets"
     )
 if SBC_DATASETS:
     from funnel.sbc import prior_warning
@@ -292,7 +310,7 @@ def sbc_targets(wildcards):
     """What `snakemake sbc` builds: every record, the tables and the report page of
     each campaign (an error that says how to switch it on when sbc.enabled is false)."""
     if not SBC["enabled"]:
-        raise WorkflowError(
+        stop(
             "`snakemake sbc` asks for the SBC campaign, but sbc.enabled is false: add "
             "--configfile workflow/presets/sbc.yaml (after the target) or set sbc.enabled: true"
         )
