@@ -389,7 +389,7 @@ def test_a_damaged_entry_is_detected_by_its_checksum_and_refit(tmp_path):
 def test_an_entry_without_its_checksum_is_refit(tmp_path):
     """A job killed between writing the entry and its checksum: the entry is not trusted."""
     batch(tmp_path, [1])
-    Path(f"{_entry(tmp_path, 1)}.sha256").unlink()
+    Path(f"{_entry(tmp_path, 1)}.sha256").unlink(missing_ok=True)
     (tmp_path / "seed1.nc").unlink()
     report, _ = batch(tmp_path, [1])
     assert report.sampled == [1]
@@ -433,21 +433,58 @@ def test_old_settings_entries_survive_a_settings_change_and_prune_removes_them(t
     assert again.resumed == [1, 2] and made == []
 
 
-def test_every_funnel_module_imports_alone():
-    """No import circle: each module of the library imports by itself in a fresh interpreter."""
+def test_every_funnel_module_imports_alone_and_none_imports_another_that_imports_it_back():
+    """No import circle: each module imports by itself in a fresh interpreter, and the graph of the
+    library's imports (at the top or inside functions) has no cycle."""
+    import ast
     import subprocess
 
-    modules = sorted(
-        f"funnel.{p.stem}" if p.stem != "__init__" else "funnel" for p in (ROOT / "workflow" / "funnel").glob("*.py")
-    )
-    modules += sorted(f"funnel.plots.{p.stem}" for p in (ROOT / "workflow" / "funnel" / "plots").glob("*.py"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
-    failed = {}
-    for module in modules:
-        proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            failed[module] = proc.stderr.strip().splitlines()[-1]
-    assert not failed, failed
+    folder = ROOT / "workflow" / "funnel"
+    names = {
+        ".".join(p.relative_to(folder).with_suffix("").parts): p for p in folder.rglob("*.py") if p.stem != "__init__"
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        package = name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)]
+                stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                found |= {stem} if stem in names else {f"{stem}.{a.name}".lstrip(".") for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("funnel."):
+                found.add(node.module.removeprefix("funnel."))
+        graph[name] = {m for m in found if m in names and m != name}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(m == goal or (m not in seen and reaches(m, goal, seen | {m})) for m in graph[start])
+
+    circles = sorted(name for name in names if reaches(name, name, set()))
+    assert not circles, f"modules in an import circle: {circles}"
+    # Each module in a fresh process of its own: forked from one that has imported the third-party
+    # libraries (seconds each) but no module of the library.
+    script = """
+import importlib, os, sys, traceback
+for lib in ("numpy", "pandas", "scipy.stats", "xarray", "matplotlib.pyplot", "arviz"):
+    importlib.import_module(lib)
+assert not [m for m in sys.modules if m.startswith("funnel")]
+failed = 0
+for module in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            print(module, traceback.format_exc().strip().splitlines()[-1], flush=True)
+            os._exit(1)
+        os._exit(0)
+    failed += os.waitpid(pid, 0)[1] != 0
+sys.exit(min(failed, 1))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "MPLBACKEND": "Agg"}
+    modules = [f"funnel.{name}" for name in sorted(names)]
+    proc = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # ---------------------------------------------------------------- MAP points (write_maps)
