@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fitting import IncompleteFit, check_complete, check_trace_storage, settings_key, write_trace
+from .fitting import IncompleteFit, check_complete, check_trace_storage, write_trace
 from .store import STORE, Store, check_attrs, copy_out, fit_key, library_versions
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "fit_key",
     "map_key_parts",
     "run_batch",
-    "settings_key",
     "stop_on_signals",
     "write_maps",
 ]
@@ -189,6 +188,7 @@ class Batch:
     # Where a stopped job's finished tasks are kept (None: not kept, the rerun starts over).
     kept_in: Path | None = None
     on_error_hint = "To record failures and go on instead, set fit.on_error: record."
+    resumed_from = "the store"  # where resume() takes results from
 
     def __init__(
         self,
@@ -238,7 +238,7 @@ class Batch:
                     )
                     raise
         self.log(
-            f"batch done: {len(report.sampled)} {self.done}, {len(report.resumed)} resumed from the store, "
+            f"batch done: {len(report.sampled)} {self.done}, {len(report.resumed)} resumed from {self.resumed_from}, "
             f"{len(report.failed)} failed{' (recorded)' if report.failed and self.on_error == 'record' else ''}"
         )
         if report.failed and self.on_error == "stop":
