@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,3 +358,25 @@ def test_an_interrupted_batch_resumes_with_only_the_unfinished_simulations(tmp_p
     fitted = _fake_fits(monkeypatch)
     report, _ = _batch(tmp_path, [1, 2])
     assert fitted == [] and report.resumed == [1, 2]
+
+
+def test_a_stored_record_that_is_damaged_or_of_another_simulation_is_fitted_again(tmp_path, monkeypatch):
+    import json
+
+    _fake_fits(monkeypatch)
+    _batch(tmp_path, [1, 2])
+    store = tmp_path / "sbc" / ".store"
+    (one,) = store.glob("sim1-*.json")
+    (two,) = store.glob("sim2-*.json")
+    # Simulation 1's record and its checksum under simulation 2's name: the record names simulation 1.
+    for suffix in ("", ".sha256"):
+        if Path(f"{one}{suffix}").exists():
+            Path(f"{two}{suffix}").write_bytes(Path(f"{one}{suffix}").read_bytes())
+    record = json.loads(one.read_text())
+    one.write_text(json.dumps({**record, "rank_mu_a": 99}))  # edited in place, still valid JSON: the checksum
+    for path in (tmp_path / "sbc").glob("sim*.json"):
+        path.unlink()
+    fitted = _fake_fits(monkeypatch)
+    report, records = _batch(tmp_path, [1, 2])
+    assert fitted == [1, 2] and report.resumed == []
+    assert [json.loads(p.read_text())["rank_mu_a"] for p in records] == [1, 2]
