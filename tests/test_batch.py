@@ -27,7 +27,6 @@ from funnel.batch import (  # noqa: E402
     Faults,
     IncompleteFit,
     Interrupted,
-    SeedStore,
     check_complete,
     compile_cache_guard,
     fit_key,
@@ -36,6 +35,7 @@ from funnel.batch import (  # noqa: E402
     write_maps,
 )
 from funnel.diagnostics import SUMMARY_METRICS, fits_table, readable_summary, split_failed, summarize  # noqa: E402
+from funnel.store import Store, prune  # noqa: E402
 from funnel.traces import funnel_draws, ok_traces, open_trace  # noqa: E402
 
 CHAINS, DRAWS = 2, 50
@@ -52,7 +52,9 @@ def trace(seed: int, chains: int = CHAINS, draws: int = DRAWS):
     }
     stats = {"diverging": np.zeros((chains, draws), dtype=bool)}
     idata = az.from_dict(posterior=post, sample_stats=stats, dims={"b": ["g"]}, coords={"g": ["x", "y", "z"]})
-    idata.posterior.attrs = {"seed": seed, "sampling_seconds": 0.5}
+    # The attributes a real sampler records (funnel.fitting.BatchSampler), for the store's checks.
+    idata.posterior.attrs = {"seed": seed, "sampling_seconds": 0.5, "sampler": "s", "model": "m"}
+    idata.posterior.attrs |= {"chains": chains, "draws": draws}
     return idata
 
 
@@ -126,8 +128,10 @@ def test_a_rerun_takes_finished_seeds_from_the_store_and_never_builds_the_sample
     again, made_again = batch(tmp_path, [1, 2, 3])
     assert again.resumed == [1, 2, 3] and again.sampled == [] and made_again == []
     assert {p.name: p.read_bytes() for p in tmp_path.glob("seed*")} == before
-    # The outputs are hard links to the store: no second copy on disk.
-    assert os.stat(tmp_path / "seed2.nc").st_nlink == 2
+    # The outputs are copies of the store entries, never hard links: damage to one never reaches the other.
+    assert os.stat(tmp_path / "seed2.nc").st_nlink == 1
+    (entry,) = (tmp_path / STORE).glob("seed2-*.nc")
+    assert entry.read_bytes() == before["seed2.nc"]
 
 
 def test_a_stored_seed_is_used_whatever_the_batch(tmp_path):
@@ -142,11 +146,10 @@ def test_the_store_key_covers_every_setting_that_changes_the_draws(tmp_path):
     for key, value in [("draws", 51), ("table_sha256", "ab"), ("seed", 2), ("model", "n"), ("versions", {"x": 1})]:
         keys.add(fit_key({**base, key: value}))
     assert len(keys) == 6
-    # Changing a setting resamples, and the stale entry of that seed is removed.
+    # Changing a setting resamples (the entries of the other setting are kept: see test_old_settings_...).
     batch(tmp_path, [1], parts={"draws": DRAWS, "tune": 10})
     report, _ = batch(tmp_path, [1], parts={"draws": DRAWS, "tune": 11})
     assert report.sampled == [1]
-    assert len(list((tmp_path / STORE).glob("seed1-*.nc"))) == 1
 
 
 def test_stale_temporaries_of_the_batch_are_removed_and_other_seeds_left_alone(tmp_path):
@@ -243,9 +246,9 @@ def test_faults_come_from_the_environment_only_when_set():
 
 
 def test_store_paths_live_beside_the_outputs(tmp_path):
-    store = SeedStore.beside(tmp_path / "fits" / "seed1.nc")
+    store = Store.beside(tmp_path / "fits" / "seed1.nc")
     assert store.folder == tmp_path / "fits" / STORE
-    assert store.path(4, "k").name == "seed4-k.nc"
+    assert store.path("seed4", "k", ".nc").name == "seed4-k.nc"
 
 
 def test_run_batch_names_a_damaged_compile_cache(tmp_path):
@@ -279,7 +282,7 @@ def test_a_lean_store_keeps_offsets_only_and_the_diagnostics_still_see_a_and_b(t
             dims=dims,
             coords={"g": list("xyz")},
         )
-        idata.posterior.attrs = {"seed": seed, "sampling_seconds": 0.5}
+        idata.posterior.attrs = {**trace(seed).posterior.attrs}
         return idata
 
     class Lean(StandIn):
@@ -333,6 +336,157 @@ def test_trace_compression_changes_the_file_not_the_draws_nor_the_store_key(tmp_
         assert never.sampled == [] and not (tmp_path / "bad").exists()
 
 
+# ---------------------------------------------------------------- the store: verified before reuse, pruned on request
+
+
+def _entry(folder: Path, seed: int) -> Path:
+    (entry,) = (folder / STORE).glob(f"seed{seed}-*.nc")
+    return entry
+
+
+def _draws(path: Path) -> np.ndarray:
+    import arviz as az
+
+    return az.from_netcdf(str(path)).posterior["sigma_b"].values
+
+
+def test_another_seeds_entry_under_a_seeds_key_is_detected_and_refit(tmp_path):
+    """Seed 6's file (and its checksum file) under seed 5's name: its own attributes say seed 6."""
+    batch(tmp_path, [5, 6])
+    original = _draws(tmp_path / "seed5.nc")
+    five, six = _entry(tmp_path, 5), _entry(tmp_path, 6)
+    for suffix in ("", ".sha256"):
+        source, target = Path(f"{six}{suffix}"), Path(f"{five}{suffix}")
+        if source.exists() or target.exists():
+            target.write_bytes(source.read_bytes())
+    for path in tmp_path.glob("seed*"):
+        path.unlink()
+    lines: list[str] = []
+    report, made = batch(tmp_path, [5, 6], lines=lines)
+    assert report.sampled == [5] and report.resumed == [6] and made[0].sampled == [5]
+    np.testing.assert_array_equal(_draws(tmp_path / "seed5.nc"), original)
+    assert any("WARNING" in line and "discarded" in line and str(five) in line for line in lines), lines
+
+
+def test_a_damaged_entry_is_detected_by_its_checksum_and_refit(tmp_path):
+    """Bytes of the draws changed in place (the file still reads): the checksum differs, the seed is refit."""
+    batch(tmp_path, [1])
+    original = _draws(tmp_path / "seed1.nc")
+    entry = _entry(tmp_path, 1)
+    data = entry.read_bytes()
+    at = data.index(original.tobytes()[:64])
+    entry.write_bytes(data[:at] + bytes(64) + data[at + 64 :])
+    assert not np.array_equal(_draws(entry), original)  # readable, but other draws
+    for path in tmp_path.glob("seed*"):
+        path.unlink()
+    lines: list[str] = []
+    report, _ = batch(tmp_path, [1], lines=lines)
+    assert report.sampled == [1] and report.resumed == []
+    np.testing.assert_array_equal(_draws(tmp_path / "seed1.nc"), original)
+    assert any("SHA-256" in line and "discarded" in line for line in lines), lines
+
+
+def test_an_entry_without_its_checksum_is_refit(tmp_path):
+    """A job killed between writing the entry and its checksum: the entry is not trusted."""
+    batch(tmp_path, [1])
+    Path(f"{_entry(tmp_path, 1)}.sha256").unlink(missing_ok=True)
+    (tmp_path / "seed1.nc").unlink()
+    report, _ = batch(tmp_path, [1])
+    assert report.sampled == [1]
+
+
+def test_damage_to_an_output_never_reaches_the_store(tmp_path):
+    batch(tmp_path, [1])
+    entry = _entry(tmp_path, 1)
+    before = entry.read_bytes()
+    with open(tmp_path / "seed1.nc", "r+b") as handle:  # written in place, as a careless tool would
+        handle.seek(len(before) // 2)
+        handle.write(b"damage")
+    assert entry.read_bytes() == before
+
+
+def test_old_settings_entries_survive_a_settings_change_and_prune_removes_them(tmp_path):
+    from funnel.store import main
+
+    first, _ = batch(tmp_path, [1, 2], parts={"draws": DRAWS, "tune": 10})
+    changed, _ = batch(tmp_path, [1, 2], parts={"draws": DRAWS, "tune": 11})
+    assert first.sampled == [1, 2] and changed.sampled == [1, 2]
+    # Going back to the first setting reuses its entries.
+    back, made = batch(tmp_path, [1, 2], parts={"draws": DRAWS, "tune": 10})
+    assert back.resumed == [1, 2] and made == []
+    store = tmp_path / STORE
+    assert len(list(store.glob("seed1-*.nc"))) == 2
+    current = {p.name for p in store.iterdir()}
+    # Prune keeps the entries the outputs are copies of (tune 10), removes the others (tune 11).
+    (store / ".seed1-0123456789abcdef.nc.x.tmp").write_text("partial")
+    listed = prune(tmp_path, dry_run=True, log=lambda _: None)
+    assert {p.name for p in store.iterdir()} == current | {".seed1-0123456789abcdef.nc.x.tmp"}  # a dry run
+    assert main(["prune", str(tmp_path)]) == 0
+    assert len(listed) == 5  # 2 entries of tune 11, their 2 checksum files, 1 temporary
+    left = sorted(p.name for p in store.iterdir())
+    assert len(left) == 4 and all(name.startswith(("seed1-", "seed2-")) for name in left), left
+    for seed in (1, 2):
+        entry = _entry(tmp_path, seed)
+        assert entry.read_bytes() == (tmp_path / f"seed{seed}.nc").read_bytes()
+    # The next run of the current setting still resumes everything.
+    again, made = batch(tmp_path, [1, 2], parts={"draws": DRAWS, "tune": 10})
+    assert again.resumed == [1, 2] and made == []
+
+
+def test_every_funnel_module_imports_alone_and_none_imports_another_that_imports_it_back():
+    """No import circle: each module imports by itself in a fresh interpreter, and the graph of the
+    library's imports (at the top or inside functions) has no cycle."""
+    import ast
+    import subprocess
+
+    folder = ROOT / "workflow" / "funnel"
+    names = {
+        ".".join(p.relative_to(folder).with_suffix("").parts): p for p in folder.rglob("*.py") if p.stem != "__init__"
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        package = name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)]
+                stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                found |= {stem} if stem in names else {f"{stem}.{a.name}".lstrip(".") for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("funnel."):
+                found.add(node.module.removeprefix("funnel."))
+        graph[name] = {m for m in found if m in names and m != name}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(m == goal or (m not in seen and reaches(m, goal, seen | {m})) for m in graph[start])
+
+    circles = sorted(name for name in names if reaches(name, name, set()))
+    assert not circles, f"modules in an import circle: {circles}"
+    # Each module in a fresh process of its own: forked from one that has imported the third-party
+    # libraries (seconds each) but no module of the library.
+    script = """
+import importlib, os, sys, traceback
+for lib in ("numpy", "pandas", "scipy.stats", "xarray", "matplotlib.pyplot", "arviz"):
+    importlib.import_module(lib)
+assert not [m for m in sys.modules if m.startswith("funnel")]
+failed = 0
+for module in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            print(module, traceback.format_exc().strip().splitlines()[-1], flush=True)
+            os._exit(1)
+        os._exit(0)
+    failed += os.waitpid(pid, 0)[1] != 0
+sys.exit(min(failed, 1))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "MPLBACKEND": "Agg"}
+    modules = [f"funnel.{name}" for name in sorted(names)]
+    proc = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 # ---------------------------------------------------------------- MAP points (write_maps)
 
 
@@ -366,7 +520,7 @@ def test_map_points_are_stored_and_a_rerun_never_computes_them_again(tmp_path):
     output = tmp_path / "map" / "centered.json"
     before = output.read_bytes()
     assert json.loads(before) == first("centered")
-    assert os.stat(output).st_nlink == 2  # a hard link to the store entry
+    assert os.stat(output).st_nlink == 1  # a copy of the store entry, not a hard link
     output.unlink()  # Snakemake removes a rerun job's outputs first
     lines.clear()
     done, again = maps(tmp_path, lines=lines)
@@ -374,14 +528,22 @@ def test_map_points_are_stored_and_a_rerun_never_computes_them_again(tmp_path):
     assert output.read_bytes() == before
     # Not the seeds' "resumed from" wording, which the resilience tests count.
     assert lines and not [line for line in lines if ": resumed from " in line], lines
+    # A rerun over outputs that are still there (as after `--unlock`), even hard links to the store
+    # left by an older version, leaves no temporary file behind and makes the output a copy.
+    (entry,) = (tmp_path / "map" / STORE).glob("centered-*.json")
+    output.unlink()
+    os.link(entry, output)
+    maps(tmp_path)
+    assert not [p.name for p in (tmp_path / "map").iterdir() if p.name.endswith("tmp")]
+    assert os.stat(output).st_nlink == 1 and output.read_bytes() == before
 
 
 def test_the_map_key_ignores_the_sampler_and_batch_but_not_priors_or_data(tmp_path):
     assert "sampler" not in map_key_parts("d", "sha", "blog", 0)
     maps(tmp_path)
-    done, again = maps(tmp_path, priors="auto")  # another key: computed again, the stale entry removed
+    done, again = maps(tmp_path, priors="auto")  # another key: computed again, the other entry kept
     assert done == {"centered": "computed", "noncentered": "computed"}
-    assert len(list((tmp_path / "map" / STORE).glob("centered-*.json"))) == 1
+    assert len(list((tmp_path / "map" / STORE).glob("centered-*.json"))) == 2
     assert fit_key({**map_key_parts("d", "sha", "blog", 0), "model": "m"}) != fit_key(
         {**map_key_parts("d", "sha2", "blog", 0), "model": "m"}
     )

@@ -254,3 +254,30 @@ def test_map_of_each_form(data):
     assert noncentered["map_sigma_b"] > 1.0 > 1e3 * centered["map_sigma_b"]
     # Neither is the posterior mean of sigma_b (about 0.26 on radon).
     assert not 0.1 < centered["map_sigma_b"] < 1.0 and not 0.1 < noncentered["map_sigma_b"] < 1.0
+
+
+@pytest.mark.slow  # fits a model
+def test_the_reference_job_stores_its_run_and_a_rerun_takes_it_from_the_store(toy, tmp_path):
+    """funnel.batch's loop for the reference: outputs are copies of verified store entries."""
+    import arviz as az
+    from funnel.experiments import ReferenceBatch
+
+    settings = _settings("pymc", "noncentered", "c", priors="auto")
+    outputs = {"trace": tmp_path / "posterior.nc", "summary": tmp_path / "reference.json"}
+    lines: list[str] = []
+
+    def run():
+        lines.clear()
+        ReferenceBatch(data=toy, settings=settings, key_parts={"d": 1}, log=lines.append, **outputs).run([3])
+
+    run()
+    idata, summary = reference_run(toy, settings, seed=3, **QUIET)
+    stored = json.loads(outputs["summary"].read_text())
+    assert stored["estimands"] == json.loads(json.dumps(summary["estimands"]))
+    np.testing.assert_array_equal(az.from_netcdf(outputs["trace"]).posterior["b"].values, idata.posterior["b"].values)
+    before = {name: path.read_bytes() for name, path in outputs.items()}
+    for path in outputs.values():
+        path.unlink()
+    run()
+    assert any("resumed from" in line for line in lines) and not any("sampling..." in line for line in lines)
+    assert {name: path.read_bytes() for name, path in outputs.items()} == before

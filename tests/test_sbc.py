@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -280,10 +283,12 @@ def test_simulator_compiles_once_and_draws_exactly_what_pm_draw_draws():
     assert not np.array_equal(simulator.draw(3)[1], simulator.draw(4)[1])
 
 
-def _settings():
+def _settings(**fit):
+    from funnel.fitting import FitSettings
     from funnel.sbc import SBCSettings
 
-    return SBCSettings(dataset="toy", sampler="nutpie", model="centered", priors="auto")
+    settings = FitSettings(sampler="nutpie", model="centered", priors="auto", chains=2, tune=500, draws=500, threads=1)
+    return SBCSettings(dataset="toy", fit=replace(settings, **fit))
 
 
 def _fake_fits(monkeypatch, raise_at: dict | None = None) -> list[int]:
@@ -348,13 +353,36 @@ def test_an_interrupted_batch_resumes_with_only_the_unfinished_simulations(tmp_p
     report, records = _batch(tmp_path, [1, 2, 3, 4])
     assert fitted == [3, 4] and report.resumed == [1, 2] and not killed.exists()
     assert [json.loads(p.read_text())["rank_mu_a"] for p in records] == [1, 2, 3, 4]
-    # Another setting is another key: the stored records are not reused, and are removed.
-    from dataclasses import replace
-
+    # Another setting is another key: the stored records are not reused, and are kept for going back.
     fitted = _fake_fits(monkeypatch)
-    report, _ = _batch(tmp_path, [1, 2], settings=replace(_settings(), draws=1000))
+    report, _ = _batch(tmp_path, [1, 2], settings=_settings(draws=1000))
     assert fitted == [1, 2] and report.resumed == []
-    assert len(list((tmp_path / "sbc" / ".store").glob("sim1-*.json"))) == 1
+    assert len(list((tmp_path / "sbc" / ".store").glob("sim1-*.json"))) == 2
+    fitted = _fake_fits(monkeypatch)
+    report, _ = _batch(tmp_path, [1, 2])
+    assert fitted == [] and report.resumed == [1, 2]
+
+
+def test_a_stored_record_that_is_damaged_or_of_another_simulation_is_fitted_again(tmp_path, monkeypatch):
+    import json
+
+    _fake_fits(monkeypatch)
+    _batch(tmp_path, [1, 2])
+    store = tmp_path / "sbc" / ".store"
+    (one,) = store.glob("sim1-*.json")
+    (two,) = store.glob("sim2-*.json")
+    # Simulation 1's record and its checksum under simulation 2's name: the record names simulation 1.
+    for suffix in ("", ".sha256"):
+        if Path(f"{one}{suffix}").exists():
+            Path(f"{two}{suffix}").write_bytes(Path(f"{one}{suffix}").read_bytes())
+    record = json.loads(one.read_text())
+    one.write_text(json.dumps({**record, "rank_mu_a": 99}))  # edited in place, still valid JSON: the checksum
+    for path in (tmp_path / "sbc").glob("sim*.json"):
+        path.unlink()
+    fitted = _fake_fits(monkeypatch)
+    report, records = _batch(tmp_path, [1, 2])
+    assert fitted == [1, 2] and report.resumed == []
+    assert [json.loads(p.read_text())["rank_mu_a"] for p in records] == [1, 2]
 
 
 # ------------------------------------------------------------------ exact under the null, failures, coverage

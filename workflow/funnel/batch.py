@@ -1,44 +1,63 @@
-"""Run a batch of seeds so that an interrupted, crashing or killed fit costs only itself.
+"""One resumable, interruptible batch loop: a crashing or killed task costs only itself.
 
-A fit job samples several seeds with one compiled model. This module makes
-that loop safe:
+A job of the workflow compiles a model once and runs several tasks with it:
+the seeds of a fit batch, the simulations of an SBC batch, the levels and
+seeds of a sweep, the reference run, a dataset's MAP points. :class:`Batch`
+runs such a list of tasks the same way for all of them:
 
-* **Resumable.** Every finished seed's trace is kept in a per-folder store
-  (``<fits folder>/.store/seed<N>-<key>.nc``), keyed by everything that
-  determines its draws (the data's bytes, sampler, form, chains, tune, draws,
-  target_accept, priors, backend, seed and library versions). A job first looks
-  there: a rerun after a crash, a kill or a deleted output samples only the
-  seeds that never finished, and the outputs equal an uninterrupted run's.
-  Outputs are hard links to the store entries, so the store costs no space.
+* **Resumable.** A finished task's result is kept in a store beside the
+  outputs (funnel.store: keyed by everything that determines it, verified
+  before reuse). A task first looks there: a rerun after a crash, a kill or a
+  deleted output computes only the tasks that never finished, and the outputs
+  equal an uninterrupted run's.
 * **Interrupts stop it.** SIGINT and SIGTERM (Ctrl-C, a SLURM time limit)
-  stop the batch at once; the seed being sampled is discarded, never written.
-* **A fit must be complete.** A posterior without the configured chains and
-  draws is an error, never an output.
+  stop the batch at once; the running task is discarded, never written.
 * **Failures.** ``on_error="stop"`` (the default) finishes and keeps the
-  batch's other seeds, then fails the job naming the failed seeds;
-  ``on_error="record"`` writes a failed seed's record (status, error) and a
-  placeholder trace, and the job succeeds.
-* **MAP points.** One fit job per dataset also writes the dataset's MAP
-  points (``write_maps``), kept in a store of their own (``map/.store/``), so
-  a rerun of that job links them instead of computing them again.
+  batch's other tasks, then fails the job naming the failed ones;
+  ``on_error="record"`` writes a failed task's record (status, error) and the
+  job succeeds.
+* **Lazy compile.** The shared tool (a compiled sampler) is built only when
+  some task must be computed, so a fully stored batch imports nothing heavy.
+
+:func:`run_batch` (a fit job's seeds) and :func:`write_maps` (a dataset's MAP
+points) are the fit job's two batches; funnel.sbc, funnel.experiments and the
+reference script define theirs the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import pickle
-import shutil
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fitting import IncompleteFit, check_complete, check_trace_storage, write_trace
+from .store import STORE, Store, check_attrs, copy_out, fit_key, library_versions
+
+__all__ = [
+    "STORE",
+    "Batch",
+    "BatchFailed",
+    "BatchReport",
+    "CompileCacheError",
+    "Faults",
+    "IncompleteFit",
+    "Interrupted",
+    "check_complete",
+    "compile_cache_guard",
+    "failed_record",
+    "fit_key",
+    "map_key_parts",
+    "run_batch",
+    "stop_on_signals",
+    "write_maps",
+]
+
 ON_ERROR = ("stop", "record")
-STORE = ".store"
 # Test-only fault hooks, read from the environment by the fit script.
 FAIL_SEEDS_ENV = "FUNNEL_TEST_FAIL_SEEDS"
 
@@ -46,15 +65,11 @@ Log = Callable[[str], None]
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: stop the batch, write nothing for the running seed.
+    """SIGINT or SIGTERM arrived: stop the batch, write nothing for the running task.
 
     A BaseException, so that samplers that swallow KeyboardInterrupt (PyMC
     returns the chains drawn so far) cannot turn it into a short trace.
     """
-
-
-class IncompleteFit(RuntimeError):
-    """A posterior without the configured number of chains or draws."""
 
 
 class CompileCacheError(RuntimeError):
@@ -62,7 +77,7 @@ class CompileCacheError(RuntimeError):
 
 
 class BatchFailed(RuntimeError):
-    """Seeds of the batch raised (with ``on_error="stop"``); the others are kept."""
+    """Tasks of the batch raised (with ``on_error="stop"``); the others are kept."""
 
 
 # ------------------------------------------------------------------ signals
@@ -96,20 +111,7 @@ def stop_on_signals() -> Iterator[SignalGuard]:
             signal.signal(sig, handler)
 
 
-# ------------------------------------------------------------------ checks
-
-
-def check_complete(idata: Any, chains: int, draws: int) -> None:
-    """Raise :class:`IncompleteFit` unless the posterior has ``chains`` x ``draws`` draws."""
-    post = getattr(idata, "posterior", None)
-    if post is None:
-        raise IncompleteFit("the sampler returned no posterior")
-    got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
-    if got != (chains, draws):
-        raise IncompleteFit(
-            f"the sampler returned {got[0]} chains x {got[1]} draws, not the configured {chains} x {draws}; "
-            "a fit is kept only when complete"
-        )
+# ------------------------------------------------------------------ compile cache
 
 
 @contextlib.contextmanager
@@ -126,101 +128,285 @@ def compile_cache_guard(cache_dir: str | os.PathLike[str] | None) -> Iterator[No
         ) from error
 
 
-# ------------------------------------------------------------------ the store
-
-
-def fit_key(parts: Mapping[str, Any]) -> str:
-    """A short hash of everything that determines a seed's draws."""
-    text = json.dumps(dict(parts), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the packages whose code makes the draws."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("pymc", "pytensor", "nutpie", "numpy", "numba"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover - all are installed
-            out[name] = "absent"
-    return out
+# ------------------------------------------------------------------ failures
 
 
 @dataclass(frozen=True)
-class SeedStore:
-    """Finished seeds' traces of one (dataset, sampler, model) fits folder, by seed and key."""
+class Faults:
+    """Test-only fault injection: tasks whose computation raises (``FUNNEL_TEST_FAIL_SEEDS="3 5"``)."""
 
-    folder: Path
+    fail_seeds: frozenset[int] = frozenset()
+    variable: str = FAIL_SEEDS_ENV
 
     @classmethod
-    def beside(cls, output: str | os.PathLike[str]) -> SeedStore:
-        return cls(Path(output).parent / STORE)
-
-    def path(self, seed: int, key: str) -> Path:
-        return self.folder / f"seed{seed}-{key}.nc"
-
-    def get(self, seed: int, key: str) -> Path | None:
-        path = self.path(seed, key)
-        return path if path.is_file() else None
-
-    def put(
-        self,
-        seed: int,
-        key: str,
-        idata: Any,
-        dtype: str = "float64",
-        deterministics: bool = True,
-        compression: str = "none",
-    ) -> Path:
-        from .fitting import write_trace
-
-        path = self.path(seed, key)
-        write_trace(idata, path, dtype=dtype, deterministics=deterministics, compression=compression)
-        return path
-
-    def clean(self, seeds: Sequence[int], keys: Mapping[int, str], log: Log = print) -> list[Path]:
-        """Remove this batch's stale entries (another key) and temporaries (a killed write).
-
-        Only the given seeds are touched, so jobs sharing the folder never
-        remove each other's files.
-        """
-        removed = []
-        for seed in seeds:
-            for folder in (self.folder, self.folder.parent):
-                if not folder.is_dir():
-                    continue
-                for path in folder.glob(f".seed{seed}[.-]*.tmp"):
-                    removed.append(path)
-                for path in folder.glob(f"seed{seed}-*.nc") if folder == self.folder else ():
-                    if path.name != self.path(seed, keys[seed]).name:
-                        removed.append(path)
-        for path in removed:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            log(f"removed stale {path}")
-        return removed
+    def from_env(cls, environ: Mapping[str, str] = os.environ, variable: str = FAIL_SEEDS_ENV) -> Faults:
+        """The numbers listed in ``variable`` (seeds, or SBC simulations), separated by spaces or commas."""
+        numbers = frozenset(int(s) for s in environ.get(variable, "").replace(",", " ").split())
+        return cls(fail_seeds=numbers, variable=variable)
 
 
-def link_or_copy(source: Path, target: str | os.PathLike[str]) -> None:
-    """Place ``source`` at ``target`` atomically: a hard link where possible, else a copy.
+def failed_record(base: Mapping[str, Any], error: BaseException) -> dict[str, Any]:
+    """The record of a task that raised: what was asked (``base``), the error, no results."""
+    return {**dict(base), "status": "failed", "error": f"{type(error).__name__}: {error}"[:2000]}
 
-    The target's mtime is set to now, so Snakemake sees an output newer than
-    its inputs even when the stored trace is older.
+
+def write_failed_trace(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
+    """A placeholder trace with no groups: its attributes say the fit failed and why."""
+    import xarray as xr
+
+    from .io import atomic_path
+
+    attrs = {"funnel_status": "failed", "error": str(record.get("error", "")), "seed": int(record["seed"])}
+    with atomic_path(path) as tmp:
+        xr.Dataset(attrs=attrs).to_netcdf(str(tmp), engine="h5netcdf")
+
+
+# ------------------------------------------------------------------ the loop
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: tasks taken from the store, computed (sampled, fitted), failed."""
+
+    resumed: list[Any] = field(default_factory=list)
+    sampled: list[Any] = field(default_factory=list)
+    failed: dict[Any, str] = field(default_factory=dict)
+
+
+class Batch:
+    """A list of tasks run with one lazily built tool; subclasses say what a task is.
+
+    Hooks: :meth:`build` (the shared tool, e.g. a compiled sampler), :meth:`resume`
+    (the task's stored result, or None), :meth:`compute` (run and store it),
+    :meth:`finish` (write its outputs from the result), :meth:`record_failure`
+    (with ``on_error="record"``). :meth:`run` does the rest.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copy2(source, tmp)
-    os.utime(tmp)
-    os.replace(tmp, target)
+
+    noun = "task"  # "seed 5", "simulation 3" in the log
+    doing = "computing"  # "seed 5: sampling..."
+    done = "computed"  # "batch done: 3 sampled, ..."
+    # Where a stopped job's finished tasks are kept (None: not kept, the rerun starts over).
+    kept_in: Path | None = None
+    on_error_hint = "To record failures and go on instead, set fit.on_error: record."
+    resumed_from = "the store"  # where resume() takes results from
+
+    def __init__(
+        self,
+        *,
+        on_error: str = "stop",
+        cache_dir: str | os.PathLike[str] | None = None,
+        faults: Faults = Faults(),
+        log: Log = print,
+    ) -> None:
+        if on_error not in ON_ERROR:
+            raise ValueError(f"fit.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+        self.on_error, self.cache_dir, self.faults, self.log = on_error, cache_dir, faults, log
+
+    # hooks
+    def label(self, task: Any) -> str:
+        return f"{self.noun} {task}"
+
+    def build(self) -> Any:
+        return None
+
+    def resume(self, task: Any) -> Any | None:
+        return None
+
+    def compute(self, task: Any, tool: Any) -> Any:
+        raise NotImplementedError
+
+    def finish(self, task: Any, result: Any, resumed: bool) -> None:
+        pass
+
+    def record_failure(self, task: Any, error: BaseException) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot record failures")
+
+    # the loop
+    def run(self, tasks: Sequence[Any]) -> BatchReport:
+        report = BatchReport()
+        built: list[Any] = []  # the tool, once built
+        with stop_on_signals() as guard:
+            for task in tasks:
+                try:
+                    self._one(task, built, report, guard)
+                except Interrupted as stop:
+                    kept = sorted(report.sampled + report.resumed)
+                    where = f"are kept in {self.kept_in}, so a rerun does only the rest" if self.kept_in else "are done"
+                    self.log(
+                        f"{self.label(task)}: {stop}; stopping. Its draws are discarded; "
+                        f"{self.noun}s {kept or 'none'} {where}."
+                    )
+                    raise
+        self.log(
+            f"batch done: {len(report.sampled)} {self.done}, {len(report.resumed)} resumed from {self.resumed_from}, "
+            f"{len(report.failed)} failed{' (recorded)' if report.failed and self.on_error == 'record' else ''}"
+        )
+        if report.failed and self.on_error == "stop":
+            listing = "; ".join(f"{self.label(t)}: {e}" for t, e in report.failed.items())
+            kept = (
+                f" The batch's other {self.noun}s are kept: a rerun does only the failed ones." if self.kept_in else ""
+            )
+            raise BatchFailed(
+                f"{len(report.failed)} {self.noun}(s) failed ({listing}).{kept} {self.on_error_hint}".rstrip()
+            )
+        return report
+
+    def _one(self, task: Any, built: list[Any], report: BatchReport, guard: SignalGuard) -> None:
+        label = self.label(task)
+        result = self.resume(task)
+        resumed = result is not None
+        if not resumed and not built:
+            # Outside the per-task handling: a model that does not build is no one task's fault.
+            with compile_cache_guard(self.cache_dir):
+                built.append(self.build())
+        try:
+            if not resumed:
+                if self.doing:
+                    self.log(f"{label}: {self.doing}...")
+                with compile_cache_guard(self.cache_dir):
+                    if task in self.faults.fail_seeds:
+                        raise RuntimeError(f"injected fault for {label} ({self.faults.variable})")
+                    result = self.compute(task, built[0])
+                guard.check()
+            self.finish(task, result, resumed)
+        except (Interrupted, CompileCacheError):
+            raise
+        except Exception as error:  # noqa: BLE001 - a task's failure is recorded or raised after the batch
+            guard.check(error)  # a signal that a library wrapped in another error
+            self.log(f"{label}: FAILED: {type(error).__name__}: {error}")
+            report.failed[task] = f"{type(error).__name__}: {error}"
+            if self.on_error == "record":
+                self.record_failure(task, error)
+            return
+        (report.resumed if resumed else report.sampled).append(task)
+
+
+# ------------------------------------------------------------------ a fit job's seeds
+
+# What a failed fit's record says about its draws and checks (the fits table counts it as failing).
+FAILED_FIT = {
+    "chains": 0,
+    "draws": 0,
+    "pass_rhat": False,
+    "pass_ess": False,
+    "pass_divergences": False,
+    "pass_bfmi": False,
+    "pass_all": False,
+}
+# The trace attribute that records its store key.
+KEY_ATTR = "funnel_key"
+
+
+def read_trace(path: Path, chains: int, draws: int, expected: Mapping[str, Any]) -> Any:
+    """A stored trace, loaded, complete and with the expected attributes (else an error); a, b recomputed if lean."""
+    import arviz as az
+
+    from .models import with_deterministics
+
+    idata = az.from_netcdf(str(path)).load()
+    check_attrs(idata.posterior.attrs, expected)
+    check_complete(idata, chains, draws)
+    idata.posterior = with_deterministics(idata.posterior)
+    return idata
+
+
+def store_trace(store: Store, name: str, key: str, idata: Any, **storage: Any) -> Path:
+    """Store a trace with its key recorded in its attributes (:data:`KEY_ATTR`)."""
+    idata.posterior.attrs[KEY_ATTR] = key
+    return store.put(name, key, ".nc", lambda path: write_trace(idata, path, **storage))
+
+
+class FitBatch(Batch):
+    """The seeds of a fit job: sample, store the trace, diagnose it, write trace and record."""
+
+    noun, doing, done = "seed", "sampling", "sampled"
+
+    def __init__(
+        self,
+        *,
+        seeds: Sequence[int],
+        traces: Sequence[str | os.PathLike[str]],
+        records: Sequence[str | os.PathLike[str]],
+        key_parts: Mapping[str, Any],
+        make_sampler: Callable[[], Any],
+        diagnose: Callable[[Any], dict[str, Any]],
+        chains: int,
+        draws: int,
+        trace_dtype: str = "float64",
+        store_deterministics: bool = True,
+        trace_compression: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_trace_storage(trace_dtype, trace_compression)  # before any seed is sampled, not at its write
+        if not (len(seeds) == len(traces) == len(records)):
+            raise ValueError("seeds, traces and records must have the same length")
+        self.outputs = {int(s): (Path(t), Path(r)) for s, t, r in zip(seeds, traces, records)}
+        self.store = Store.beside(traces[0], self.log)
+        self.kept_in = self.store.folder
+        storage = {"trace_dtype": trace_dtype, "store_deterministics": bool(store_deterministics)}
+        self.keys = {int(s): fit_key({**key_parts, **storage, "seed": int(s)}) for s in seeds}
+        self.storage = {"dtype": trace_dtype, "deterministics": store_deterministics, "compression": trace_compression}
+        self.identity = {k: key_parts[k] for k in ("sampler", "model", "chains", "draws") if k in key_parts}
+        self.make_sampler, self.diagnose, self.chains, self.draws = make_sampler, diagnose, chains, draws
+        self.base = {k: key_parts.get(k) for k in ("dataset", "sampler", "model", "tune", "target_accept", "priors")}
+        self.store.clean([f"seed{s}" for s in seeds], Path(traces[0]).parent)
+
+    def _read(self, seed: int) -> Any | None:
+        expected = {"seed": seed, KEY_ATTR: self.keys[seed], **self.identity}
+        return self.store.load(
+            f"seed{seed}", self.keys[seed], ".nc", lambda path: read_trace(path, self.chains, self.draws, expected)
+        )
+
+    def resume(self, seed: int) -> Any | None:
+        idata = self._read(seed)
+        if idata is not None:
+            self.log(f"seed {seed}: resumed from {self.store.path(f'seed{seed}', self.keys[seed], '.nc')}")
+        return idata
+
+    def build(self) -> Any:
+        return self.make_sampler()
+
+    def compute(self, seed: int, sampler: Any) -> Any:
+        fresh = sampler.sample(seed)
+        check_complete(fresh, self.chains, self.draws)
+        path = store_trace(self.store, f"seed{seed}", self.keys[seed], fresh, **self.storage)
+        # Diagnose what was stored, so a resumed seed's record is the same.
+        idata = self._read(seed)
+        if idata is None:
+            raise OSError(f"could not read back {path}")
+        return idata
+
+    def finish(self, seed: int, idata: Any, resumed: bool) -> None:
+        from .io import write_json
+
+        record = {**self.diagnose(idata), "status": "ok", "error": ""}
+        trace_path, record_path = self.outputs[seed]
+        copy_out(self.store.path(f"seed{seed}", self.keys[seed], ".nc"), trace_path)
+        write_json(record_path, record)
+        self.log(
+            f"seed {seed}: {record['sampling_seconds']:.1f} s, {record['divergences']} divergences, "
+            f"R-hat max {record['rhat_max']:.3f}, ESS bulk sigma_b {record['ess_bulk_sigma_b']:.0f}"
+        )
+
+    def record_failure(self, seed: int, error: BaseException) -> None:
+        from .io import write_json
+
+        record = {**failed_record({**self.base, "seed": int(seed)}, error), **FAILED_FIT}
+        trace_path, record_path = self.outputs[seed]
+        write_failed_trace(trace_path, record)
+        write_json(record_path, record)
+
+
+def run_batch(*, seeds: Sequence[int], **kwargs: Any) -> BatchReport:
+    """Sample (or resume) every seed and write its trace and record (:class:`FitBatch`).
+
+    ``make_sampler()`` builds the compiled sampler (an object with
+    ``sample(seed)``); it is called only if some seed must be sampled.
+    ``trace_compression`` is not part of the store key: it changes the file's
+    bytes, never the draws, so traces already stored are kept as they are.
+    """
+    return FitBatch(seeds=seeds, **kwargs).run([int(s) for s in seeds])
 
 
 # ------------------------------------------------------------------ MAP points
@@ -251,6 +437,66 @@ def map_key_parts(dataset: str, table_sha256: str, priors: str, seed: int) -> di
     }
 
 
+class MapBatch(Batch):
+    """A dataset's MAP points, one task per model: stored as ``map/.store/<model>-<key>.json``."""
+
+    noun, doing, done = "MAP", "", "computed"
+    on_error_hint = ""
+
+    def __init__(
+        self,
+        *,
+        outputs: Mapping[str, str | os.PathLike[str]],
+        key_parts: Mapping[str, Any],
+        compute: Callable[[str], dict[str, Any]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.outputs = {model: Path(path) for model, path in outputs.items()}
+        self.stores = {model: Store.beside(path, self.log) for model, path in self.outputs.items()}
+        self.keys = {model: fit_key({**key_parts, "model": model}) for model in outputs}
+        self._compute = compute
+        self.seconds: dict[str, float] = {}
+        for model, path in self.outputs.items():
+            self.stores[model].clean([model], path.parent)
+
+    def label(self, model: str) -> str:
+        return f"MAP of {model}"
+
+    def resume(self, model: str) -> dict[str, Any] | None:
+        from .io import read_json
+
+        def read(path: Path) -> dict[str, Any]:
+            record = read_json(path)
+            if not isinstance(record, dict) or record.get("model") != model:
+                raise ValueError(f"not a MAP record of {model}")
+            return record
+
+        record = self.stores[model].load(model, self.keys[model], ".json", read)
+        if record is not None:
+            self.log(
+                f"MAP of {model}: taken from the store ({self.stores[model].path(model, self.keys[model], '.json')}), not computed again"
+            )
+        return record
+
+    def compute(self, model: str, tool: Any) -> dict[str, Any]:
+        import time
+
+        from .io import write_json
+
+        start = time.perf_counter()
+        record = self._compute(model)
+        path = self.stores[model].put(model, self.keys[model], ".json", lambda p: write_json(p, record))
+        self.log(
+            f"MAP of {model}: computed in {time.perf_counter() - start:.1f} s "
+            f"(map_sigma_b {record['map_sigma_b']:.3g}, map_logp {record['map_logp']:.2f}); stored as {path}"
+        )
+        return record
+
+    def finish(self, model: str, record: dict[str, Any], resumed: bool) -> None:
+        copy_out(self.stores[model].path(model, self.keys[model], ".json"), self.outputs[model])
+
+
 def write_maps(
     *,
     outputs: Mapping[str, str | os.PathLike[str]],
@@ -262,249 +508,12 @@ def write_maps(
     """Write each model's MAP record to ``outputs[model]``; return model -> "computed" or "stored".
 
     A record is kept in ``<map folder>/.store/<model>-<key>.json`` (the key hashes
-    ``key_parts`` and the model), and the output is a hard link to it. A job that
+    ``key_parts`` and the model), and the output is a copy of it. A job that
     finds the record there (a rerun after a failed seed, a deleted trace or MAP
-    file) links it and never calls ``compute(model)``, so it imports and
-    compiles nothing for it. Stale entries of the model (another key) and the
-    temporaries of a killed write are removed first.
+    file) copies it and never calls ``compute(model)``, so it imports and
+    compiles nothing for it.
     """
-    import time
-
-    from .io import read_json, write_json
-
-    done = {}
-    for model, output in outputs.items():
-        output = Path(output)
-        store = output.parent / STORE
-        entry = store / f"{model}-{fit_key({**key_parts, 'model': model})}.json"
-        stale = [
-            *(p for p in store.glob(f"{model}-*.json") if p != entry),
-            *store.glob(f".{model}-*.tmp"),
-            *output.parent.glob(f".{output.name}.*tmp"),
-        ]
-        for path in stale:
-            path.unlink(missing_ok=True)
-            log(f"removed stale {path}")
-        record = None
-        if entry.is_file():
-            try:
-                record = read_json(entry)
-                if not isinstance(record, dict) or record.get("model") != model:
-                    raise ValueError(f"not a MAP record of {model}")
-            except (OSError, ValueError) as error:
-                log(f"MAP of {model}: stored record {entry} unreadable ({error}); computing it again")
-                entry.unlink(missing_ok=True)
-                record = None
-        if record is not None:
-            log(f"MAP of {model}: taken from the store ({entry}), not computed again")
-            done[model] = "stored"
-        else:
-            start = time.perf_counter()
-            with compile_cache_guard(cache_dir):
-                record = compute(model)
-            write_json(entry, record)
-            log(
-                f"MAP of {model}: computed in {time.perf_counter() - start:.1f} s "
-                f"(map_sigma_b {record['map_sigma_b']:.3g}, map_logp {record['map_logp']:.2f}); stored as {entry}"
-            )
-            done[model] = "computed"
-        link_or_copy(entry, output)
-    return done
-
-
-# ------------------------------------------------------------------ failed fits
-
-
-def failed_record(base: Mapping[str, Any], seed: int, error: BaseException) -> dict[str, Any]:
-    """The record of a seed that raised: what was asked, the error, no draws."""
-    return {
-        **dict(base),
-        "seed": int(seed),
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}"[:2000],
-        "chains": 0,
-        "draws": 0,
-        "pass_rhat": False,
-        "pass_ess": False,
-        "pass_divergences": False,
-        "pass_bfmi": False,
-        "pass_all": False,
-    }
-
-
-def write_failed_trace(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
-    """A placeholder trace with no groups: its attributes say the fit failed and why."""
-    import xarray as xr
-
-    from .io import atomic_path
-
-    attrs = {"funnel_status": "failed", "error": str(record.get("error", "")), "seed": int(record["seed"])}
-    with atomic_path(path) as tmp:
-        xr.Dataset(attrs=attrs).to_netcdf(str(tmp), engine="h5netcdf")
-
-
-# ------------------------------------------------------------------ the batch
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Test-only fault injection: seeds whose sampling raises (``FUNNEL_TEST_FAIL_SEEDS="3 5"``)."""
-
-    fail_seeds: frozenset[int] = frozenset()
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, variable: str = FAIL_SEEDS_ENV) -> Faults:
-        """The numbers listed in ``variable`` (seeds, or SBC simulations), separated by spaces or commas."""
-        return cls(fail_seeds=frozenset(int(s) for s in environ.get(variable, "").replace(",", " ").split()))
-
-
-@dataclass
-class BatchReport:
-    """What a batch did: seeds taken from the store, sampled, failed."""
-
-    resumed: list[int] = field(default_factory=list)
-    sampled: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-
-
-def run_batch(
-    *,
-    seeds: Sequence[int],
-    traces: Sequence[str | os.PathLike[str]],
-    records: Sequence[str | os.PathLike[str]],
-    key_parts: Mapping[str, Any],
-    make_sampler: Callable[[], Any],
-    diagnose: Callable[[Any], dict[str, Any]],
-    chains: int,
-    draws: int,
-    on_error: str = "stop",
-    cache_dir: str | os.PathLike[str] | None = None,
-    faults: Faults = Faults(),
-    trace_dtype: str = "float64",
-    store_deterministics: bool = True,
-    trace_compression: str = "none",
-    log: Log = print,
-) -> BatchReport:
-    """Sample (or resume) every seed and write its trace and record; see the module docstring.
-
-    ``make_sampler()`` builds the compiled sampler (an object with
-    ``sample(seed)``); it is called only if some seed must be sampled, so a
-    fully stored batch never imports or compiles anything heavy.
-    ``trace_compression`` is not part of the store key: it changes the file's
-    bytes, never the draws, so traces already stored are kept as they are.
-    """
-    import arviz as az
-
-    from .fitting import check_trace_storage
-    from .io import write_json
-
-    if on_error not in ON_ERROR:
-        raise ValueError(f"fit.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    check_trace_storage(trace_dtype, trace_compression)  # before any seed is sampled, not at its write
-    if not (len(seeds) == len(traces) == len(records)):
-        raise ValueError("seeds, traces and records must have the same length")
-    from .models import with_deterministics
-
-    store = SeedStore.beside(traces[0])
-    storage = {"trace_dtype": trace_dtype, "store_deterministics": bool(store_deterministics)}
-    keys = {seed: fit_key({**key_parts, **storage, "seed": int(seed)}) for seed in seeds}
-    store.clean(seeds, keys, log)
-    report = BatchReport()
-    sampler = None
-    base = {k: key_parts.get(k) for k in ("dataset", "sampler", "model", "tune", "target_accept", "priors")}
-
-    def from_store(seed: int) -> Any | None:
-        """The stored trace of ``seed``, or None; a damaged entry is removed and resampled."""
-        stored = store.get(seed, keys[seed])
-        if stored is None:
-            return None
-        try:
-            idata = az.from_netcdf(str(stored)).load()
-            check_complete(idata, chains, draws)
-            idata.posterior = with_deterministics(idata.posterior)  # a lean trace: a, b recomputed
-        except (OSError, ValueError, KeyError, IncompleteFit) as error:
-            log(f"seed {seed}: stored trace {stored} unreadable ({error}); sampling it again")
-            stored.unlink(missing_ok=True)
-            return None
-        return idata
-
-    def one_seed(seed: int, trace_path: Any, record_path: Any, guard: SignalGuard) -> None:
-        nonlocal sampler
-        idata = from_store(seed)
-        if idata is None and sampler is None:
-            # Outside the per-seed handling: a model that does not build is no one seed's fault.
-            with compile_cache_guard(cache_dir):
-                sampler = make_sampler()
-        try:
-            if idata is not None:
-                log(f"seed {seed}: resumed from {store.path(seed, keys[seed])}")
-            else:
-                log(f"seed {seed}: sampling...")
-                with compile_cache_guard(cache_dir):
-                    if seed in faults.fail_seeds:
-                        raise RuntimeError(f"injected fault for seed {seed} ({FAIL_SEEDS_ENV})")
-                    fresh = sampler.sample(seed)
-                guard.check()
-                check_complete(fresh, chains, draws)
-                store.put(
-                    seed,
-                    keys[seed],
-                    fresh,
-                    dtype=trace_dtype,
-                    deterministics=store_deterministics,
-                    compression=trace_compression,
-                )
-                # Diagnose what was stored, so a resumed seed's record is the same.
-                idata = from_store(seed)
-                if idata is None:
-                    raise OSError(f"could not read back {store.path(seed, keys[seed])}")
-                report.sampled.append(seed)
-            record = {**diagnose(idata), "status": "ok", "error": ""}
-        except (Interrupted, CompileCacheError):
-            raise
-        except Exception as error:  # noqa: BLE001 - a seed's failure is recorded or re-raised by the caller
-            guard.check(error)  # a signal that a library wrapped in another error
-            log(f"seed {seed}: FAILED: {type(error).__name__}: {error}")
-            report.failed[seed] = f"{type(error).__name__}: {error}"
-            if on_error == "record":
-                record = failed_record(base, seed, error)
-                write_failed_trace(trace_path, record)
-                write_json(record_path, record)
-            return
-        if seed not in report.sampled:
-            report.resumed.append(seed)
-        link_or_copy(store.path(seed, keys[seed]), trace_path)
-        write_json(record_path, record)
-        log(
-            f"seed {seed}: {record['sampling_seconds']:.1f} s, {record['divergences']} divergences, "
-            f"R-hat max {record['rhat_max']:.3f}, ESS bulk sigma_b {record['ess_bulk_sigma_b']:.0f}"
-        )
-
-    with stop_on_signals() as guard:
-        for seed, trace_path, record_path in zip(seeds, traces, records):
-            try:
-                one_seed(seed, trace_path, record_path, guard)
-            except Interrupted as stop:
-                kept = sorted(report.sampled + report.resumed)
-                log(
-                    f"seed {seed}: {stop}; stopping. Its draws are discarded; seeds {kept or 'none'} are kept "
-                    f"in {store.folder}, so a rerun samples only the rest."
-                )
-                raise
-    log(
-        f"batch done: {len(report.sampled)} sampled, {len(report.resumed)} resumed from the store, "
-        f"{len(report.failed)} failed"
+    report = MapBatch(outputs=outputs, key_parts=key_parts, compute=compute, cache_dir=cache_dir, log=log).run(
+        list(outputs)
     )
-    if report.failed and on_error == "stop":
-        listing = "; ".join(f"seed {s}: {e}" for s, e in report.failed.items())
-        raise BatchFailed(
-            f"{len(report.failed)} seed(s) failed ({listing}). The batch's other seeds are kept: a rerun samples "
-            "only the failed ones. To record failures and go on instead, set fit.on_error: record."
-        )
-    return report
-
-
-def settings_key(settings: Any, dataset: str, table_sha256: str) -> dict[str, Any]:
-    """The key parts of a fit: the data's bytes, every setting but threads, library versions."""
-    parts = {k: v for k, v in asdict(settings).items() if k != "threads"}
-    return {"dataset": dataset, "table_sha256": table_sha256, **parts, "versions": library_versions()}
+    return {model: ("stored" if model in report.resumed else "computed") for model in outputs}

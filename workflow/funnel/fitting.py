@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .batch import check_complete
-
 SAMPLERS = ("pymc", "nutpie")
 # PyTensor backends for PyMC's NUTS (config fit.backend) -> PyTensor mode
 # (None: PyTensor's default mode, its C backend).
@@ -37,6 +35,31 @@ class FitSettings:
     priors: str = "blog"
     backend: str = "numba"
     threads: int = 1
+
+
+class IncompleteFit(RuntimeError):
+    """A posterior without the configured number of chains or draws."""
+
+
+def check_complete(idata: Any, chains: int, draws: int) -> None:
+    """Raise :class:`IncompleteFit` unless the posterior has ``chains`` x ``draws`` draws."""
+    post = getattr(idata, "posterior", None)
+    if post is None:
+        raise IncompleteFit("the sampler returned no posterior")
+    got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise IncompleteFit(
+            f"the sampler returned {got[0]} chains x {got[1]} draws, not the configured {chains} x {draws}; "
+            "a fit is kept only when complete"
+        )
+
+
+def settings_key(settings: FitSettings, dataset: str, table_sha256: str) -> dict[str, Any]:
+    """The store-key parts of a fit: the data's bytes, every setting but threads, library versions."""
+    from .store import library_versions
+
+    parts = {k: v for k, v in asdict(settings).items() if k != "threads"}
+    return {"dataset": dataset, "table_sha256": table_sha256, **parts, "versions": library_versions()}
 
 
 def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSettings:

@@ -58,14 +58,17 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .batch import Batch, BatchReport, Faults, failed_record, write_failed_trace
 from .datasets import ModelData
+from .fitting import FitSettings
 from .models import HYPERPARAMETERS
+from .store import Store, check_attrs, copy_out, fit_key
 
 # The ranked quantities: the hyperparameters, a and b of the tracked group and the
 # log-likelihood of the simulated data (rank_<quantity> in a record).
@@ -439,33 +442,16 @@ class SBCSettings:
     """What decides a campaign's records (config ``sbc:``) for one (dataset, sampler, model)."""
 
     dataset: str
-    sampler: str
-    model: str
-    priors: str
-    chains: int = 2
-    tune: int = 500
-    draws: int = 500
-    target_accept: float = 0.8
+    fit: FitSettings  # sampler, form, chains, tune, draws, target_accept, priors, backend (threads: 1)
     rank_draws: int = 100
-    backend: str = "numba"
     # "ess": thin by the fit's ESS (:func:`thinning`); an integer k: keep every k-th draw
     # whatever the ESS (to show what autocorrelated draws do to the ranks).
     thin: str | int = "ess"
 
-    def fit_settings(self) -> Any:
-        from .fitting import FitSettings
-
-        return FitSettings(
-            sampler=self.sampler,
-            model=self.model,
-            chains=self.chains,
-            tune=self.tune,
-            draws=self.draws,
-            target_accept=self.target_accept,
-            priors=self.priors,
-            backend=self.backend,
-            threads=1,
-        )
+    def key_parts(self) -> dict[str, Any]:
+        """Every setting that decides a record (not the threads) for the store's key."""
+        fit = {k: v for k, v in asdict(self.fit).items() if k != "threads"}
+        return {"dataset": self.dataset, **fit, "rank_draws": self.rank_draws, "thin": self.thin}
 
 
 def prior_warning(priors: str) -> str | None:
@@ -540,32 +526,16 @@ def fit_simulation(
 def base_record(settings: SBCSettings, index: int) -> dict[str, Any]:
     return {
         "dataset": settings.dataset,
-        "sampler": settings.sampler,
-        "model": settings.model,
-        "priors": settings.priors,
+        "sampler": settings.fit.sampler,
+        "model": settings.fit.model,
+        "priors": settings.fit.priors,
         "simulation": int(index),
         "sim_seed": simulation_seed(settings.dataset, index),
         "fit_seed": fit_seed(settings.dataset, index),
     }
 
 
-def failed_record(settings: SBCSettings, index: int, error: BaseException) -> dict[str, Any]:
-    """The record of a simulation whose fit raised: kept (dropping it would bias SBC), with the error."""
-    return {
-        **base_record(settings, index),
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}"[:2000],
-    }
-
-
 # --------------------------------------------------------------------------- a batch of simulations
-
-
-@dataclass
-class SBCBatchReport:
-    resumed: list[int] = field(default_factory=list)
-    fitted: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
 
 
 def simulation_of(path: str | os.PathLike[str]) -> int:
@@ -578,106 +548,96 @@ def simulation_of(path: str | os.PathLike[str]) -> int:
     return int(match.group(1))
 
 
-def run_sbc_batch(
-    *,
-    indices: Sequence[int],
-    records: Sequence[str | os.PathLike[str]],
-    traces: Sequence[str | os.PathLike[str]] = (),
-    key_parts: Mapping[str, Any],
-    settings: SBCSettings,
-    make_fitter: Callable[[], tuple[Any, Simulator]],
-    data: ModelData,
-    cache_dir: str | os.PathLike[str] | None = None,
-    fail_simulations: frozenset[int] = frozenset(),
-    log: Callable[[str], None] = print,
-) -> SBCBatchReport:
-    """Fit (or resume) every simulation of a batch and write its record (and trace, if asked).
+class SBCBatch(Batch):
+    """The simulations of an SBC job: simulate, fit and rank each (:func:`fit_simulation`).
 
     Finished simulations are kept in a store beside the records
-    (``.store/sim<N>-<key>.json``, keyed like the main fits' store), so a rerun
-    after a kill or Ctrl-C fits only the rest. A fit that raises is recorded
-    as failed, with its error, and the batch goes on: SBC must never drop a
-    fit. Ctrl-C and SIGTERM stop the batch at once, the running simulation unwritten.
+    (``.store/sim<N>-<key>.json``, and ``.nc`` if traces are kept, keyed by the
+    settings and ``key_parts``), so a rerun after a kill or Ctrl-C fits only the
+    rest. A fit that raises is recorded as failed, with its error, and the batch
+    goes on: SBC must never drop a fit.
     """
-    from .batch import (
-        CompileCacheError,
-        Interrupted,
-        SeedStore,
-        compile_cache_guard,
-        fit_key,
-        link_or_copy,
-        stop_on_signals,
-        write_failed_trace,
-    )
-    from .fitting import write_trace
-    from .io import read_json, write_json
 
-    if len(indices) != len(records) or (traces and len(traces) != len(records)):
-        raise ValueError("indices, records (and traces, if kept) must have the same length")
-    store = SeedStore(Path(records[0]).parent / ".store")
-    store.folder.mkdir(parents=True, exist_ok=True)
-    keys = {
-        i: fit_key({**key_parts, **asdict(settings), "simulation": int(i), "record_version": RECORD_VERSION})
-        for i in indices
-    }
-    for i in indices:  # a killed write leaves temporaries; a changed setting, entries of another key
-        stale = [*store.folder.glob(f".sim{i}-*.tmp"), *store.folder.glob(f"sim{i}-*")]
-        stale += [*Path(records[0]).parent.glob(f".sim{i}.*tmp")]  # outputs' temporaries
-        for path in stale:
-            if not path.name.startswith(f"sim{i}-{keys[i]}."):
-                path.unlink(missing_ok=True)
-    report = SBCBatchReport()
-    fitter: tuple[Any, Simulator] | None = None
+    noun, doing, done = "simulation", "fitting", "fitted"
 
-    def stored(i: int, suffix: str) -> Path:
-        return store.folder / f"sim{i}-{keys[i]}.{suffix}"
+    def __init__(
+        self,
+        *,
+        indices: Sequence[int],
+        records: Sequence[str | os.PathLike[str]],
+        traces: Sequence[str | os.PathLike[str]] = (),
+        key_parts: Mapping[str, Any],
+        settings: SBCSettings,
+        make_fitter: Callable[[], tuple[Any, Simulator]],
+        data: ModelData,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(on_error="record", **kwargs)
+        if len(indices) != len(records) or (traces and len(traces) != len(records)):
+            raise ValueError("indices, records (and traces, if kept) must have the same length")
+        self.records = {int(i): Path(r) for i, r in zip(indices, records)}
+        self.traces = {int(i): Path(t) for i, t in zip(indices, traces)}
+        self.settings, self.make_fitter, self.data = settings, make_fitter, data
+        self.store = Store.beside(records[0], self.log)
+        self.kept_in = self.store.folder
+        parts = {**key_parts, **settings.key_parts(), "record_version": RECORD_VERSION}
+        self.keys = {int(i): fit_key({**parts, "simulation": int(i)}) for i in indices}
+        self.store.clean([f"sim{i}" for i in indices], Path(records[0]).parent)
 
-    with stop_on_signals() as guard:
-        for n, (i, record_path) in enumerate(zip(indices, records)):
-            trace_path = traces[n] if traces else None
-            done = stored(i, "json").is_file() and (trace_path is None or stored(i, "nc").is_file())
-            if done:
-                record = read_json(stored(i, "json"))
-                report.resumed.append(i)
-            else:
-                if fitter is None:
-                    with compile_cache_guard(cache_dir):
-                        fitter = make_fitter()
-                log(f"simulation {i}: fitting...")
-                try:
-                    with compile_cache_guard(cache_dir):
-                        if i in fail_simulations:
-                            raise RuntimeError(f"injected fault for simulation {i} ({FAIL_SIMULATIONS_ENV})")
-                        record, idata = fit_simulation(fitter[0], fitter[1], data, settings, i)
-                    guard.check()
-                except (Interrupted, CompileCacheError):
-                    log(f"simulation {i}: stopped; finished simulations are kept in {store.folder}")
-                    raise
-                except Exception as error:  # noqa: BLE001 - recorded, never dropped
-                    guard.check(error)
-                    record = failed_record(settings, i, error)
-                    report.failed[i] = record["error"]
-                    log(f"simulation {i}: FAILED: {record['error']}")
-                    write_json(record_path, record)
-                    if trace_path is not None:
-                        write_failed_trace(trace_path, {**record, "seed": i})
-                    continue
-                if trace_path is not None:
-                    write_trace(idata, stored(i, "nc"))
-                write_json(stored(i, "json"), record)
-                report.fitted.append(i)
-            link_or_copy(stored(i, "json"), record_path)
-            if trace_path is not None:
-                link_or_copy(stored(i, "nc"), trace_path)
-            log(
-                f"simulation {i}: {'resumed' if done else 'fitted'}: {record['divergences']} divergences, "
-                f"thin {record['thin']}, {record['rank_n']} draws ranked, {record['sampling_seconds']:.2f} s sampling"
-            )
-    log(
-        f"batch done: {len(report.fitted)} fitted, {len(report.resumed)} resumed from the store, "
-        f"{len(report.failed)} failed (recorded)"
-    )
-    return report
+    def resume(self, i: int) -> dict[str, Any] | None:
+        from .io import read_json
+
+        expected = base_record(self.settings, i)  # the record must be of this simulation and fit
+
+        def read(path: Path) -> dict[str, Any]:
+            record = read_json(path)
+            check_attrs(record, expected)
+            return record
+
+        record = self.store.load(f"sim{i}", self.keys[i], ".json", read)
+        if record is not None and i in self.traces:
+            trace = self.store.load(f"sim{i}", self.keys[i], ".nc", lambda path: path)
+            if trace is None:
+                return None
+        return record
+
+    def build(self) -> tuple[Any, Simulator]:
+        return self.make_fitter()
+
+    def compute(self, i: int, fitter: tuple[Any, Simulator]) -> dict[str, Any]:
+        from .fitting import write_trace
+        from .io import write_json
+
+        record, idata = fit_simulation(fitter[0], fitter[1], self.data, self.settings, i)
+        if i in self.traces:
+            self.store.put(f"sim{i}", self.keys[i], ".nc", lambda path: write_trace(idata, path))
+        self.store.put(f"sim{i}", self.keys[i], ".json", lambda path: write_json(path, record))
+        return record
+
+    def finish(self, i: int, record: dict[str, Any], resumed: bool) -> None:
+        copy_out(self.store.path(f"sim{i}", self.keys[i], ".json"), self.records[i])
+        if i in self.traces:
+            copy_out(self.store.path(f"sim{i}", self.keys[i], ".nc"), self.traces[i])
+        self.log(
+            f"simulation {i}: {'resumed' if resumed else 'fitted'}: {record['divergences']} divergences, "
+            f"thin {record['thin']}, {record['rank_n']} draws ranked, {record['sampling_seconds']:.2f} s sampling"
+        )
+
+    def record_failure(self, i: int, error: BaseException) -> None:
+        from .io import write_json
+
+        record = failed_record(base_record(self.settings, i), error)
+        write_json(self.records[i], record)
+        if i in self.traces:
+            write_failed_trace(self.traces[i], {**record, "seed": i})
+
+
+def run_sbc_batch(
+    *, indices: Sequence[int], fail_simulations: frozenset[int] = frozenset(), **kwargs: Any
+) -> BatchReport:
+    """Fit (or resume) every simulation of a batch and write its record (and trace, if asked): :class:`SBCBatch`."""
+    faults = Faults(fail_seeds=frozenset(fail_simulations), variable=FAIL_SIMULATIONS_ENV)
+    return SBCBatch(indices=indices, faults=faults, **kwargs).run([int(i) for i in indices])
 
 
 # --------------------------------------------------------------------------- the campaign's analysis

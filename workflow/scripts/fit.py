@@ -1,7 +1,8 @@
 """Rules `fit_batch<N>_<dataset>_<sampler>_<model>`: compile one model once, sample and diagnose a batch of seeds.
 
-Finished seeds are kept in a store beside the outputs (funnel.batch), so a
-rerun after Ctrl-C, a kill or a crash samples only the seeds that never finished.
+Finished seeds are kept in a store beside the outputs (funnel.batch, funnel.store),
+verified before reuse, so a rerun after Ctrl-C, a kill or a crash samples only the
+seeds that never finished.
 
 One job per dataset (fit.smk: `maps` outputs) then writes the dataset's MAP
 points too, in the process that has already imported PyMC, instead of a job of
@@ -23,10 +24,10 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.batch import Faults, map_key_parts, run_batch, settings_key, write_maps
+    from funnel.batch import Faults, map_key_parts, run_batch, write_maps
     from funnel.datasets import load
     from funnel.diagnostics import fit_diagnostics, thresholds_from
-    from funnel.fitting import MAP_SEED, BatchSampler, map_estimate, settings_from
+    from funnel.fitting import MAP_SEED, BatchSampler, map_estimate, settings_from, settings_key
     from funnel.io import seed_of, sha256_file
     from funnel.limits import check_job_memory
 

@@ -14,22 +14,22 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.batch import compile_cache_guard, stop_on_signals
     from funnel.datasets import load
-    from funnel.experiments import reference_run
-    from funnel.fitting import settings_from, write_trace
-    from funnel.io import write_json
+    from funnel.experiments import ReferenceBatch
+    from funnel.fitting import settings_from, settings_key
+    from funnel.io import sha256_file
 
     settings = settings_from(smk.params, "nutpie", "noncentered", smk.threads)
-    print(f"reference run of {smk.wildcards.dataset}: {settings}, seed {smk.params.seed}", flush=True)
-    data = load(smk.input.table, smk.input.provenance)
-    with compile_cache_guard(smk.params.compile_cache), stop_on_signals():
-        idata, summary = reference_run(data, settings, int(smk.params.seed))
-    write_trace(idata, smk.output.trace)
-    write_json(smk.output.summary, summary)
-    d = summary["diagnostics"]
-    print(
-        f"reference: {d['divergences']} divergences, R-hat max {d['rhat_max']:.4f}, "
-        f"ESS bulk sigma_b {d['ess_bulk_sigma_b']:.0f}, "
-        f"E[sigma_b] {d['mean_sigma_b']:.4f} +- {d['mcse_mean_sigma_b']:.4f} (MCSE)"
-    )
+    seed = int(smk.params.seed)
+    print(f"reference run of {smk.wildcards.dataset}: {settings}, seed {seed}", flush=True)
+    # funnel.batch's loop with a store beside the outputs (reference/.store): a rerun after a
+    # deleted output takes the run from there.
+    ReferenceBatch(
+        data=load(smk.input.table, smk.input.provenance),
+        settings=settings,
+        trace=smk.output.trace,
+        summary=smk.output.summary,
+        key_parts=settings_key(settings, smk.wildcards.dataset, sha256_file(smk.input.table)),
+        cache_dir=smk.params.compile_cache,
+        log=lambda line: print(line, flush=True),
+    ).run([seed])

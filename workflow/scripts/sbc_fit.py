@@ -21,38 +21,25 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.batch import Faults, library_versions
+    from funnel.batch import Faults
     from funnel.datasets import load
-    from funnel.fitting import BatchSampler
+    from funnel.fitting import BatchSampler, settings_from
     from funnel.io import sha256_file, warn_user
     from funnel.limits import check_job_memory
-    from funnel.sbc import (
-        FAIL_SIMULATIONS_ENV,
-        SBCSettings,
-        Simulator,
-        prior_warning,
-        run_sbc_batch,
-        simulation_of,
-    )
+    from funnel.sbc import FAIL_SIMULATIONS_ENV, SBCSettings, Simulator, prior_warning, run_sbc_batch, simulation_of
+    from funnel.store import library_versions
 
     p = smk.params
     settings = SBCSettings(
         dataset=p.dataset,
-        sampler=p.sampler,
-        model=p.model,
-        priors=p.priors,
-        chains=int(p.chains),
-        tune=int(p.tune),
-        draws=int(p.draws),
-        target_accept=float(p.target_accept),
+        fit=settings_from(p, p.sampler, p.model, threads=1),
         rank_draws=int(p.rank_draws),
-        backend=p.backend,
         thin=p.thin if p.thin == "ess" else int(p.thin),
     )
     # The simulations come from the output names, so batching never enters the params.
     indices = [simulation_of(path) for path in smk.output.records]
     print(f"{settings}; simulations {indices[0]}..{indices[-1]} ({len(indices)})", flush=True)
-    warning = prior_warning(settings.priors)
+    warning = prior_warning(settings.fit.priors)
     if warning:
         warn_user(warning)
     data = load(smk.input.table, smk.input.provenance)
@@ -68,8 +55,8 @@ with script_log(smk.log[0]):
         },
         settings=settings,
         make_fitter=lambda: (
-            BatchSampler(data, settings.fit_settings(), mutable_y=True),
-            Simulator(data, settings.priors),
+            BatchSampler(data, settings.fit, mutable_y=True),
+            Simulator(data, settings.fit.priors),
         ),
         data=data,
         cache_dir=p.compile_cache,

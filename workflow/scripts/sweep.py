@@ -18,7 +18,6 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.batch import compile_cache_guard, stop_on_signals
     from funnel.datasets import load
     from funnel.diagnostics import thresholds_from
     from funnel.experiments import rows_sweep, target_accept_sweep
@@ -41,12 +40,13 @@ with script_log(smk.log[0]):
         seeds=[int(s) for s in smk.params.seeds],
         thresholds=thresholds_from(smk.params),
         known=known,
+        cache_dir=smk.params.compile_cache,
     )
-    with compile_cache_guard(smk.params.compile_cache), stop_on_signals():
-        if target_accept:
-            reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
-            rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
-        else:
-            rows = rows_sweep(factors=[int(v) for v in smk.params.levels], **common)
+    # funnel.batch's loop: Ctrl-C stops it at once, a failed fit fails the job after the others.
+    if target_accept:
+        reference = read_json(smk.input.reference[0])["estimands"] if smk.input.reference else None
+        rows = target_accept_sweep(levels=[float(v) for v in smk.params.levels], reference=reference, **common)
+    else:
+        rows = rows_sweep(factors=[int(v) for v in smk.params.levels], **common)
     with atomic_path(smk.output[0]) as tmp:
         rows.to_csv(tmp, index=False)
