@@ -333,6 +333,11 @@ def test_no_nan_is_ever_written_as_json(tmp_path):
     with pytest.raises(ValueError, match=r"refusing to write rows.1 = inf"):
         write_json(tmp_path / "p.json", {"rows": [1.0, float("inf")]})
     assert not (tmp_path / "p.json").exists()
+    # A record of measurements writes an undefined statistic as null, still strict JSON.
+    write_json(tmp_path / "r.json", {"ess": [float("nan"), 2.0], "rate": float("-inf"), "n": 3}, undefined_as_null=True)
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"ess": [None, 2.0], "rate": None, "n": 3}
 
 
 def test_an_empty_file_is_refused_naming_it(tmp_path):

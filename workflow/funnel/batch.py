@@ -383,7 +383,7 @@ class FitBatch(Batch):
         record = {**self.diagnose(idata), "status": "ok", "error": ""}
         trace_path, record_path = self.outputs[seed]
         copy_out(self.store.path(f"seed{seed}", self.keys[seed], ".nc"), trace_path)
-        write_json(record_path, record)
+        write_json(record_path, record, undefined_as_null=True)
         self.log(
             f"seed {seed}: {record['sampling_seconds']:.1f} s, {record['divergences']} divergences, "
             f"R-hat max {record['rhat_max']:.3f}, ESS bulk sigma_b {record['ess_bulk_sigma_b']:.0f}"
@@ -395,7 +395,7 @@ class FitBatch(Batch):
         record = {**failed_record({**self.base, "seed": int(seed)}, error), **FAILED_FIT}
         trace_path, record_path = self.outputs[seed]
         write_failed_trace(trace_path, record)
-        write_json(record_path, record)
+        write_json(record_path, record, undefined_as_null=True)
 
 
 def run_batch(*, seeds: Sequence[int], **kwargs: Any) -> BatchReport:
@@ -486,7 +486,9 @@ class MapBatch(Batch):
 
         start = time.perf_counter()
         record = self._compute(model)
-        path = self.stores[model].put(model, self.keys[model], ".json", lambda p: write_json(p, record))
+        path = self.stores[model].put(
+            model, self.keys[model], ".json", lambda p: write_json(p, record, undefined_as_null=True)
+        )
         self.log(
             f"MAP of {model}: computed in {time.perf_counter() - start:.1f} s "
             f"(map_sigma_b {record['map_sigma_b']:.3g}, map_logp {record['map_logp']:.2f}); stored as {path}"

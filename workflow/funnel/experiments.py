@@ -113,7 +113,9 @@ class ReferenceBatch(Batch):
         idata, summary = reference_run(self.data, self.settings, seed, log=self.log)
         key = self.key(seed)
         store_trace(self.store, self.trace.stem, key, idata)
-        self.store.put(self.summary.stem, key, self.summary.suffix, lambda path: write_json(path, summary))
+        self.store.put(
+            self.summary.stem, key, self.summary.suffix, lambda path: write_json(path, summary, undefined_as_null=True)
+        )
         return summary
 
     def finish(self, seed: int, summary: dict[str, Any], resumed: bool) -> None:

@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,27 @@ def non_finite(payload: Any, where: str = "") -> str | None:
     return None
 
 
-def write_json(path: str | os.PathLike[str], payload: Any) -> None:
-    """``payload`` as strict JSON (never a NaN or Infinity, which JSON does not have), atomically."""
+def null_for_non_finite(payload: Any) -> Any:
+    """``payload`` with every NaN or infinite float replaced by None (JSON's ``null``)."""
+    if isinstance(payload, float):
+        return payload if math.isfinite(payload) else None
+    if isinstance(payload, Mapping):
+        return {key: null_for_non_finite(value) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [null_for_non_finite(value) for value in payload]
+    return payload
+
+
+def write_json(path: str | os.PathLike[str], payload: Any, *, undefined_as_null: bool = False) -> None:
+    """``payload`` as strict JSON (never a NaN or Infinity, which JSON does not have), atomically.
+
+    By default a non-finite number is refused, naming where it is: in a data record it means the
+    input needs fixing. Records of measurements (a fit's diagnostics, a verdict) pass
+    ``undefined_as_null=True``: a statistic that is undefined there (an ESS of a chain that never
+    moved, a test that could not be made) is written as ``null``.
+    """
+    if undefined_as_null:
+        payload = null_for_non_finite(payload)
     try:
         text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
     except ValueError:

@@ -611,7 +611,7 @@ class SBCBatch(Batch):
         record, idata = fit_simulation(fitter[0], fitter[1], self.data, self.settings, i)
         if i in self.traces:
             self.store.put(f"sim{i}", self.keys[i], ".nc", lambda path: write_trace(idata, path))
-        self.store.put(f"sim{i}", self.keys[i], ".json", lambda path: write_json(path, record))
+        self.store.put(f"sim{i}", self.keys[i], ".json", lambda path: write_json(path, record, undefined_as_null=True))
         return record
 
     def finish(self, i: int, record: dict[str, Any], resumed: bool) -> None:
@@ -627,7 +627,7 @@ class SBCBatch(Batch):
         from .io import write_json
 
         record = failed_record(base_record(self.settings, i), error)
-        write_json(self.records[i], record)
+        write_json(self.records[i], record, undefined_as_null=True)
         if i in self.traces:
             write_failed_trace(self.traces[i], {**record, "seed": i})
 

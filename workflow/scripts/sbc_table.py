@@ -19,6 +19,6 @@ with script_log(smk.log[0]):
     for key, frame in (("records", records), ("calibration", table)):
         with atomic_path(smk.output[key]) as tmp:
             frame.to_csv(tmp, index=False)
-    write_json(smk.output.conclusion, outcome)
+    write_json(smk.output.conclusion, outcome, undefined_as_null=True)
     with atomic_path(smk.output.markdown) as tmp:
         tmp.write_text(calibration_markdown(table, outcome), encoding="utf-8")
