@@ -5,8 +5,15 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from funnel.config import ConfigError, load_schema, validate_config
-from funnel.datasets import DataError, check_config_files, resolve_datasets
+from funnel.config import (
+    ConfigError,
+    check_config_files,
+    load_schema,
+    main_sampler,
+    validate_config,
+)
+from funnel.datasets import resolve_datasets
+from funnel.errors import DataError
 
 try:
     check_config_files(workflow.configfiles)
@@ -28,6 +35,8 @@ DATASETS = resolve_datasets(config["datasets"])
 DATASET_NAMES = list(DATASETS)
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
+# The sampler whose fits stand for the run where one must: the MAP job, the comparison's traces.
+MAIN_SAMPLER = main_sampler(SAMPLERS)
 MODELS = FIT["models"]
 SEEDS = FIT["seeds"]
 THRESHOLDS = config["diagnostics"]["thresholds"]
