@@ -59,9 +59,7 @@ def build_model(data: ModelData, form: str, priors: str = "blog", mutable_y: boo
     with pm.Model(coords={dim: list(data.groups)}) as model:
         hyper = {name: _prior(name, prior[name]) for name in HYPERPARAMETERS}
         if form == "centered":
-            a, b = (
-                pm.Normal(name, mu=hyper[f"mu_{name}"], sigma=hyper[f"sigma_{name}"], dims=dim) for name in EFFECTS
-            )
+            a, b = (pm.Normal(name, mu=hyper[f"mu_{name}"], sigma=hyper[f"sigma_{name}"], dims=dim) for name in EFFECTS)
         else:  # the offsets first, then a and b from them (the order of the original model)
             offsets = [pm.Normal(offset, mu=0.0, sigma=1.0, dims=dim) for offset in OFFSETS]
             a, b = (
