@@ -1,7 +1,22 @@
 # The verdict per dataset: which form to use, computed from the per-seed table
-# (and the reference run, when it ran) by the rule documented in
-# workflow/funnel/verdict.py; the index page opens on it. The sweeps' summaries,
-# when they ran, add their one-line conclusions.
+# (and the reference run, when it ran) by the rule stated in
+# workflow/funnel/verdict_rule.py; the index page opens on it (index_section, with
+# the comparison's funnel figures beside it). The sweeps' summaries, when they ran,
+# add their one-line conclusions.
+
+
+def verdict_index_layout(wildcards):
+    """Where the verdict sits in the index: the index page, the funnel figures and
+    the comparison page they link to (report.smk), the sampler those figures show."""
+    layout = INDEX[wildcards.dataset]
+    return {
+        "index": f"{REPORT}/index.html",
+        "figures": layout["figures"],
+        "comparison": layout["pages"].get("comparison"),
+        "sampler": REPORT_SAMPLER,
+    }
+
+
 rule verdict:
     input:
         fits=rules.aggregate.output.fits,
@@ -25,6 +40,9 @@ rule verdict:
             category="{dataset}",
             subcategory="Verdict",
         ),
+        index_section=f"{DS}/tables/verdict_index.html",
+    params:
+        index=verdict_index_layout,
     log:
         f"{LOGS}/{{dataset}}/verdict.log",
     benchmark:
