@@ -1003,6 +1003,8 @@ def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, 
     # In the index, the line follows the verdict and precedes the dataset's links.
     verdict = "<div class='verdict'>Verdict: Use the non-centered form</div>"
     entries = [("The data", "../trial/report/data.html", "rows")]
-    html_page = index_page.index_page("t", "intro", [index_page.IndexSection("Dataset trial", entries, verdict + "\n" + lead)])
+    html_page = index_page.index_page(
+        "t", "intro", [index_page.IndexSection("Dataset trial", entries, verdict + "\n" + lead)]
+    )
     assert html_page.index("Verdict: Use") < html_page.index("Simulation-based calibration.")
     assert html_page.index("Simulation-based calibration.") < html_page.index("../trial/report/data.html")

@@ -5,18 +5,6 @@
 # add their one-line conclusions.
 
 
-def verdict_index_layout(wildcards):
-    """Where the verdict sits in the index: the index page, the funnel figures and
-    the comparison page they link to (report.smk), the sampler those figures show."""
-    layout = INDEX[wildcards.dataset]
-    return {
-        "index": f"{REPORT}/index.html",
-        "figures": layout["figures"],
-        "comparison": layout["pages"].get("comparison"),
-        "sampler": REPORT_SAMPLER,
-    }
-
-
 rule verdict:
     input:
         fits=rules.aggregate.output.fits,
@@ -41,13 +29,20 @@ rule verdict:
             subcategory="Verdict",
         ),
         index_section=f"{DS}/tables/verdict_index.html",
-    params:
-        index=verdict_index_layout,
     log:
         f"{LOGS}/{{dataset}}/verdict.log",
     benchmark:
         f"{BENCH}/{{dataset}}/verdict.tsv"
     conda:
         "../../envs/fit.yaml"
+    params:
+        # Where the verdict sits in the index (report.smk): the index page, the funnel
+        # figures and the comparison page they link to, the sampler they show.
+        index=lambda wildcards: {
+            "index": f"{REPORT}/index.html",
+            "figures": INDEX[wildcards.dataset]["figures"],
+            "comparison": INDEX[wildcards.dataset]["pages"].get("comparison"),
+            "sampler": REPORT_SAMPLER,
+        },
     script:
         "../scripts/verdict.py"

@@ -10,7 +10,6 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.io import atomic_path
     from funnel.index_page import (
         IndexSection,
         dataset_anchor,
@@ -20,6 +19,7 @@ with script_log(smk.log[0]):
         sbc_section,
         verdicts_at_a_glance,
     )
+    from funnel.io import atomic_path
 
     index = smk.output[0]
     layouts = smk.params.layout
