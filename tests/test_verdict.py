@@ -357,3 +357,51 @@ def test_experiment_lines_appear_for_the_experiments_that_ran():
     fits["z_sigma_b"] = np.where(fits["model"].eq("centered"), 3.5, 0.2)
     lines = T.experiment_lines(fits)
     assert len(lines) == 1 and "centered: 16 of 16 fits have |z| ≥ 3" in lines[0]
+
+
+def _leaves(value, path=()):
+    """Every dataclass field in a verdict, as (path, value), walking nested dataclasses and lists."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield (*path, f.name), getattr(value, f.name)
+            yield from _leaves(getattr(value, f.name), (*path, f.name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+
+
+def _same(a, b) -> bool:
+    """Equal with the same type; NaN equals NaN; dataclasses (and lists of them) are compared field by field."""
+    import dataclasses
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if dataclasses.is_dataclass(a) or (isinstance(a, list) and a and dataclasses.is_dataclass(a[0])):
+        return True  # their fields are leaves of their own
+    return a == b
+
+
+@pytest.mark.parametrize("reference", [REF, None])
+def test_json_round_trip_covers_every_field_of_the_typed_result(reference):
+    """to_dict/from_dict are generated from the dataclass fields: every field of the verdict, its forms,
+    samplers and bias tests comes back with its type and value (NaN as NaN, None as None), through JSON."""
+    import dataclasses
+
+    fits = radon_like()
+    fits.loc[fits["model"].eq("centered") & fits["sampler"].eq("pymc"), "ess_bulk_sigma_b_per_s"] = np.nan  # NaNs
+    v = dataclasses.replace(V.compute_verdict(fits, reference, dataset="radon"), experiments=["a line"])
+    again = V.Verdict.from_dict(json.loads(json.dumps(v.to_dict(), allow_nan=False)))
+    before, after = list(_leaves(v)), list(_leaves(again))
+    assert [p for p, _ in before] == [p for p, _ in after]
+    names = {p[-1] for p, _ in before}
+    for cls in (V.Verdict, V.FormStats, V.SamplerVerdict, V.BiasTest):
+        missing = {f.name for f in dataclasses.fields(cls)} - names
+        assert not missing, (cls, missing)
+    for (path, x), (_, y) in zip(before, after):
+        assert _same(x, y), (path, x, y)
+    assert any(isinstance(x, float) and math.isnan(x) for _, x in before)  # NaN fields were exercised
+    assert again.to_dict() == v.to_dict()
