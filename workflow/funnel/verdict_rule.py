@@ -29,13 +29,15 @@ RECOMMENDATIONS = (*FORMS, EITHER, NEITHER)
 
 @dataclass(frozen=True)
 class Rule:
-    """The rule's parameters (see the module's docstring for the rule)."""
+    """The rule's parameters (the module's docstring states the rule):
 
-    #: A form passes when more than this share of its seeds pass every check (a majority).
+    ``pass_share``  a form passes when more than this share of its seeds pass every check (a majority);
+    ``alpha``       the significance level of the bias test (two-sided);
+    ``ess_factor``  two passing forms whose ESS(σ_b)/s are within this factor of each other: "either".
+    """
+
     pass_share: float = 0.5
-    #: Significance level of the bias test (two-sided).
     alpha: float = 0.01
-    #: ESS(σ_b)/s within this factor of each other: "either".
     ess_factor: float = 1.5
 
 

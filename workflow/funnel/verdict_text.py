@@ -195,42 +195,57 @@ def overall_reason(
     )
 
 
+def _test_line(
+    label: str, test: BiasTest | None, alpha: float, untested: str, flags: tuple[str, str], said: str
+) -> str:
+    """'<label>: <said>: <flag>.' with the flag chosen by the test's significance; '... not tested.' without it."""
+    if test is None:
+        return f"{label}: {untested}, not tested."
+    return f"{label}: {said}: {flags[0] if test.significant(alpha) else flags[1]}."
+
+
 def bias_lines(verdict: Verdict) -> list[str]:
     """The bias-across-seeds sentences: the test used, then one per sampler (× form)."""
-    lines = []
+    alpha = verdict.rule["alpha"]
     if verdict.reference is not None:
         ref = verdict.reference
-        lines.append(
+        intro = (
             f"**Bias across seeds.** The seeds' E[σ_b] against the reference run's {num(ref['mean'])} "
             f"(MCSE {num(ref['mcse'], 2)}), one-sample t test with the reference's MCSE in the standard error."
         )
-        for f in verdict.forms:
-            if f.bias is None:
-                lines.append(f"{f.sampler} / {FORM_NAMES[f.model]}: fewer than 2 seeds, not tested.")
-                continue
-            b = f.bias
-            flag = "**biased**" if b.significant(verdict.rule["alpha"]) else "no bias detected"
-            z = f", per-fit median |z| {f.median_abs_z:.1f}" if np.isfinite(f.median_abs_z) else ""
-            lines.append(
-                f"{f.sampler} / {FORM_NAMES[f.model]}: mean of {b.n} seeds {num(b.estimate)} (sd {num(f.sd_sigma_b, 2)}), "
-                f"t = {b.t:.2f}, {p_text(b.p)}{z}: {flag}."
+        return [intro] + [
+            _test_line(
+                f"{f.sampler} / {FORM_NAMES[f.model]}",
+                f.bias,
+                alpha,
+                "fewer than 2 seeds",
+                ("**biased**", "no bias detected"),
+                ""
+                if f.bias is None
+                else f"mean of {f.bias.n} seeds {num(f.bias.estimate)} (sd {num(f.sd_sigma_b, 2)}), "
+                f"t = {f.bias.t:.2f}, {p_text(f.bias.p)}"
+                + (f", per-fit median |z| {f.median_abs_z:.1f}" if np.isfinite(f.median_abs_z) else ""),
             )
-    else:
-        lines.append(
-            "**Bias across seeds.** No reference run, so the two forms' seed estimates of E[σ_b] are compared with "
-            "Welch's t test (experiments.reference adds a reference run that says which form is off)."
+            for f in verdict.forms
+        ]
+    intro = (
+        "**Bias across seeds.** No reference run, so the two forms' seed estimates of E[σ_b] are compared with "
+        "Welch's t test (experiments.reference adds a reference run that says which form is off)."
+    )
+    return [intro] + [
+        _test_line(
+            s.sampler,
+            s.between,
+            alpha,
+            "fewer than 2 seeds of a form",
+            ("the forms **disagree**", "no difference detected"),
+            ""
+            if s.between is None
+            else f"centered − non-centered {num(s.between.estimate)}, t = {s.between.t:.2f} (df {s.between.df:.1f}), "
+            f"{p_text(s.between.p)}, {s.between.n} seeds",
         )
-        for s in verdict.samplers:
-            if s.between is None:
-                lines.append(f"{s.sampler}: fewer than 2 seeds of a form, not tested.")
-                continue
-            b = s.between
-            flag = "the forms **disagree**" if b.significant(verdict.rule["alpha"]) else "no difference detected"
-            lines.append(
-                f"{s.sampler}: centered − non-centered {num(b.estimate)}, t = {b.t:.2f} (df {b.df:.1f}), "
-                f"{p_text(b.p)}, {b.n} seeds: {flag}."
-            )
-    return lines
+        for s in verdict.samplers
+    ]
 
 
 WHY_SEEDS = (
