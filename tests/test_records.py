@@ -75,3 +75,20 @@ def test_tables_read_the_records_names():
     readable = readable_summary(summarize(fits))
     assert [c.summary_label for c in R.CHECKS] + [R.PASS_ALL_LABEL] == list(readable.columns[-5:])
     assert list(R.truthy(pd.Series([True, "True", "false", None, 1.0]))) == [True, True, False, False, True]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["records", "priors", "errors", "config", "verdict_rule", "verdict", "verdict_text", "index_page", "report"],
+)
+def test_each_module_imports_alone(module):
+    """No import circle: each module imports in a fresh interpreter on its own."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    proc = subprocess.run([sys.executable, "-c", f"import funnel.{module}"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr

@@ -405,3 +405,19 @@ def test_json_round_trip_covers_every_field_of_the_typed_result(reference):
         assert _same(x, y), (path, x, y)
     assert any(isinstance(x, float) and math.isnan(x) for _, x in before)  # NaN fields were exercised
     assert again.to_dict() == v.to_dict()
+
+
+def test_the_rule_is_stated_once_and_worded_from_its_parameters():
+    """verdict_rule.RULE holds the parameters; the short text (every page) and the full one (docs) follow them."""
+    from funnel.verdict_rule import RULE, Rule
+
+    assert (V.PASS_SHARE, V.ALPHA, V.ESS_FACTOR) == (RULE.pass_share, RULE.alpha, RULE.ess_factor)
+    v = V.compute_verdict(sleepstudy_like())
+    assert v.rule == {"pass_share": 0.5, "alpha": 0.01, "ess_factor": 1.5, "text": T.rule_text()}
+    other = Rule(pass_share=0.75, alpha=0.05, ess_factor=2.0)
+    for text in (T.rule_text(other), T.rule_markdown(other)):
+        assert "more than 75%" in text and "0.05" in text and "2×" in text
+    full = T.rule_markdown()
+    assert "more than half" in full and "R-hat, ESS, divergences, E-BFMI" in full and "Welch" in full
+    strict = V.compute_verdict(sleepstudy_like(), pass_share=0.75, alpha=0.05, ess_factor=2.0)
+    assert strict.rule["text"] == T.rule_text(other)
