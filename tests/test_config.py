@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 from conftest import ROOT
-from funnel.config import ConfigError, load_schema, validate_config
+from funnel.config import ConfigError, check_config_files, duplicate_keys, load_schema, validate_config
 
 SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
 
@@ -118,3 +118,33 @@ def test_all_problems_reported_at_once(config):
 def test_bad_fit_settings_are_named(config, key, value, fragment):
     config["fit"][key] = value
     _check(config, fragment)
+
+
+def test_duplicate_dataset_names_are_refused(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        "datasets:\n  mine:\n    source: csv\n    path: a.csv\n  other: {source: embedded}\n  mine:\n    source: csv\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"mine.yaml gives dataset name 'mine' under 'datasets' \(a dataset name must "
+    ):
+        check_config_files([config])
+    config.write_text("datasets:\n  mine: {source: csv}\n  other: {source: csv}\n")
+    check_config_files([config])  # distinct names pass
+
+
+def test_a_duplicate_top_level_key_is_named_with_its_file(tmp_path):
+    """Two `fit:` sections: the message names the key and the file, not a dataset (issue 22, item 6)."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("fit:\n  seeds: [1, 2]\nreport:\n  code: show\nfit:\n  chains: 2\n")
+    with pytest.raises(ConfigError) as info:
+        check_config_files([config])
+    message = str(info.value)
+    assert message.startswith(f"{config} gives top-level key 'fit'") and "dataset" not in message
+    assert "Rename or merge the entries" in message
+    # Nested keys are named by their dotted path; the same key in two sections is no duplicate.
+    text = "fit:\n  seeds: [1]\n  seeds: [2]\nreport:\n  seeds: 3\ndatasets:\n  a: {x: [{k: 1, k: 2}]}\n"
+    assert duplicate_keys(text) == [("fit", "seeds"), ("datasets", "a", "x", "0", "k")]
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=r"gives key 'fit.seeds'; key 'datasets.a.x.0.k' more than once"):
+        check_config_files([config])

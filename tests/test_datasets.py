@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from funnel import datasets
-from funnel.datasets import DataError
+from funnel.errors import DataError
+from funnel.priors import describe_priors
 
 # A small table: 4 groups (one with a space in its name), unequal sizes, a numeric x that is not 0/1.
 ROWS = [
@@ -63,17 +64,6 @@ def test_defaults_and_radon_columns():
 def test_dataset_names_must_be_path_safe(name):
     with pytest.raises(DataError, match=r"is not path-safe: use lower-case letters, digits and '_'"):
         datasets.resolve_spec(name, {"source": "embedded"})
-
-
-def test_duplicate_dataset_names_are_refused(tmp_path):
-    config = tmp_path / "mine.yaml"
-    config.write_text(
-        "datasets:\n  mine:\n    source: csv\n    path: a.csv\n  other: {source: embedded}\n  mine:\n    source: csv\n"
-    )
-    with pytest.raises(DataError, match=r"mine.yaml gives key\(s\) mine more than once.*Rename or merge"):
-        datasets.check_config_files([config])
-    config.write_text("datasets:\n  mine: {source: csv}\n  other: {source: csv}\n")
-    datasets.check_config_files([config])  # distinct names pass
 
 
 @pytest.mark.parametrize(
@@ -279,7 +269,7 @@ def test_auto_priors_follow_the_formulas_on_a_table_with_known_sd():
     table = pd.DataFrame({"g": ["a", "a", "b", "b", "c", "c"], "x": x, "y": y})
     data = datasets.model_data(table, {"group": "g", "x": "x", "y": "y"})
     assert np.std(data.y, ddof=1) == pytest.approx(2.0) and np.std(data.x, ddof=1) == pytest.approx(0.5)
-    priors = datasets.describe_priors("auto", data)
+    priors = describe_priors("auto", data)
     assert priors["mu_a"] == pytest.approx({"dist": "Normal", "mu": 10.0, "sigma": 5.0}) or (
         priors["mu_a"]["dist"] == "Normal"
         and priors["mu_a"]["mu"] == pytest.approx(10.0)
@@ -443,3 +433,12 @@ def test_a_million_row_csv_is_cleaned_in_under_30_s_and_500_mb(tmp_path):
     seconds, peak, groups = proc.stdout.split()
     assert int(groups) == 1000
     assert float(seconds) < 30 and int(peak) < 500 * 2**20, (seconds, int(peak) / 2**20)
+
+
+def test_one_data_error_for_every_source():
+    """The generic DataError is the base; radon's errors subclass it, never the other way round."""
+    from funnel import errors, radon
+
+    assert datasets.DataError is errors.DataError is radon.DataError
+    assert issubclass(radon.ChecksumError, errors.DataError) and issubclass(radon.NetworkUnavailable, errors.DataError)
+    assert errors.DataError.__mro__[1] is RuntimeError

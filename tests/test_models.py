@@ -1,7 +1,7 @@
 """Model graphs, and the log density term by term (issue #15) for both forms and every prior set.
 
 The reference log density is written here with SciPy, independently of
-``funnel.models`` and ``funnel.datasets.describe_priors``. PyMC samples the
+``funnel.models`` and ``funnel.priors.describe_priors``. PyMC samples the
 scales (``sigma_a``, ``sigma_b``, ``eps``) on the log scale: its value variables
 are ``<name>_log__``. The comparison evaluates PyMC at the fixed point mapped to
 that space and checks both ``compile_logp(jacobian=False)`` (equal to the SciPy
@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from funnel.datasets import PRIORS, DataError, ModelData, describe_priors, model_data
-from funnel.models import HYPERPARAMETERS, MODELS, build_model, group_dim
+from funnel.datasets import RESERVED_NAMES, ModelData, model_data
+from funnel.errors import DataError
+from funnel.models import HYPERPARAMETERS, MODELS, VARIABLE_NAMES, build_model, group_dim
+from funnel.priors import PRIORS, describe_priors
 from scipy import stats
 
 pm = pytest.importorskip("pymc")
@@ -377,3 +379,15 @@ def test_real_data_coordinates(radon_data):
     assert model.named_vars_to_dims["b"] == ("county",)
     # TRAVERSE's rows are the ones indexed 75.
     assert int((radon_data.group_idx == 75).sum()) == 4
+
+
+@pytest.mark.parametrize("mutable_y", [False, True])
+@pytest.mark.parametrize("form", MODELS)
+def test_the_reserved_group_names_are_the_models_own_variable_names(form, mutable_y):
+    """A group column may not take a name the model gives a variable: the list is the model's, not a copy."""
+    data = ModelData("g", ("u", "v", "w"), np.array([0, 1, 2, 0]), np.array([0.0, 1, 0, 1]), np.array([1.0, 2, 3, 4]))
+    model = build_model(data, form, "weakly_informative", mutable_y=mutable_y)
+    names = {v.name for v in [*model.free_RVs, *model.deterministics, *model.observed_RVs, *model.data_vars]}
+    assert names <= set(VARIABLE_NAMES)
+    assert set(VARIABLE_NAMES) - names <= {"a_offset", "b_offset", "y_obs"}  # the other form's, or SBC's
+    assert RESERVED_NAMES == {"chain", "draw", *VARIABLE_NAMES}

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import ROOT, copy_config, copy_run, run_snakemake
 from funnel import facts as F
-from funnel import notebook, plots, prose, report
-from funnel.config import load_schema, validate_config
+from funnel import index_page, notebook, plots, prose, records, report
+from funnel.config import load_schema, main_sampler, validate_config
 from funnel.radon import BLOG
 
 TEMPLATES = ROOT / "workflow" / "notebooks"
@@ -185,7 +185,7 @@ def test_thresholds_come_from_the_arguments_not_constants():
     # The neck's threshold is the dataset's (sigma_b_small 2 -> column p_sigma_b_below_2).
     text = prose.describe_bias(F.sigma_b_bias(fits, "pymc", sigma_b_small=2.0))
     assert "σ_b < 2:" in text and "0.1" not in text
-    assert F.below_column(2.0) == "p_sigma_b_below_2" and F.below_column(0.1) == "p_sigma_b_below_0.1"
+    assert records.below_column(2.0) == "p_sigma_b_below_2" and records.below_column(0.1) == "p_sigma_b_below_0.1"
 
 
 def test_experiments_index_line_without_a_reference_says_how_to_switch_it_on():
@@ -263,8 +263,8 @@ def test_seed_table_and_one_liners():
         "8 seeds: divergences 3 [0, 40], R-hat max 1.023, bulk ESS(σ_b) 152 [20, 300], E[σ_b] 0.310; "
         "all checks pass on 25% of seeds"
     )
-    assert report.comparison_sampler(["nutpie", "pymc"]) == "pymc"
-    assert report.comparison_sampler(["nutpie"]) == "nutpie"
+    # The comparison's traces and the MAP job: PyMC's NUTS when fitted, else the first sampler configured.
+    assert main_sampler(["nutpie", "pymc"]) == "pymc" and main_sampler(["nutpie"]) == "nutpie"
 
 
 def _provenance(**extra) -> dict:
@@ -398,7 +398,7 @@ def test_index_sections_link_every_dataset_and_the_cross_dataset_table(tmp_path,
     summary.to_csv(base / "tables/summary.csv", index=False)
     _maps().to_csv(base / "tables/map_vs_mean.csv", index=False)
     index = "results/report/index.html"
-    heading, entries = report.dataset_section(
+    heading, entries = index_page.dataset_section(
         index,
         "trial",
         pages={"data": str(base / "report/data.html"), "comparison": str(base / "report/comparison.html")},
@@ -420,11 +420,11 @@ def test_index_sections_link_every_dataset_and_the_cross_dataset_table(tmp_path,
     datasets = Path("results/tables/datasets.csv")
     datasets.parent.mkdir(parents=True)
     summary.assign(dataset="trial").to_csv(datasets, index=False)
-    heading, [(text, href, line)] = report.datasets_section(index, str(datasets))
+    heading, [(text, href, line)] = index_page.datasets_section(index, str(datasets))
     assert href == "../tables/datasets.csv" and "no seed of any dataset passes every check" in line
-    page = report.index_page("t", "intro", [("Dataset trial", entries)])
+    page = index_page.index_page("t", "intro", [("Dataset trial", entries)])
     assert "href='../trial/report/data.html'" in page
-    assert report.relative_href("results/trial/tables/summary.html", index) == "../trial/tables/summary.html"
+    assert index_page.relative_href("results/trial/tables/summary.html", index) == "../trial/tables/summary.html"
 
 
 # ================================================================ the kernel
@@ -834,6 +834,7 @@ def test_report_code_hide_leaves_out_the_code_and_links_the_executed_notebook():
 
 def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path, monkeypatch):
     from funnel import verdict as V
+    from funnel import verdict_text as T
 
     monkeypatch.chdir(tmp_path)
     tables = Path("results/trial/tables")
@@ -842,14 +843,14 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
     v = V.compute_verdict(fits, dataset="trial")
     assert v.recommendation == "noncentered"  # the centered seeds diverge, the non-centered ones pass
     (tables / "verdict.json").write_text(json.dumps(v.to_dict()))
-    (tables / "verdict.md").write_text(V.verdict_markdown(v))
-    (tables / "verdict.html").write_text(V.verdict_page(v))
     index = "results/report/index.html"
     figures = {name: f"results/trial/report/figures/{name}.png" for name in ("centered_funnel", "noncentered_offsets")}
-    lead = report.verdict_section(
+    # The verdict rule renders the section once, from the verdict it computed; the index includes it.
+    lead = index_page.verdict_section(
+        v,
         index,
-        str(tables / "verdict.json"),
         verdict_page=str(tables / "verdict.html"),
+        others=[str(tables / "verdict.md"), str(tables / "verdict.json")],
         figures=figures,
         comparison="results/trial/report/comparison.html",
         sampler="pymc",
@@ -858,13 +859,15 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
     assert "<a href='../trial/report/comparison.html'><img src='../trial/report/figures/centered_funnel.png'" in lead
     assert "noncentered_offsets.png" in lead and "The funnel (pymc fits)" in lead
     assert "href='../trial/tables/verdict.html'" in lead and "href='../trial/tables/verdict.md'" in lead
+    assert "href='../trial/tables/verdict.json'" in lead
     assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch's t test" in lead
+    assert lead.startswith("<div class='verdict verdict-noncentered'>") and T.rule_text() in lead
     entries = [("The data", "../trial/report/data.html", "rows")]
-    page = report.index_page(
+    page = index_page.index_page(
         "t",
         "intro",
-        [report.IndexSection("Dataset trial", entries, lead, report.dataset_anchor("trial")), ("Across", [])],
-        preface=report.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
+        [index_page.IndexSection("Dataset trial", entries, lead, index_page.dataset_anchor("trial")), ("Across", [])],
+        preface=index_page.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
     )
     assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form</strong>" in page
     assert page.index("<h2 id='dataset-trial'>") < page.index("Verdict: Use") < page.index("../trial/report/data.html")
@@ -883,6 +886,7 @@ def test_index_opens_on_each_datasets_verdict(built_report):
     import html
 
     from funnel import verdict as V
+    from funnel import verdict_text as T
 
     workdir, _ = built_report
     index = (workdir / "results/report/index.html").read_text()
@@ -900,21 +904,23 @@ def test_index_opens_on_each_datasets_verdict(built_report):
         }
         verdict = V.Verdict.from_dict(stored)
         section = _section(index, name)
-        opening = section.index(f"Verdict: {V.headline(verdict.recommendation)}")
+        opening = section.index(f"Verdict: {T.headline(verdict.recommendation)}")
         assert opening < section.index(f"href='../{name}/report/data.html'")
-        assert html.escape(V.rule_text(), quote=False) in section
+        assert html.escape(T.rule_text(), quote=False) in section
         for form in verdict.forms:
             assert f"{form.passing}/{form.seeds} ({form.share_pass:.0%})" in section
-            assert f"{form.sampler} / {V.FORM_NAMES[form.model]}: mean of {form.bias.n} seeds" in section
-            assert f"t = {form.bias.t:.2f}, {V.p_text(form.bias.p)}" in section
+            assert f"{form.sampler} / {T.FORM_NAMES[form.model]}: mean of {form.bias.n} seeds" in section
+            assert f"t = {form.bias.t:.2f}, {T.p_text(form.bias.p)}" in section
         assert "Per-fit z-scores miss what many seeds reveal" in section
         for figure in ("centered_funnel", "noncentered_offsets"):
             assert f"src='../{name}/report/figures/{figure}.png'" in section
         assert f"<a href='../{name}/report/comparison.html'><img" in section
         assert f"href='../{name}/tables/verdict.html'" in section
+        # The section is the verdict rule's rendering, included as it is.
+        assert (tables / "verdict_index.html").read_text() in section
         # The experiments ran in the small run: their one-liners join the verdict.
         assert len(verdict.experiments) == 3 and "target_accept sweep: " in section
-        assert (tables / "verdict.md").read_text().startswith(f"# {name}: {V.headline(verdict.recommendation)}")
+        assert (tables / "verdict.md").read_text().startswith(f"# {name}: {T.headline(verdict.recommendation)}")
 
 
 @pytest.mark.slow
@@ -984,19 +990,21 @@ def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, 
     )
     index = "results/report/index.html"
     page = "results/trial/report/sbc.html"
-    lead = report.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
+    lead = index_page.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
     assert "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial's design: centered" in lead
     assert "href='../trial/report/sbc.html'>sbc.html</a>" in lead
     # Links only the campaign's files that exist: calibration.md is not written yet.
     assert "href='../trial/sbc/conclusion.json'" in lead and "calibration.md" not in lead
     (sbc / "calibration.md").write_text("# SBC\n")
-    lead = report.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
+    lead = index_page.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
     assert "href='../trial/sbc/calibration.md'>calibration.md</a>" in lead
     (sbc / "conclusion.json").write_text(json.dumps({"line": "a <b> & c"}))
-    assert "a &lt;b&gt; &amp; c" in report.sbc_section(index, str(sbc / "conclusion.json"), page)
+    assert "a &lt;b&gt; &amp; c" in index_page.sbc_section(index, str(sbc / "conclusion.json"), page)
     # In the index, the line follows the verdict and precedes the dataset's links.
     verdict = "<div class='verdict'>Verdict: Use the non-centered form</div>"
     entries = [("The data", "../trial/report/data.html", "rows")]
-    html_page = report.index_page("t", "intro", [report.IndexSection("Dataset trial", entries, verdict + "\n" + lead)])
+    html_page = index_page.index_page(
+        "t", "intro", [index_page.IndexSection("Dataset trial", entries, verdict + "\n" + lead)]
+    )
     assert html_page.index("Verdict: Use") < html_page.index("Simulation-based calibration.")
     assert html_page.index("Simulation-based calibration.") < html_page.index("../trial/report/data.html")

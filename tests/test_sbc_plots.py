@@ -46,6 +46,8 @@ def _records(
     when the group has any, else in all of them. ``failed`` more simulations per group raised.
     """
     rng = np.random.default_rng(seed)
+    # The posterior means draw from a stream of their own, so that the ranks stay those of ``seed``.
+    post_rng = np.random.default_rng([seed, 1])
     skew, diverge = skew or {}, diverge or {}
     rows = []
     for sampler, model in groups:
@@ -87,7 +89,7 @@ def _records(
                     u = u**3
                 row[f"rank_{q}"] = int(np.floor(u * (row["rank_n"] + 1)))
             for q in S.PARAMETERS:  # posterior means scattered around the truths (the data-averaged check)
-                row[f"post_mean_{q}"] = row[f"true_{q}"] + 0.3 * rng.normal()
+                row[f"post_mean_{q}"] = row[f"true_{q}"] + 0.3 * post_rng.normal()
                 row[f"post_sd_{q}"] = 0.3
             rows.append(row)
     return pd.DataFrame(rows)

@@ -1,4 +1,5 @@
-"""The verdict (workflow/funnel/verdict.py) on constructed per-seed tables, one per outcome of the rule."""
+"""The verdict (workflow/funnel/verdict.py, its words in verdict_text.py) on constructed per-seed tables,
+one per outcome of the rule."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from funnel import verdict as V
+from funnel import verdict_text as T
 from scipy import stats
 
 
@@ -163,7 +165,7 @@ def test_sleepstudy_shaped_table_recommends_the_centered_form():
     assert v.ratio_ess_per_s == pytest.approx(1 / 2.8)
     assert all(f.passes and f.median_divergences == 0 for f in v.forms)
     assert "2.8× the median ESS(σ_b) per second" in v.reason
-    assert V.ratio_text(v.ratio_ess_per_s) == "2.8× centered"
+    assert T.ratio_text(v.ratio_ess_per_s) == "2.8× centered"
 
 
 def test_neither_passes_when_both_forms_fail_and_the_reason_names_what_failed():
@@ -238,7 +240,7 @@ def test_a_form_passes_when_more_than_half_of_its_seeds_pass_every_check(clean, 
         assert v.caveats == [
             f"with pymc, {8 - clean} of 8 non-centered seeds fail a check (divergences on {8 - clean})"
         ]
-        assert "Caveat:" in V.verdict_page(v) and "a single run of it should still be checked" in V.caveat_text(v)
+        assert "Caveat:" in T.verdict_page(v) and "a single run of it should still be checked" in T.caveat_text(v)
     else:
         assert v.caveats == []
 
@@ -285,7 +287,7 @@ def test_bias_is_found_across_seeds_though_every_fit_z_is_below_two():
     t = (0.2931 - 0.2772) / math.sqrt(0.016**2 / 16 + 0.001**2)
     assert c.bias.t == pytest.approx(t) and c.bias.t > 3.8 and c.bias.n == 16 and c.bias.p < V.ALPHA
     assert not c.passes and v.recommendation == "noncentered"  # though the centered form is 3× faster
-    line = next(line for line in V.bias_lines(v) if line.startswith("nutpie / centered"))
+    line = next(line for line in T.bias_lines(v) if line.startswith("nutpie / centered"))
     assert f"mean of 16 seeds 0.293 (sd 0.016), t = {t:.2f}, p = 0.0" in line and "**biased**" in line
     assert "per-fit median |z|" in line
 
@@ -337,21 +339,85 @@ def test_json_round_trip_and_rendering():
     again = V.Verdict.from_dict(data)
     assert again.to_dict() == v.to_dict()
     assert again.form("pymc", "centered").bias.t == v.form("pymc", "centered").bias.t
-    page = V.verdict_page(again)
-    assert "Verdict: Use the non-centered form" in page and V.rule_text() in page
+    page = T.verdict_page(again)
+    assert "Verdict: Use the non-centered form" in page and T.rule_text() in page
     assert page.count("<tr>") == 5 and "rowspan='2'" in page  # header + 4 rows; ratios once per sampler
     assert "25× non-centered" in page  # pymc ESS/s 137.5 vs 5.5
     assert "Per-fit z-scores miss what many seeds reveal" in page
-    markdown = V.verdict_markdown(again)
+    markdown = T.verdict_markdown(again)
     assert markdown.startswith("# radon: Use the non-centered form")
     assert "| pymc | centered | 0/8 (0%) | 19.5 | 65 |" in markdown
-    fragment = V.verdict_html(again, figures=[("f.png", "page.html", "the funnel")])
+    fragment = T.verdict_html(again, figures=[("f.png", "page.html", "the funnel")])
     assert "<a href='page.html'><img src='f.png' alt='the funnel'" in fragment
 
 
 def test_experiment_lines_appear_for_the_experiments_that_ran():
     fits = radon_like()
-    assert V.experiment_lines(fits) == []
+    assert T.experiment_lines(fits) == []
     fits["z_sigma_b"] = np.where(fits["model"].eq("centered"), 3.5, 0.2)
-    lines = V.experiment_lines(fits)
+    lines = T.experiment_lines(fits)
     assert len(lines) == 1 and "centered: 16 of 16 fits have |z| ≥ 3" in lines[0]
+
+
+def _leaves(value, path=()):
+    """Every dataclass field in a verdict, as (path, value), walking nested dataclasses and lists."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            yield (*path, f.name), getattr(value, f.name)
+            yield from _leaves(getattr(value, f.name), (*path, f.name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+
+
+def _same(a, b) -> bool:
+    """Equal with the same type; NaN equals NaN; dataclasses (and lists of them) are compared field by field."""
+    import dataclasses
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if dataclasses.is_dataclass(a) or (isinstance(a, list) and a and dataclasses.is_dataclass(a[0])):
+        return True  # their fields are leaves of their own
+    return a == b
+
+
+@pytest.mark.parametrize("reference", [REF, None])
+def test_json_round_trip_covers_every_field_of_the_typed_result(reference):
+    """to_dict/from_dict are generated from the dataclass fields: every field of the verdict, its forms,
+    samplers and bias tests comes back with its type and value (NaN as NaN, None as None), through JSON."""
+    import dataclasses
+
+    fits = radon_like()
+    fits.loc[fits["model"].eq("centered") & fits["sampler"].eq("pymc"), "ess_bulk_sigma_b_per_s"] = np.nan  # NaNs
+    v = dataclasses.replace(V.compute_verdict(fits, reference, dataset="radon"), experiments=["a line"])
+    again = V.Verdict.from_dict(json.loads(json.dumps(v.to_dict(), allow_nan=False)))
+    before, after = list(_leaves(v)), list(_leaves(again))
+    assert [p for p, _ in before] == [p for p, _ in after]
+    names = {p[-1] for p, _ in before}
+    for cls in (V.Verdict, V.FormStats, V.SamplerVerdict, V.BiasTest):
+        missing = {f.name for f in dataclasses.fields(cls)} - names
+        assert not missing, (cls, missing)
+    for (path, x), (_, y) in zip(before, after):
+        assert _same(x, y), (path, x, y)
+    assert any(isinstance(x, float) and math.isnan(x) for _, x in before)  # NaN fields were exercised
+    assert again.to_dict() == v.to_dict()
+
+
+def test_the_rule_is_stated_once_and_worded_from_its_parameters():
+    """verdict_rule.RULE holds the parameters; the short text (every page) and the full one (docs) follow them."""
+    from funnel.verdict_rule import RULE, Rule
+
+    assert (V.PASS_SHARE, V.ALPHA, V.ESS_FACTOR) == (RULE.pass_share, RULE.alpha, RULE.ess_factor)
+    v = V.compute_verdict(sleepstudy_like())
+    assert v.rule == {"pass_share": 0.5, "alpha": 0.01, "ess_factor": 1.5, "text": T.rule_text()}
+    other = Rule(pass_share=0.75, alpha=0.05, ess_factor=2.0)
+    for text in (T.rule_text(other), T.rule_markdown(other)):
+        assert "more than 75%" in text and "0.05" in text and "2×" in text
+    full = T.rule_markdown()
+    assert "more than half" in full and "R-hat, ESS, divergences, E-BFMI" in full and "Welch" in full
+    strict = V.compute_verdict(sleepstudy_like(), pass_share=0.75, alpha=0.05, ess_factor=2.0)
+    assert strict.rule["text"] == T.rule_text(other)

@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from . import records as R
 from .models import group_dim
-
-
-def estimand_names(groups: Sequence[str]) -> list[str]:
-    return ["sigma_b", "log_sigma_b", "p_sigma_b_small", *[f"b[{g}]" for g in groups]]
+from .records import estimand_names as estimand_names  # the sweeps read it from here
 
 
 def estimands(posterior: Any, groups: Sequence[str], sigma_b_small: float = 0.1) -> dict[str, dict[str, float]]:
@@ -35,16 +33,16 @@ def estimands(posterior: Any, groups: Sequence[str], sigma_b_small: float = 0.1)
 
     sigma_b = posterior["sigma_b"]
     derived = {
-        "sigma_b": sigma_b,
-        "log_sigma_b": np.log(sigma_b),
-        "p_sigma_b_small": (sigma_b < sigma_b_small).astype(float),
+        R.SIGMA_B: sigma_b,
+        R.LOG_SIGMA_B: np.log(sigma_b),
+        R.P_SIGMA_B_SMALL: (sigma_b < sigma_b_small).astype(float),
     }
     dim = group_dim(posterior)
     known = {str(g) for g in posterior[dim].values}
     for group in groups:
         if group not in known:
             raise ValueError(f"group {group!r} is not in the posterior's {dim!r}; check the dataset's bias_groups")
-        derived[f"b[{group}]"] = posterior["b"].sel({dim: group}, drop=True)
+        derived[R.slope_estimand(group)] = posterior["b"].sel({dim: group}, drop=True)
     dataset = xr.Dataset({name: value.drop_vars(dim, errors="ignore") for name, value in derived.items()})
     mcse = az.mcse(dataset, method="mean")
     return {name: {"mean": float(dataset[name].mean()), "mcse": float(mcse[name])} for name in derived}
@@ -62,8 +60,8 @@ def flat(est: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """{'sigma_b': {'mean', 'mcse'}} -> {'est_sigma_b': ..., 'mcse_sigma_b': ...} for tables."""
     out: dict[str, float] = {}
     for name, value in est.items():
-        out[f"est_{name}"] = value["mean"]
-        out[f"mcse_{name}"] = value["mcse"]
+        out[R.est_column(name)] = value["mean"]
+        out[R.mcse_column(name)] = value["mcse"]
     return out
 
 
@@ -71,7 +69,8 @@ def z_columns(row: Mapping[str, Any], reference: Mapping[str, Mapping[str, float
     """z-scores of one flat fit record against the reference estimands it shares."""
     out = {}
     for name, ref in reference.items():
-        if f"est_{name}" in row and row[f"est_{name}"] is not None:
-            fit = {"mean": float(row[f"est_{name}"]), "mcse": float(row[f"mcse_{name}"])}
-            out[f"z_{name}"] = z_score(fit, ref)
+        est = row.get(R.est_column(name))
+        if est is not None:
+            fit = {"mean": float(est), "mcse": float(row[R.mcse_column(name)])}
+            out[R.z_column(name)] = z_score(fit, ref)
     return out

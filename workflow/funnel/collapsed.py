@@ -30,7 +30,7 @@ divergences and BFMI apply to it as to any fit (:func:`reference_idata`).
 The reference is independent of the forms under test: a different model (no
 group effects sampled), so neither form's funnel nor its sampler's adaptation
 to it can leak into the reference. The priors are exactly those of
-:func:`funnel.models.build_model` (:func:`funnel.datasets.describe_priors`).
+:func:`funnel.models.build_model` (:func:`funnel.priors.describe_priors`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import ModelData, describe_priors
+from .datasets import ModelData
 from .models import HYPERPARAMETERS
+from .priors import describe_priors
 
 POTENTIAL = "marginal_y"  # the collapsed likelihood's name in the PyMC model
 SAMPLER = "pymc-collapsed"  # what a reference trace says it was made by

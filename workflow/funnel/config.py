@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,57 @@ MOVED = {
 
 class ConfigError(ValueError):
     """The configuration does not match ``workflow/schemas/config.schema.yaml``."""
+
+
+def main_sampler(samplers: Sequence[str]) -> str:
+    """The sampler whose fits stand for the run where one must (the MAP job, the comparison's traces):
+    PyMC's NUTS (the blog's sampler) when it is fitted, else the first one configured (fit.samplers)."""
+    return "pymc" if "pymc" in samplers else samplers[0]
+
+
+# ------------------------------------------------------------------ the files themselves
+def duplicate_keys(text: str) -> list[tuple[str, ...]]:
+    """The paths of the mapping keys a YAML document gives twice (PyYAML silently keeps the last one),
+    e.g. ``[("fit",), ("datasets", "mine")]``."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    found.append((*path, key))
+                seen.add(key)
+                walk(value, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, str(index)))
+
+    for document in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if document is not None:
+            walk(document, ())
+    return found
+
+
+def describe_duplicate(path: tuple[str, ...]) -> str:
+    """A repeated key in words: a top-level section, a dataset name, or a key by its dotted path."""
+    if len(path) == 1:
+        return f"top-level key '{path[0]}' (its sections must be merged into one)"
+    if len(path) == 2 and path[0] == "datasets":
+        return f"dataset name '{path[1]}' under 'datasets' (a dataset name must be unique)"
+    return f"key '{'.'.join(path)}'"
+
+
+def check_config_files(paths: Sequence[str | Path]) -> None:
+    """Refuse config files that give a key (a section, a dataset) twice: the first would vanish silently."""
+    for path in paths:
+        duplicates = list(dict.fromkeys(duplicate_keys(Path(path).read_text())))
+        if duplicates:
+            raise ConfigError(
+                f"{path} gives {'; '.join(describe_duplicate(d) for d in duplicates)} more than once; YAML would "
+                "silently keep only the last. Rename or merge the entries."
+            )
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -77,7 +128,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
         raise ConfigError(
             f"invalid configuration ({len(errors)} problem(s)):\n{lines}\nSee config.yaml for what each key means."
         )
-    from .datasets import DataError, resolve_datasets
+    from .datasets import resolve_datasets
+    from .errors import DataError
 
     try:
         resolve_datasets(config["datasets"])

@@ -190,6 +190,8 @@ def rows(schema: Mapping[str, Any], config: Mapping[str, Any]) -> Iterator[tuple
     for section, node in schema.get("properties", {}).items():
         if section == "datasets":
             yield from walk(node["additionalProperties"], [DATASET], section, True)
+        elif "properties" not in node:  # a top-level setting of its own (run_datasets)
+            yield from walk({"properties": {section: node}}, [], section, False)
         else:
             yield from walk(node, [section], section, False)
 

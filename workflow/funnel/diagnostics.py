@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import records as R
 from .bias import estimands, flat, z_columns
 from .models import HYPERPARAMETERS, group_dim
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The usual pass marks (Vehtari et al. 2021; Betancourt 2016)."""
-
-    rhat_max: float = 1.01
-    ess_min: float = 400.0
-    bfmi_min: float = 0.3
-
-
-def thresholds_from(params: Any) -> Thresholds:
-    """Thresholds from a rule's params (rhat_max, ess_min, bfmi_min)."""
-    return Thresholds(rhat_max=float(params.rhat_max), ess_min=float(params.ess_min), bfmi_min=float(params.bfmi_min))
+from .records import Thresholds, ran_ok
+from .records import thresholds_from as thresholds_from  # the fit and aggregate scripts read it from here
 
 
 def tracked_variables(idata: Any, track_group: str) -> dict[str, Any]:
@@ -34,8 +22,8 @@ def tracked_variables(idata: Any, track_group: str) -> dict[str, Any]:
     if track_group not in groups:
         raise ValueError(f"track_group {track_group!r} is not a value of {dim!r} in the trace; e.g. {groups[:3]}")
     selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in HYPERPARAMETERS}
-    selections[f"a_{track_group}"] = {"var": "a", "sel": {dim: track_group}}
-    selections[f"b_{track_group}"] = {"var": "b", "sel": {dim: track_group}}
+    for label, var in zip(R.tracked_labels(track_group)[len(HYPERPARAMETERS) :], ("a", "b")):
+        selections[label] = {"var": var, "sel": {dim: track_group}}
     return selections
 
 
@@ -47,7 +35,7 @@ def _plain(value: Any) -> Any:
 def fit_diagnostics(
     idata: Any,
     track_group: str,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = R.DEFAULT_THRESHOLDS,
     bias_groups: Sequence[str] = (),
     sigma_b_small: float = 0.1,
 ) -> dict[str, Any]:
@@ -92,10 +80,10 @@ def fit_diagnostics(
     ess_bulk = az.ess(scalars, method="bulk")
     ess_tail = az.ess(scalars, method="tail")
     for label in tracked:
-        row[f"ess_bulk_{label}"] = float(ess_bulk[label])
-        row[f"ess_tail_{label}"] = float(ess_tail[label])
-    row["ess_bulk_min"] = min(row[f"ess_bulk_{label}"] for label in tracked)
-    row["ess_tail_min"] = min(row[f"ess_tail_{label}"] for label in tracked)
+        row[R.ess_column("bulk", label)] = float(ess_bulk[label])
+        row[R.ess_column("tail", label)] = float(ess_tail[label])
+    row["ess_bulk_min"] = min(row[R.ess_column("bulk", label)] for label in tracked)
+    row["ess_tail_min"] = min(row[R.ess_column("tail", label)] for label in tracked)
 
     bfmi = np.asarray(az.bfmi(idata), dtype=float)
     row["bfmi_per_chain"] = [float(x) for x in bfmi]
@@ -104,11 +92,11 @@ def fit_diagnostics(
     # Estimates and MCSEs (ArviZ) of the bias estimands, computed once; the
     # summary's familiar names are read from them.
     est = estimands(post, [track_group, *[g for g in bias_groups if g != track_group]], sigma_b_small)
-    row["mean_sigma_b"] = est["sigma_b"]["mean"]
+    row["mean_sigma_b"] = est[R.SIGMA_B]["mean"]
     row["sd_sigma_b"] = float(post["sigma_b"].std())
-    row["mcse_mean_sigma_b"] = est["sigma_b"]["mcse"]
-    row["mean_log_sigma_b"] = est["log_sigma_b"]["mean"]
-    row[f"p_sigma_b_below_{sigma_b_small:g}"] = est["p_sigma_b_small"]["mean"]
+    row["mcse_mean_sigma_b"] = est[R.SIGMA_B]["mcse"]
+    row["mean_log_sigma_b"] = est[R.LOG_SIGMA_B]["mean"]
+    row[R.below_column(sigma_b_small)] = est[R.P_SIGMA_B_SMALL]["mean"]
     row["mean_sigma_a"] = float(post["sigma_a"].mean())
     row["mean_mu_b"] = float(post["mu_b"].mean())
     row["mean_b_spread"] = float(post["b"].std(dim=dim).mean())
@@ -125,11 +113,7 @@ def fit_diagnostics(
     row["ess_bulk_sigma_b_per_s"] = row["ess_bulk_sigma_b"] / seconds if seconds and seconds > 0 else None
     row["n_draws_total"] = int(n_chains * n_draws)
 
-    row["pass_rhat"] = bool(row["rhat_max"] < thresholds.rhat_max)
-    row["pass_ess"] = bool(min(row["ess_bulk_min"], row["ess_tail_min"]) >= thresholds.ess_min)
-    row["pass_divergences"] = row["divergences"] == 0
-    row["pass_bfmi"] = bool(row["bfmi_min"] >= thresholds.bfmi_min)
-    row["pass_all"] = all(row[k] for k in ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi"))
+    row.update(R.pass_checks(row, thresholds))
     return row
 
 
@@ -151,8 +135,8 @@ SUMMARY_METRICS = (
     "ess_bulk_sigma_b_per_s",
 )
 # Bias against the reference run, in MCSE units (present when the reference is enabled).
-Z_METRICS = ("z_sigma_b", "z_log_sigma_b", "z_p_sigma_b_small")
-PASS_COLUMNS = ("pass_rhat", "pass_ess", "pass_divergences", "pass_bfmi", "pass_all")
+Z_METRICS = R.Z_COLUMNS
+PASS_COLUMNS = R.PASS_COLUMNS
 GROUP = ["dataset", "sampler", "model"]
 
 
@@ -171,8 +155,8 @@ def fits_table(
     if frame.empty:
         raise ValueError("no fit diagnostics to aggregate")
     # Records of fits that raised (fit.on_error: record) say status "failed" and carry the error.
-    frame["status"] = frame["status"].fillna("ok") if "status" in frame else "ok"
-    frame["error"] = frame["error"].fillna("") if "error" in frame else ""
+    frame[R.STATUS] = frame[R.STATUS].fillna(R.OK) if R.STATUS in frame else R.OK
+    frame[R.ERROR] = frame[R.ERROR].fillna("") if R.ERROR in frame else ""
     for column in PASS_COLUMNS:
         if column in frame:
             frame[column] = frame[column].fillna(False).astype(bool)
@@ -228,18 +212,13 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
     )
     if "failed" in summary.columns and summary["failed"].sum() > 0:
         out.insert(3, "failed", summary["failed"].astype(int))
-    if "z_sigma_b_median" in summary.columns:
-        out["bias z E[σ_b]"] = [cell(r, "z_sigma_b", ".1f") for _, r in summary.iterrows()]
-    for column, label in zip(PASS_COLUMNS, ("R-hat ok", "ESS ok", "no divergences", "E-BFMI ok", "all ok")):
+    z = R.z_column(R.SIGMA_B)
+    if f"{z}_median" in summary.columns:
+        out["bias z E[σ_b]"] = [cell(r, z, ".1f") for _, r in summary.iterrows()]
+    labels = (*(check.summary_label for check in R.CHECKS), R.PASS_ALL_LABEL)
+    for column, label in zip(PASS_COLUMNS, labels):
         out[label] = [f"{v:.0%}" for v in summary[f"share_{column}"]]
     return out
-
-
-def ran_ok(fits: pd.DataFrame) -> pd.Series:
-    """Which rows are fits that ran: ``status == 'ok'``, or every row when there is no status column."""
-    if "status" not in fits.columns:
-        return pd.Series(True, index=fits.index)
-    return fits["status"].astype(str).str.strip().str.lower().eq("ok")
 
 
 def split_failed(fits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -276,7 +255,7 @@ def write_tables(
     map_records: Iterable[Mapping[str, Any]],
     outputs: Mapping[str, str],
     reference: Mapping[str, Mapping[str, float]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = R.DEFAULT_THRESHOLDS,
 ) -> None:
     """Write the aggregated tables: CSV for machines, markdown and HTML for people."""
     from .io import atomic_path

@@ -27,6 +27,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+
+class DataError(RuntimeError):
+    """Bad or unexpected input data or dataset spec; the message names the problem and the fix.
+
+    The library's one base error for bad input: every data and spec check raises it or a subclass
+    (radon's ChecksumError and NetworkUnavailable among them)."""
+
+
 # Prefix of the lines of a job's log that hold an expected error's message.
 MARKER = "FUNNEL-ERROR: "
 
@@ -34,7 +42,7 @@ MARKER = "FUNNEL-ERROR: "
 # name and module, so that this module imports nothing heavy).
 EXPECTED = frozenset(
     {
-        "funnel.radon.DataError",  # and its subclasses: datasets.DataError, ChecksumError, ...
+        "funnel.errors.DataError",  # and its subclasses: radon's ChecksumError, NetworkUnavailable, ...
         "funnel.config.ConfigError",
         "funnel.batch.BatchFailed",
         "funnel.batch.CompileCacheError",

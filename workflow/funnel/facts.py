@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import records as R
+from .records import below_column
+
 # |z| at which a fit's estimate counts as off the reference run's (see funnel.bias).
 Z_FLAG = 3.0
 
@@ -133,11 +136,6 @@ def spread_by_sigma(draws: pd.DataFrame, x: str) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ diagnostics tables
-def below_column(sigma_b_small: float) -> str:
-    """The fits table's column of P(σ_b < sigma_b_small) (named as funnel.diagnostics writes it)."""
-    return f"p_sigma_b_below_{sigma_b_small:g}"
-
-
 def seed_table(records: Sequence[Mapping[str, Any]], track_group: str) -> pd.DataFrame:
     """Per-seed diagnostics of one fit group, formatted for reading."""
     rows = []
@@ -150,11 +148,11 @@ def seed_table(records: Sequence[Mapping[str, Any]], track_group: str) -> pd.Dat
                 "R-hat σ_b": f"{r['rhat_sigma_b']:.3f}",
                 "ESS bulk σ_b": f"{r['ess_bulk_sigma_b']:.0f}",
                 "ESS tail σ_b": f"{r['ess_tail_sigma_b']:.0f}",
-                f"ESS bulk b[{track_group}]": f"{r[f'ess_bulk_b_{track_group}']:.0f}",
+                f"ESS bulk b[{track_group}]": f"{r[R.ess_column('bulk', f'b_{track_group}')]:.0f}",
                 "E-BFMI min": f"{r['bfmi_min']:.2f}",
                 "E[σ_b]": f"{r['mean_sigma_b']:.3g}",
                 "sampling s": f"{r['sampling_seconds']:.1f}",
-                "all checks pass": "yes" if r["pass_all"] else "no",
+                "all checks pass": "yes" if r[R.PASS_ALL] else "no",
             }
         )
     return pd.DataFrame(rows)
@@ -180,7 +178,7 @@ def group_stats(fits: pd.DataFrame, sigma_b_small: float = 0.1) -> pd.DataFrame:
             "ess_bulk_sigma_b_min": grouped["ess_bulk_sigma_b"].min(),
             "mean_sigma_b_median": grouped["mean_sigma_b"].median(),
             "p_sigma_b_small_median": grouped[below].median() if below in fits else np.nan,
-            "share_pass_all": grouped["pass_all"].mean(),
+            "share_pass_all": grouped[R.PASS_ALL].mean(),
         }
     )
 

@@ -12,12 +12,19 @@ is named after the dataset's group column and labelled with its values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .datasets import PRIORS, ModelData, describe_priors
+from .priors import PRIORS, describe_priors
+
+if TYPE_CHECKING:
+    from .datasets import ModelData
 
 MODELS = ("centered", "noncentered")
 HYPERPARAMETERS = ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps")
+# The group-specific effects (intercept a, slope b), their non-centered offsets, and the outcome.
+EFFECTS = ("a", "b")
+OFFSETS = tuple(f"{name}_offset" for name in EFFECTS)
+OUTCOME = "y"
 
 
 def _prior(name: str, spec: dict[str, Any]) -> Any:
@@ -28,6 +35,8 @@ def _prior(name: str, spec: dict[str, Any]) -> Any:
 
 
 Y_DATA = "y_obs"
+# Every name the model gives a variable (a group column may not take one: it names the group dimension).
+VARIABLE_NAMES = (*HYPERPARAMETERS, *EFFECTS, *OFFSETS, OUTCOME, Y_DATA)
 
 
 def build_model(data: ModelData, form: str, priors: str = "blog", mutable_y: bool = False) -> Any:
@@ -50,25 +59,25 @@ def build_model(data: ModelData, form: str, priors: str = "blog", mutable_y: boo
     with pm.Model(coords={dim: list(data.groups)}) as model:
         hyper = {name: _prior(name, prior[name]) for name in HYPERPARAMETERS}
         if form == "centered":
-            a = pm.Normal("a", mu=hyper["mu_a"], sigma=hyper["sigma_a"], dims=dim)
-            b = pm.Normal("b", mu=hyper["mu_b"], sigma=hyper["sigma_b"], dims=dim)
-        else:
-            a_offset = pm.Normal("a_offset", mu=0.0, sigma=1.0, dims=dim)
-            b_offset = pm.Normal("b_offset", mu=0.0, sigma=1.0, dims=dim)
-            a = pm.Deterministic("a", hyper["mu_a"] + a_offset * hyper["sigma_a"], dims=dim)
-            b = pm.Deterministic("b", hyper["mu_b"] + b_offset * hyper["sigma_b"], dims=dim)
+            a, b = (pm.Normal(name, mu=hyper[f"mu_{name}"], sigma=hyper[f"sigma_{name}"], dims=dim) for name in EFFECTS)
+        else:  # the offsets first, then a and b from them (the order of the original model)
+            offsets = [pm.Normal(offset, mu=0.0, sigma=1.0, dims=dim) for offset in OFFSETS]
+            a, b = (
+                pm.Deterministic(name, hyper[f"mu_{name}"] + z * hyper[f"sigma_{name}"], dims=dim)
+                for name, z in zip(EFFECTS, offsets)
+            )
         mu = a[data.group_idx] + b[data.group_idx] * data.x
         observed = pm.Data(Y_DATA, data.y) if mutable_y else data.y
-        pm.Normal("y", mu=mu, sigma=hyper["eps"], observed=observed)
+        pm.Normal(OUTCOME, mu=mu, sigma=hyper["eps"], observed=observed)
     return model
 
 
 def with_deterministics(posterior: Any) -> Any:
     """The posterior with the non-centered ``a``, ``b`` = ``mu + offset * sigma`` added where a lean
     trace (``fit.store_deterministics: false``) left them out; unchanged otherwise."""
-    for name in ("a", "b"):
-        if name not in posterior and f"{name}_offset" in posterior:
-            value = posterior[f"mu_{name}"] + posterior[f"{name}_offset"] * posterior[f"sigma_{name}"]
+    for name, offset in zip(EFFECTS, OFFSETS):
+        if name not in posterior and offset in posterior:
+            value = posterior[f"mu_{name}"] + posterior[offset] * posterior[f"sigma_{name}"]
             posterior = posterior.assign({name: value.transpose("chain", "draw", ...)})
     return posterior
 

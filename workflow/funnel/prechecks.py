@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
-from .datasets import DataError
+from .datasets import check_source_file
+from .errors import DataError
 
 # Delimiters a CSV header is tried with (a column name is missing only if no reading finds it).
 DELIMITERS = (",", ";", "\t")
@@ -53,11 +54,7 @@ def check_csv(name: str, spec: Mapping[str, Any]) -> None:
     """Raise :class:`DataError` if a ``source: csv`` dataset's file is missing or its header
     lacks a configured column (under every delimiter the table could be read with)."""
     path = Path(spec["path"])
-    if not path.is_file():
-        raise DataError(
-            f"dataset {name!r}: {path} does not exist (datasets.{name}.path is relative to the working "
-            f"directory {Path.cwd()}); fix the path"
-        )
+    check_source_file(path, name)  # missing, not a regular file (a FIFO, a device), unreadable, empty
     readings = header_readings(path)
     columns = spec.get("columns") or {}
     for role in ROLES:

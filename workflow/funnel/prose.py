@@ -14,6 +14,9 @@ import pandas as pd
 
 from .facts import Z_FLAG, data_facts, group_stats
 from .notebook import label, num, pct
+from .records import SIGMA_B, z_column
+
+Z_SIGMA_B = z_column(SIGMA_B)
 
 
 # ------------------------------------------------------------------ comparison
@@ -99,10 +102,10 @@ def bias_sentence(fits: pd.DataFrame, z_flag: float = Z_FLAG) -> str:
     """How many fits per form have |z(E[σ_b])| >= z_flag, computed from the table."""
     parts = []
     for model, group in fits.groupby("model", sort=True):
-        flagged = int((group["z_sigma_b"].abs() >= z_flag).sum())
+        flagged = int((group[Z_SIGMA_B].abs() >= z_flag).sum())
         parts.append(
             f"{model}: {flagged} of {len(group)} fits have |z| ≥ {z_flag:g} for E[σ_b] "
-            f"(median z {group['z_sigma_b'].median():+.1f}, median ESS(σ_b) {group['ess_bulk_sigma_b'].median():.0f})"
+            f"(median z {group[Z_SIGMA_B].median():+.1f}, median ESS(σ_b) {group['ess_bulk_sigma_b'].median():.0f})"
         )
     return "; ".join(parts) + "."
 
@@ -206,7 +209,7 @@ def comparison_line(summary: pd.DataFrame, maps: pd.DataFrame, sampler: str) -> 
 
 def experiments_line(fits: pd.DataFrame, z_flag: float = Z_FLAG) -> str:
     """One line for the index: the bias headline when the reference ran, else the sampler one."""
-    if "z_sigma_b" in fits.columns:
+    if Z_SIGMA_B in fits.columns:
         return bias_sentence(fits, z_flag)
     medians = fits.groupby(["sampler", "model"])["ess_bulk_sigma_b_per_s"].median()
     return (

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import DataError
 from .io import atomic_dir, read_json, sha256_bytes, sha256_file, warn_user, write_json
 
 RAW_SHA256: dict[str, str] = {
@@ -70,10 +71,6 @@ BLOG = {
     "centered_map_b": -0.551,
     "centered_rhat_sigma_b": 1.0008,
 }
-
-
-class DataError(RuntimeError):
-    """Bad or unexpected input data; the message names the problem and the fix."""
 
 
 class ChecksumError(DataError):

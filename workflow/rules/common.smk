@@ -4,14 +4,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from funnel.config import ConfigError, load_schema, validate_config
-from funnel.datasets import (
-    DataError,
+from funnel.config import (
+    ConfigError,
     check_config_files,
-    check_source_file,
-    resolve_datasets,
+    load_schema,
+    main_sampler,
+    validate_config,
 )
-from funnel.errors import end_on_failures, stop
+from funnel.datasets import check_source_file, resolve_datasets
+from funnel.errors import DataError, end_on_failures, stop
 from funnel.prechecks import check_sources, merged_datasets_note, select_datasets
 
 # When this run started: the onerror hook (Snakefile) reports the logs written since.
@@ -50,6 +51,8 @@ REPORT = "results/report"
 DATASET_NAMES = list(DATASETS)
 FIT = config["fit"]
 SAMPLERS = FIT["samplers"]
+# The sampler whose fits stand for the run where one must: the MAP job, the comparison's traces.
+MAIN_SAMPLER = main_sampler(SAMPLERS)
 MODELS = FIT["models"]
 SEEDS = FIT["seeds"]
 THRESHOLDS = config["diagnostics"]["thresholds"]

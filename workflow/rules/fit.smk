@@ -14,7 +14,7 @@
 # One job computes every model's MAP: on a cold compile cache the two find_MAP
 # compiles then run one after the other and share C code (10.7 s + 3.1 s on radon),
 # where two jobs at once wait for each other's compile lock (13 s each).
-MAP_SAMPLER = "pymc" if "pymc" in SAMPLERS else SAMPLERS[0]
+MAP_SAMPLER = MAIN_SAMPLER
 
 for _dataset, _sampler, _model, (_batch, _seeds) in (
     (d, s, m, b)

@@ -5,12 +5,11 @@
 # one reruns that notebook and the index, nothing else.
 from funnel.datasets import is_radon
 from funnel.radon import BLOG
-from funnel.report import comparison_sampler
 
 TEMPLATES = Path(workflow.basedir) / "workflow/notebooks"
 PAGES = f"{DS}/report"
-# The comparison's trace figures use PyMC's NUTS (the blog's sampler) when fitted.
-REPORT_SAMPLER = comparison_sampler(SAMPLERS)
+# The comparison's trace figures use the fits of the MAP job's sampler (common.smk).
+REPORT_SAMPLER = MAIN_SAMPLER
 FIT_GROUPS = [(s, m) for s in SAMPLERS for m in MODELS]
 COMPARE = {"centered", "noncentered"} <= set(MODELS)
 # Radon datasets get the blog's numbers beside the run's (one more table), so

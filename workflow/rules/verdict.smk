@@ -1,7 +1,10 @@
 # The verdict per dataset: which form to use, computed from the per-seed table
-# (and the reference run, when it ran) by the rule documented in
-# workflow/funnel/verdict.py; the index page opens on it. The sweeps' summaries,
-# when they ran, add their one-line conclusions.
+# (and the reference run, when it ran) by the rule stated in
+# workflow/funnel/verdict_rule.py; the index page opens on it (index_section, with
+# the comparison's funnel figures beside it). The sweeps' summaries, when they ran,
+# add their one-line conclusions.
+
+
 rule verdict:
     input:
         fits=rules.aggregate.output.fits,
@@ -25,11 +28,21 @@ rule verdict:
             category="{dataset}",
             subcategory="Verdict",
         ),
+        index_section=f"{DS}/tables/verdict_index.html",
     log:
         f"{LOGS}/{{dataset}}/verdict.log",
     benchmark:
         f"{BENCH}/{{dataset}}/verdict.tsv"
     conda:
         "../../envs/fit.yaml"
+    params:
+        # Where the verdict sits in the index (report.smk): the index page, the funnel
+        # figures and the comparison page they link to, the sampler they show.
+        index=lambda wildcards: {
+            "index": f"{REPORT}/index.html",
+            "figures": INDEX[wildcards.dataset]["figures"],
+            "comparison": INDEX[wildcards.dataset]["pages"].get("comparison"),
+            "sampler": REPORT_SAMPLER,
+        },
     script:
         "../scripts/verdict.py"

@@ -1,4 +1,5 @@
-"""Rule `report`: the index page, opening on every dataset's verdict, linking its notebooks and tables, then the cross-dataset table."""
+"""Rule `report`: the index page, opening on every dataset's verdict (as the verdict rule rendered it),
+linking its notebooks and tables, then the cross-dataset table."""
 
 import sys
 from pathlib import Path
@@ -9,17 +10,16 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
-    from funnel.io import atomic_path
-    from funnel.report import (
+    from funnel.index_page import (
         IndexSection,
         dataset_anchor,
         dataset_section,
         datasets_section,
         index_page,
         sbc_section,
-        verdict_section,
         verdicts_at_a_glance,
     )
+    from funnel.io import atomic_path
 
     index = smk.output[0]
     layouts = smk.params.layout
@@ -36,14 +36,7 @@ with script_log(smk.log[0]):
             provenance=layout["provenance"],
             sampler=smk.params.sampler,
         )
-        lead = verdict_section(
-            index,
-            layout["verdict"]["json"],
-            verdict_page=layout["verdict"]["html"],
-            figures=layout["figures"],
-            comparison=layout["pages"].get("comparison"),
-            sampler=smk.params.sampler,
-        )
+        lead = Path(layout["verdict"]["index_section"]).read_text(encoding="utf-8")
         if "sbc" in layout:  # only datasets with an SBC campaign (sbc.enabled) have one
             sbc = layout["sbc"]
             lead += "\n" + sbc_section(index, sbc["conclusion"], sbc["page"], markdown=sbc.get("markdown"))

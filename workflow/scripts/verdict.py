@@ -1,4 +1,5 @@
-"""Rule `verdict`: which form to use on a dataset, computed from its fits (funnel.verdict)."""
+"""Rule `verdict`: which form to use on a dataset, computed from its fits (funnel.verdict), and
+written once in every shape it is read in: JSON, Markdown, its own page, the index's section."""
 
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ with script_log(smk.log[0]):
     import dataclasses
 
     import pandas as pd
+    from funnel.index_page import verdict_section
     from funnel.io import atomic_path, write_json
-    from funnel.verdict import compute_verdict, experiment_lines, read_reference, verdict_markdown, verdict_page
+    from funnel.verdict import compute_verdict, read_reference
+    from funnel.verdict_text import experiment_lines, verdict_markdown, verdict_page
 
     fits = pd.read_csv(smk.input.fits)
     reference = read_reference(smk.input.reference[0] if smk.input.reference else None)
@@ -29,4 +32,16 @@ with script_log(smk.log[0]):
         tmp.write_text(verdict_markdown(verdict), encoding="utf-8")
     with atomic_path(smk.output.html) as tmp:
         tmp.write_text(verdict_page(verdict), encoding="utf-8")
+    layout = smk.params.index
+    section = verdict_section(
+        verdict,
+        layout["index"],
+        verdict_page=smk.output.html,
+        others=[smk.output.md, smk.output.json],
+        figures=layout["figures"],
+        comparison=layout["comparison"],
+        sampler=layout["sampler"],
+    )
+    with atomic_path(smk.output.index_section) as tmp:
+        tmp.write_text(section, encoding="utf-8")
     print(f"{smk.wildcards.dataset}: {verdict.recommendation}. {verdict.reason}")

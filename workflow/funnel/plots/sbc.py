@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..records import OK, STATUS
 from ..sbc import ECDF_POINTS, FORM_NAMES, QUANTITIES, band_outside, family_prob, record_ranks
 from .style import DIVERGENT_COLOR, OTHER_COLOR, form_color
 
@@ -50,7 +51,7 @@ def form_label(sampler: str, model: str) -> str:
 
 def ok_fits(records: pd.DataFrame) -> pd.DataFrame:
     """The fits that ran (status 'ok'), with ``diverged`` as a bool: the ones whose ranks are tested."""
-    ok = records[records["status"] == "ok"].copy()
+    ok = records[records[STATUS] == OK].copy()
     ok["diverged"] = ok["diverged"].astype(bool)
     return ok
 

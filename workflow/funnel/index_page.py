@@ -1,0 +1,238 @@
+"""The report's index page: each dataset's verdict, its notebooks and tables, then the table across datasets.
+
+Every line under a link is computed from the run's tables (:mod:`funnel.prose`); a dataset's
+section opens on its verdict as the verdict rule rendered it (:func:`verdict_section`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from .verdict import Verdict
+from .verdict_text import VERDICT_CSS, headline, verdict_html
+
+
+def read_verdict(path: str | os.PathLike[str]) -> Verdict:
+    """A verdict from its ``verdict.json``."""
+    return Verdict.from_dict(json.loads(Path(path).read_text()))
+
+
+# ------------------------------------------------------------------ the index page
+class IndexSection(NamedTuple):
+    """One section of the index: a heading, optional HTML that opens it (a dataset's verdict),
+    then its links, each (link text, href, one-line summary); ``anchor`` is the heading's id."""
+
+    heading: str
+    entries: Sequence[tuple[str, str, str]]
+    lead: str = ""
+    anchor: str = ""
+
+
+def index_page(
+    title: str,
+    intro: str,
+    sections: Sequence[IndexSection | tuple[str, Sequence[tuple[str, str, str]]]],
+    *,
+    preface: str = "",
+) -> str:
+    """A small static HTML page: ``preface`` (HTML) after the intro, then the sections.
+
+    A section is an :class:`IndexSection` or a plain (heading, entries) pair.
+    """
+    parts = [
+        "<!DOCTYPE html>",
+        "<html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
+        f"li{{margin:.4em 0}}.s{{color:#444}}{VERDICT_CSS}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(intro)}</p>",
+    ]
+    if preface:
+        parts.append(preface)
+    for section in sections:
+        heading, entries, lead, anchor = IndexSection(*section)
+        anchor_attr = f" id='{html.escape(anchor, quote=True)}'" if anchor else ""
+        parts.append(f"<h2{anchor_attr}>{html.escape(heading)}</h2>")
+        if lead:
+            parts.append(lead)
+        parts.append("<ul>")
+        for text, href, summary in entries:
+            parts.append(
+                f"<li><a href='{html.escape(href, quote=True)}'>{html.escape(text)}</a>"
+                f" <span class='s'>&mdash; {html.escape(summary)}</span></li>"
+            )
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def relative_href(target: str | os.PathLike[str], page: str | os.PathLike[str]) -> str:
+    """Link from the page ``page`` to ``target`` (both relative to the working directory)."""
+    return Path(os.path.relpath(Path(target), Path(page).parent)).as_posix()
+
+
+def dataset_section(
+    index: str,
+    dataset: str,
+    *,
+    pages: Mapping[str, str],
+    group_pages: Mapping[tuple[str, str], str],
+    tables: Mapping[str, str],
+    table: str,
+    provenance: str,
+    sampler: str,
+    few_rows: int = 5,
+) -> tuple[str, list[tuple[str, str, str]]]:
+    """One dataset's section of the index: its notebooks and tables, each with a line computed from the data.
+
+    ``pages`` maps 'data', 'comparison' and 'experiments' to their HTML (a missing
+    key: no such page); ``tables`` maps the aggregate's keys to its files.
+    """
+    import pandas as pd
+
+    from .datasets import read_table
+    from .notebook import read_provenance
+    from .prose import comparison_line, data_line, experiments_line, group_line
+
+    record = read_provenance(provenance)
+    summary = pd.read_csv(tables["summary"]).set_index(["sampler", "model"])
+    maps = pd.read_csv(tables["map_table"])
+    fits = pd.read_csv(tables["fits"])
+    columns = record["columns"]
+    entries = [
+        (
+            f"The data ({columns['group']}, {columns['x']}, {columns['y']})",
+            relative_href(pages["data"], index),
+            data_line(read_table(table, record), record, few_rows),
+        )
+    ]
+    for (s, m), page in sorted(group_pages.items()):
+        entries.append((f"Fit group {s} / {m}", relative_href(page, index), group_line(summary.loc[(s, m)])))
+    if "comparison" in pages:
+        entries.append(
+            (
+                "Centered vs non-centered",
+                relative_href(pages["comparison"], index),
+                comparison_line(summary.reset_index(), maps, sampler),
+            )
+        )
+    if "experiments" in pages:
+        entries.append(
+            (
+                "Experiments: bias against a reference run, target_accept, rows per group, samplers",
+                relative_href(pages["experiments"], index),
+                experiments_line(fits),
+            )
+        )
+    described = {
+        "summary_html": "median [min, max] across seeds per sampler and form, and the share of seeds passing each check",
+        "summary_md": "the same table as Markdown",
+        "summary": f"the same as CSV: {len(summary)} rows, one per sampler and form, median/min/max of every metric",
+        "fits": f"one row per fit ({len(fits)} fits): every diagnostic of every seed",
+        "map_table": "MAP estimates beside the posterior means, per model form",
+    }
+    entries += [
+        (f"table {Path(tables[k]).name}", relative_href(tables[k], index), text)
+        for k, text in described.items()
+        if k in tables
+    ]
+    return f"Dataset {dataset}: {record['rows']} rows, {record['groups']} groups", entries
+
+
+def dataset_anchor(dataset: str) -> str:
+    return f"dataset-{dataset}"
+
+
+FUNNEL_FIGURES = {
+    "centered_funnel": "the centered form: b of the tracked group against σ_b, divergences in red",
+    "noncentered_offsets": "the non-centered form: the offsets against log σ_b, no funnel",
+}
+
+
+def verdict_section(
+    verdict: Verdict,
+    index: str,
+    *,
+    verdict_page: str | None = None,
+    others: Sequence[str] = (),
+    figures: Mapping[str, str] | None = None,
+    comparison: str | None = None,
+    sampler: str | None = None,
+) -> str:
+    """The HTML that opens a dataset's section of the index: its verdict, the headline figures
+    (``figures``: name -> PNG; small images linking to ``comparison``) and links to the verdict's own
+    page and files (``others``). The verdict rule writes it, from the verdict it computed; the index
+    only includes it."""
+    shown = [(name, path) for name, path in (figures or {}).items() if name in FUNNEL_FIGURES]
+    images = [
+        (relative_href(path, index), relative_href(comparison or path, index), FUNNEL_FIGURES[name])
+        for name, path in shown
+    ]
+    caption = ""
+    if images:
+        by = f" ({sampler} fits)" if sampler else ""
+        caption = (
+            f"The funnel{by}: left, the centered form's slope of the tracked group against σ_b, narrowing into a "
+            "funnel with divergent transitions (red) in its neck; right, the non-centered offsets, which show no "
+            "funnel. Click for the comparison notebook."
+        )
+    body = verdict_html(verdict, figures=images, figure_caption=caption)
+    if verdict_page:
+        page = relative_href(verdict_page, index)
+        extra = "".join(
+            f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{Path(p).name}</a>" for p in others
+        )
+        body += (
+            f"\n<p class='s'>The verdict on a page of its own: <a href='{html.escape(page, quote=True)}'>"
+            f"{Path(verdict_page).name}</a>{extra}.</p>"
+        )
+    return body
+
+
+def sbc_section(index: str, conclusion_json: str, page: str, *, markdown: str | None = None) -> str:
+    """The HTML that follows a dataset's verdict when it has an SBC campaign: the campaign's one-line
+    conclusion (``conclusion.json``'s ``line``), linking its notebook ``page`` and, when they exist, its
+    Markdown tables (``markdown``) and the conclusion file."""
+    import json
+
+    outcome = json.loads(Path(conclusion_json).read_text())
+    href = html.escape(relative_href(page, index), quote=True)
+    others = [Path(p) for p in (markdown, conclusion_json) if p is not None and Path(p).exists()]
+    extra = "".join(f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{p.name}</a>" for p in others)
+    return (
+        f"<p><strong>Simulation-based calibration.</strong> {html.escape(outcome['line'], quote=False)}</p>\n"
+        f"<p class='s'>The calibration notebook: <a href='{href}'>{Path(page).name}</a>{extra}.</p>"
+    )
+
+
+def verdicts_at_a_glance(index: str, verdicts: Mapping[str, str]) -> str:
+    """One line per dataset (name -> verdict.json): its recommendation, linking to its section."""
+    items = []
+    for dataset, path in verdicts.items():
+        verdict = read_verdict(path)
+        items.append(
+            f"<li><a href='#{html.escape(dataset_anchor(dataset), quote=True)}'>{html.escape(dataset)}</a>: "
+            f"<strong>{html.escape(headline(verdict.recommendation))}</strong> "
+            f"<span class='s'>&mdash; {html.escape(verdict.reason)}</span></li>"
+        )
+    return "<h2>Verdicts</h2><ul>" + "".join(items) + "</ul>"
+
+
+def datasets_section(index: str, datasets_csv: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """The cross-dataset section: the table of every dataset x sampler x form."""
+    import pandas as pd
+
+    from .prose import datasets_line
+
+    frame = pd.read_csv(datasets_csv)
+    return (
+        "Across datasets",
+        [(Path(datasets_csv).name, relative_href(datasets_csv, index), datasets_line(frame))],
+    )

@@ -1,0 +1,450 @@
+"""The verdict in words: its grounds, its headline, its table, its HTML page and fragment, its Markdown.
+
+Nothing here decides: :mod:`funnel.verdict` applies the rule (:mod:`funnel.verdict_rule`) and keeps
+the typed result; this module says it. The grounds a verdict records (why each form passes or not,
+the one-sentence reason, the caveats) are worded here from numbers the decision hands over.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .notebook import num
+from .records import CHECKS, SIGMA_B, ran_ok, z_column
+from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
+
+if TYPE_CHECKING:
+    from .verdict import BiasTest, FormStats, SamplerVerdict, Verdict
+
+FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
+#: A check's name in the verdict's words, by its column.
+CHECK_NAMES = {check.column: check.name for check in CHECKS}
+
+
+# ------------------------------------------------------------------ the rule
+def share_words(pass_share: float) -> str:
+    """'more than half' (0.5), else 'more than 75%'."""
+    return "more than half" if pass_share == 0.5 else f"more than {pass_share:.0%}"
+
+
+def rule_text(rule: Rule = RULE) -> str:
+    """The rule in two sentences, for the page and the Markdown."""
+    return (
+        f"A form passes with a sampler when {share_words(rule.pass_share)} of its seeds pass every check and the "
+        f"mean of its seeds' E[σ_b] shows no bias (bias test p ≥ {rule.alpha:g}). The form that passes with every "
+        f"sampler is recommended; if both do, the one with the higher median ESS(σ_b) per second, or either "
+        f"when they are within {rule.ess_factor:g}× of each other."
+    )
+
+
+def rule_markdown(rule: Rule = RULE) -> str:
+    """The rule in full, as Markdown (for the docs): the pass conditions, the choice, the bias test."""
+    checks = ", ".join(check.name for check in CHECKS)
+    return "\n".join(
+        [
+            "With one sampler, a form **passes** when",
+            "",
+            f"1. {share_words(rule.pass_share)} of its seeds pass every check ({checks}); a seed whose fit failed "
+            "does not. The form's typical run, the median seed, is then clean; a sound form's occasional seed "
+            "with a divergence is reported as a caveat of the verdict;",
+            f"2. its seeds' estimates of E[σ_b] show no bias: the bias test's two-sided p-value is at least "
+            f"{rule.alpha:g} (with fewer than two seeds only the checks count).",
+            "",
+            "If exactly one form passes, use it; if both pass, use the one with the higher median ESS(σ_b) per "
+            f"second of sampling, unless the two are within {rule.ess_factor:g}× of each other: then **either**; "
+            "if none passes, **neither passes**, and the verdict says what failed.",
+            "",
+            'Across samplers the same applies to "passes with every sampler", and the speed comparison uses the '
+            "geometric mean over samplers of the per-sampler ratios, so a form recommended overall works with "
+            "every sampler that was run.",
+            "",
+            "**The bias test.** Each seed's posterior mean of σ_b is one draw from its sampler × form's estimator, "
+            "so the mean of n seeds has a standard error s/√n. With a reference run: a one-sample t test of the "
+            "seeds against the reference mean, the reference's MCSE folded into the standard error, "
+            "t = (mean − ref) / √(s²/n + mcse_ref²) on n − 1 degrees of freedom. Without one: Welch's t test "
+            "between the two forms' seeds, per sampler; a significant difference is charged to the form that "
+            "fails its checks, and when both pass their checks both fail (the verdict then asks for the reference "
+            "run, experiments.reference).",
+        ]
+    )
+
+
+# ------------------------------------------------------------------ the grounds the verdict records
+def checks_reason(passing: int, seeds: int, ran: int, failed_checks: Mapping[str, int], pass_share: float) -> str:
+    """Why a form's seeds are too few: 'p of n seeds pass every check (needs ...); seeds failing ...'."""
+    failing = ", ".join(f"{name} on {n}" for name, n in failed_checks.items() if n)
+    text = f"{passing} of {seeds} seeds pass every check (needs {share_words(pass_share)})"
+    if failing:
+        text += f"; seeds failing {failing}"
+    if seeds - ran:
+        text += f"; {seeds - ran} fits failed to run"
+    return text
+
+
+def bias_reason(bias: BiasTest) -> str:
+    return (
+        f"E[σ_b] biased: mean of {bias.n} seeds {num(bias.estimate)} against the reference {num(bias.target)}, "
+        f"t = {bias.t:.1f}, {p_text(bias.p)}"
+    )
+
+
+def disagreement_reason(between: BiasTest) -> str:
+    """Without a reference, two forms that pass their checks but disagree on E[σ_b]."""
+    return (
+        f"the forms disagree on E[σ_b] (centered − non-centered {num(between.estimate)}, Welch t = {between.t:.1f}, "
+        f"{p_text(between.p)}) and both pass their checks: without a reference run "
+        "(experiments.reference) the workflow cannot tell which is biased"
+    )
+
+
+def caveat_lines(forms: Sequence[FormStats], recommended: Sequence[str]) -> list[str]:
+    """The recommended form(s)' seeds that fail a check, one line per sampler × form."""
+    return [
+        f"with {f.sampler}, {f.seeds - f.passing} of {f.seeds} {FORM_NAMES[f.model]} seeds fail a check"
+        + (f" ({checks})" if (checks := ", ".join(f"{k} on {n}" for k, n in f.failed_checks.items() if n)) else "")
+        for f in forms
+        if f.model in recommended and f.passing < f.seeds
+    ]
+
+
+# ------------------------------------------------------------------ words
+def p_text(p: float) -> str:
+    """A p-value for prose: 'p = ' and two significant figures, 'p < 0.001' below that."""
+    if not np.isfinite(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def ratio_text(ratio: float) -> str:
+    """A non-centered ÷ centered ratio as the leading form's multiple: '2.8× centered', '31× non-centered'."""
+    if not np.isfinite(ratio):
+        return "n/a"
+    if ratio >= 1:
+        return f"{num(ratio, 2)}× non-centered"
+    return f"{num(1 / ratio, 2)}× centered"
+
+
+def lead(ratio: float) -> str:
+    """How many times the leading form's value is the other's, for prose ('2.8')."""
+    return num(max(ratio, 1 / ratio), 2) if np.isfinite(ratio) and ratio > 0 else "n/a"
+
+
+def headline(recommendation: str) -> str:
+    return {
+        "noncentered": "Use the non-centered form",
+        "centered": "Use the centered form",
+        EITHER: "Either form",
+        NEITHER: "Neither form passes",
+    }[recommendation]
+
+
+def _failures(forms: Sequence[FormStats], model: str) -> str:
+    parts = [f"{f.sampler}: {'; '.join(f.reasons)}" for f in forms if f.model == model and not f.passes]
+    return f"{FORM_NAMES[model]} fails with " + " / ".join(parts) if parts else ""
+
+
+def sampler_reason(pick: str, forms: Mapping[str, FormStats], ratio: float, ess_factor: float) -> str:
+    """Why a sampler's verdict is what it is, in words."""
+    failing = [_failures(list(forms.values()), m) for m in forms if not forms[m].passes]
+    failing = [text for text in failing if text]
+    if pick == NEITHER:
+        return "; ".join(failing) or "no form was fitted"
+    if len([f for f in forms.values() if f.passes]) == 1:
+        if not failing:
+            return f"only the {FORM_NAMES[pick]} form was fitted, and it passes"
+        return f"only the {FORM_NAMES[pick]} form passes ({'; '.join(failing)})"
+    if pick == EITHER:
+        return f"both forms pass; median ESS(σ_b)/s within {ess_factor:g}× ({ratio_text(ratio)})"
+    return f"both forms pass; the {FORM_NAMES[pick]} form's median ESS(σ_b)/s is {lead(ratio)}× the other's"
+
+
+def failure_lines(forms: Sequence[FormStats]) -> list[str]:
+    """What failed, one line per sampler × form that does not pass: 'centered with pymc: ...'."""
+    return [
+        f"{FORM_NAMES[f.model]} with {f.sampler}: {'; '.join(f.reasons)}"
+        for model in FORMS
+        for f in forms
+        if f.model == model and not f.passes
+    ]
+
+
+def overall_reason(
+    pick: str, everywhere: Sequence[str], samplers: Sequence[SamplerVerdict], ratio: float, ess_factor: float
+) -> str:
+    """The overall verdict's reason in one sentence (what failed is listed by :func:`failure_lines`)."""
+    names = ", ".join(s.sampler for s in samplers)
+    every = "with every sampler" if len(samplers) > 1 else f"with {names}"
+    mean = " (geometric mean over samplers)" if len(samplers) > 1 else ""
+    if pick == NEITHER:
+        return f"No form passes {every}."
+    if pick == EITHER:
+        return (
+            f"Both forms pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
+            f"({ratio_text(ratio)}{mean})."
+        )
+    if len(everywhere) == 1:
+        return f"Only the {FORM_NAMES[pick]} form passes {every}."
+    return (
+        f"Both forms pass {every}; the {FORM_NAMES[pick]} form gives {lead(ratio)}× the median "
+        f"ESS(σ_b) per second of the other{mean}, beyond the {ess_factor:g}× of 'either'."
+    )
+
+
+def _test_line(
+    label: str, test: BiasTest | None, alpha: float, untested: str, flags: tuple[str, str], said: str
+) -> str:
+    """'<label>: <said>: <flag>.' with the flag chosen by the test's significance; '... not tested.' without it."""
+    if test is None:
+        return f"{label}: {untested}, not tested."
+    return f"{label}: {said}: {flags[0] if test.significant(alpha) else flags[1]}."
+
+
+def bias_lines(verdict: Verdict) -> list[str]:
+    """The bias-across-seeds sentences: the test used, then one per sampler (× form)."""
+    alpha = verdict.rule["alpha"]
+    if verdict.reference is not None:
+        ref = verdict.reference
+        intro = (
+            f"**Bias across seeds.** The seeds' E[σ_b] against the reference run's {num(ref['mean'])} "
+            f"(MCSE {num(ref['mcse'], 2)}), one-sample t test with the reference's MCSE in the standard error."
+        )
+        return [intro] + [
+            _test_line(
+                f"{f.sampler} / {FORM_NAMES[f.model]}",
+                f.bias,
+                alpha,
+                "fewer than 2 seeds",
+                ("**biased**", "no bias detected"),
+                ""
+                if f.bias is None
+                else f"mean of {f.bias.n} seeds {num(f.bias.estimate)} (sd {num(f.sd_sigma_b, 2)}), "
+                f"t = {f.bias.t:.2f}, {p_text(f.bias.p)}"
+                + (f", per-fit median |z| {f.median_abs_z:.1f}" if np.isfinite(f.median_abs_z) else ""),
+            )
+            for f in verdict.forms
+        ]
+    intro = (
+        "**Bias across seeds.** No reference run, so the two forms' seed estimates of E[σ_b] are compared with "
+        "Welch's t test (experiments.reference adds a reference run that says which form is off)."
+    )
+    return [intro] + [
+        _test_line(
+            s.sampler,
+            s.between,
+            alpha,
+            "fewer than 2 seeds of a form",
+            ("the forms **disagree**", "no difference detected"),
+            ""
+            if s.between is None
+            else f"centered − non-centered {num(s.between.estimate)}, t = {s.between.t:.2f} (df {s.between.df:.1f}), "
+            f"{p_text(s.between.p)}, {s.between.n} seeds",
+        )
+        for s in verdict.samplers
+    ]
+
+
+WHY_SEEDS = (
+    "Per-fit z-scores miss what many seeds reveal: one fit's z weighs its estimate against its own MCSE, so a bias "
+    "smaller than one fit's noise passes unseen, while the mean of n seeds is √n times less noisy. "
+    "This is what running many seeds buys."
+)
+
+
+def _cell(value: float, spec: str = "num") -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    return num(value) if spec == "num" else format(value, spec)
+
+
+def table_rows(verdict: Verdict) -> list[dict[str, str]]:
+    """The per sampler × form table, formatted (one dict per row, columns in display order)."""
+    rows = []
+    for f in verdict.forms:
+        s = verdict.sampler(f.sampler)
+        if f.bias is not None:
+            bias = f"t = {f.bias.t:.2f}, {p_text(f.bias.p)}"
+        elif s.between is not None:
+            bias = f"between forms: t = {s.between.t:.2f}, {p_text(s.between.p)}"
+        else:
+            bias = "not tested"
+        rows.append(
+            {
+                "sampler": f.sampler,
+                "form": FORM_NAMES[f.model],
+                "seeds passing every check": f"{f.passing}/{f.seeds} ({f.share_pass:.0%})",
+                "median divergences": _cell(f.median_divergences, "g"),
+                "median ESS_bulk(σ_b)": _cell(f.median_ess_bulk_sigma_b, ".0f"),
+                "median ESS(σ_b)/s": _cell(f.median_ess_per_s),
+                "ESS ratio": ratio_text(s.ratio_ess),
+                "ESS/s ratio": ratio_text(s.ratio_ess_per_s),
+                "E[σ_b] over seeds, mean ± sd": f"{_cell(f.mean_sigma_b)} ± {num(f.sd_sigma_b, 2)}",
+                "bias test of E[σ_b]": bias,
+                "passes": "yes" if f.passes else "no",
+            }
+        )
+    return rows
+
+
+def _md_inline(text: str) -> str:
+    """**bold** to <strong> in escaped HTML."""
+    parts = html.escape(text, quote=False).split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def verdict_html(
+    verdict: Verdict,
+    *,
+    figures: Sequence[tuple[str, str, str]] = (),
+    figure_caption: str = "",
+    heading_level: int = 3,
+) -> str:
+    """The verdict as an HTML fragment: recommendation, rule, table, bias lines, figures, experiments.
+
+    ``figures`` are (image src, link href, alt text), shown as small images that link to their
+    page, above ``figure_caption`` (a sentence saying what to see).
+    """
+    h = f"h{heading_level}"
+    v = verdict
+    parts = [
+        f"<div class='verdict verdict-{v.recommendation.replace(' ', '-')}'>",
+        f"<{h} class='recommend'>Verdict: {html.escape(headline(v.recommendation), quote=False)}</{h}>",
+        f"<p class='reason'>{_md_inline(v.reason)}</p>",
+        *(
+            ["<ul class='failures'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in v.failures) + "</ul>"]
+            if v.failures
+            else []
+        ),
+        *([f"<p class='caveat'><em>Caveat:</em> {html.escape(caveat_text(v), quote=False)}</p>"] if v.caveats else []),
+        f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>",
+    ]
+    if len(v.samplers) > 1:
+        per = "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers)
+        parts.append(f"<p>Per sampler: {html.escape(per, quote=False)}.</p>")
+    rows = table_rows(v)
+    if rows:
+        columns = list(rows[0])
+        parts.append("<table class='verdict-table'><thead><tr>")
+        parts += [f"<th>{html.escape(c, quote=False)}</th>" for c in columns]
+        parts.append("</tr></thead><tbody>")
+        for index, row in enumerate(rows):
+            first = index == 0 or rows[index - 1]["sampler"] != row["sampler"]
+            span = sum(r["sampler"] == row["sampler"] for r in rows)
+            parts.append("<tr>")
+            for c in columns:
+                if c in ("sampler", "ESS ratio", "ESS/s ratio"):
+                    if first:
+                        parts.append(f"<td rowspan='{span}'>{html.escape(row[c], quote=False)}</td>")
+                    continue
+                parts.append(f"<td>{html.escape(row[c], quote=False)}</td>")
+            parts.append("</tr>")
+        parts.append("</tbody></table>")
+        parts.append(
+            "<p class='note'>Medians over the seeds whose fit ran; the ratios compare the two forms' medians "
+            "(ESS_bulk of σ_b, and ESS of σ_b per second of sampling), named after the form that leads.</p>"
+        )
+    intro, *per_group = bias_lines(v)
+    parts.append(f"<p class='bias'>{_md_inline(intro)}</p>")
+    parts.append("<ul class='bias'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in per_group) + "</ul>")
+    parts.append(f"<p class='why'>{html.escape(WHY_SEEDS, quote=False)}</p>")
+    if figures:
+        parts.append("<div class='figures'>")
+        for src, href, alt in figures:
+            parts.append(
+                f"<a href='{html.escape(href, quote=True)}'><img src='{html.escape(src, quote=True)}' "
+                f"alt='{html.escape(alt, quote=True)}' title='{html.escape(alt, quote=True)}'></a>"
+            )
+        parts.append("</div>")
+        if figure_caption:
+            parts.append(f"<p class='caption'>{html.escape(figure_caption, quote=False)}</p>")
+    if v.experiments:
+        parts.append("<p>The experiments:</p><ul class='experiments'>")
+        parts += [f"<li>{_md_inline(line)}</li>" for line in v.experiments]
+        parts.append("</ul>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+VERDICT_CSS = (
+    ".verdict{border-left:4px solid #2b6cb0;padding:.2em 1em;margin:1em 0;background:#f7fafc}"
+    ".verdict-neither-passes{border-color:#c53030}.verdict .recommend{margin:.3em 0}"
+    ".verdict-table{border-collapse:collapse;font-size:.88em;margin:.6em 0}"
+    ".verdict-table th,.verdict-table td{border:1px solid #cbd5e0;padding:.2em .45em;text-align:left;vertical-align:top}"
+    ".verdict .note,.verdict .why,.verdict .rule,.verdict .caption,.verdict .caveat{color:#444;font-size:.92em}"
+    ".verdict .figures img{height:13em;margin:.3em .6em .3em 0;border:1px solid #ddd}"
+)
+
+
+def verdict_page(verdict: Verdict, title: str | None = None) -> str:
+    """A self-contained HTML page of the verdict (for snakemake --report and the index's link)."""
+    title = title or f"{verdict.dataset}: the verdict"
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title, quote=False)}</title>"
+        "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
+        f"{VERDICT_CSS}</style></head><body>\n<h1>{html.escape(title, quote=False)}</h1>\n"
+        f"{verdict_html(verdict, heading_level=2)}\n</body></html>\n"
+    )
+
+
+def caveat_text(verdict: Verdict) -> str:
+    """The recommended form's seeds that failed a check, in one sentence."""
+    text = "; ".join(verdict.caveats)
+    return text[0].upper() + text[1:] + ": a single run of it should still be checked." if text else ""
+
+
+def verdict_markdown(verdict: Verdict) -> str:
+    """The verdict as Markdown: the same content as the page."""
+    v = verdict
+    lines = [
+        f"# {v.dataset}: {headline(v.recommendation)}",
+        "",
+        v.reason,
+        "",
+        *([f"- {line}" for line in v.failures] + [""] if v.failures else []),
+        *([f"*Caveat:* {caveat_text(v)}", ""] if v.caveats else []),
+        f"*The rule.* {v.rule['text']}",
+        "",
+    ]
+    if len(v.samplers) > 1:
+        lines += [
+            "Per sampler: " + "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers) + ".",
+            "",
+        ]
+    rows = table_rows(v)
+    if rows:
+        columns = list(rows[0])
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+        lines.append("")
+    lines += [f"- {line}" for line in bias_lines(v)]
+    lines += ["", WHY_SEEDS, ""]
+    if v.experiments:
+        lines += ["The experiments:", ""] + [f"- {line}" for line in v.experiments] + [""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the experiments' one-liners
+def experiment_lines(
+    fits: pd.DataFrame,
+    *,
+    target_accept_summary: pd.DataFrame | None = None,
+    rows_summary: pd.DataFrame | None = None,
+) -> list[str]:
+    """One line per experiment that ran: bias z-scores (reference run), target_accept sweep, rows per group."""
+    from .prose import bias_sentence, crossover_sentence, target_accept_sentence
+
+    lines = []
+    z = z_column(SIGMA_B)
+    if z in fits.columns and fits[z].notna().any():
+        lines.append("Reference run, per-fit z-scores of E[σ_b]: " + bias_sentence(fits[ran_ok(fits)]))
+    if target_accept_summary is not None and len(target_accept_summary):
+        lines.append("target_accept sweep: " + target_accept_sentence(target_accept_summary))
+    if rows_summary is not None and len(rows_summary):
+        lines.append("Rows per group: " + crossover_sentence(rows_summary))
+    return lines
