@@ -368,6 +368,23 @@ def test_another_seeds_entry_under_a_seeds_key_is_detected_and_refit(tmp_path):
     assert any("WARNING" in line and "discarded" in line and str(five) in line for line in lines), lines
 
 
+def test_a_trace_whose_own_attributes_name_another_seed_is_refit_even_with_a_matching_checksum(tmp_path):
+    """Seed 6's trace stored as seed 5's with a checksum file made for it: the trace's attributes still tell."""
+    import shutil
+
+    batch(tmp_path, [5, 6])
+    original = _draws(tmp_path / "seed5.nc")
+    five, six = _entry(tmp_path, 5), _entry(tmp_path, 6)
+    key = five.stem.split("-")[1]
+    Store(tmp_path / STORE).put("seed5", key, ".nc", lambda path: shutil.copyfile(six, path))
+    (tmp_path / "seed5.nc").unlink()
+    lines: list[str] = []
+    report, _ = batch(tmp_path, [5, 6], lines=lines)
+    assert report.sampled == [5] and report.resumed == [6]
+    np.testing.assert_array_equal(_draws(tmp_path / "seed5.nc"), original)
+    assert any("seed 6, not 5" in line and "funnel_key" in line for line in lines), lines
+
+
 def test_a_damaged_entry_is_detected_by_its_checksum_and_refit(tmp_path):
     """Bytes of the draws changed in place (the file still reads): the checksum differs, the seed is refit."""
     batch(tmp_path, [1])

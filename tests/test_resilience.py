@@ -215,3 +215,24 @@ def test_a_deleted_trace_is_rebuilt_by_a_plain_run(small_run, tmp_path):
     assert trace.read_bytes() == before
     sampled, resumed = sampled_and_resumed(workdir / "results/logs/radon/fit/nutpie/centered/batch0.log")
     assert sampled == [] and resumed == [1, 2]
+
+
+def test_a_store_entry_of_another_seed_is_refit_not_resumed(uninterrupted, tmp_path):
+    """Seed 3's trace (and its checksum file) under seed 2's name in the store, seed 2's output deleted:
+    a plain rerun notices (its recorded key and its own attributes are seed 3's), warns and samples seed 2 again."""
+    workdir = tmp_path / "swapped"
+    shutil.copytree(uninterrupted, workdir, symlinks=True)
+    store = workdir / FITS / ".store"
+    (two,) = store.glob("seed2-*.nc")
+    (three,) = store.glob("seed3-*.nc")
+    for suffix in ("", ".sha256"):
+        Path(f"{two}{suffix}").write_bytes(Path(f"{three}{suffix}").read_bytes())
+    (workdir / FITS / "seed2.nc").unlink()
+    run_snakemake(workdir, *TARGETS)
+    sampled, resumed = sampled_and_resumed(workdir / LOG)
+    assert sampled == [2] and resumed == [1, 3, 4]
+    log = (workdir / LOG).read_text()
+    assert f"WARNING: stored {two} unreadable or not what its name says" in log
+    for seed in SEEDS:
+        assert_same_draws(workdir / FITS / f"seed{seed}.nc", uninterrupted / FITS / f"seed{seed}.nc")
+    assert not list((workdir / FITS).rglob("*.tmp"))
