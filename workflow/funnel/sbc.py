@@ -360,11 +360,14 @@ def uniformity(
         raise ValueError(f"{r.size} ranks are too few for {bins} bins")
     if jitter is None:
         jitter = np.random.default_rng(20180607).random(r.size)
-    u = randomized_ranks(r, n, jitter)
+    return {"simulations": int(r.size), **uniformity_row(randomized_ranks(r, n, jitter), bins, prob)}
+
+
+def uniformity_row(u: np.ndarray, bins: int, prob: float) -> dict[str, Any]:
+    """The uniformity columns of one (quantity, subset) row: chi-square and the simultaneous ECDF band."""
     tests = uniformity_tests(u, bins, prob)
     outside = int(tests["outside"][0])
     return {
-        "simulations": int(r.size),
         "chi2": float(tests["chi2"][0]),
         "chi2_p": float(tests["chi2_p"][0]),
         "bins": int(bins),
@@ -705,16 +708,7 @@ def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
                 }
                 if len(part) >= bins:
                     u = record_ranks(part, quantity)
-                    tests = uniformity_tests(u, bins, prob)
-                    outside = int(tests["outside"][0])
-                    row |= {
-                        "chi2": float(tests["chi2"][0]),
-                        "chi2_p": float(tests["chi2_p"][0]),
-                        "bins": int(bins),
-                        "ecdf_points_outside_band": outside,
-                        "band_prob": float(prob),
-                        "uniform": bool(outside == 0),
-                    }
+                    row |= uniformity_row(u, bins, prob)
                     row |= coverage(u)
                     row |= data_averaged(part, quantity) if quantity in PARAMETERS else data_averaged(part[:0], "")
                 rows.append(row)
