@@ -19,6 +19,7 @@ from .records import CHECKS, SIGMA_B, ran_ok, z_column
 from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
 
 if TYPE_CHECKING:
+    from .advice import Remedy
     from .verdict import BiasTest, FormStats, SamplerVerdict, Verdict
 
 FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
@@ -108,8 +109,178 @@ def caveat_lines(forms: Sequence[FormStats], recommended: Sequence[str]) -> list
         f"with {f.sampler}, {f.seeds - f.passing} of {f.seeds} {FORM_NAMES[f.model]} seeds fail a check"
         + (f" ({checks})" if (checks := ", ".join(f"{k} on {n}" for k, n in f.failed_checks.items() if n)) else "")
         for f in forms
-        if f.model in recommended and f.passing < f.seeds
+        if f.model in recommended and f.passes and f.passing < f.seeds
     ]
+
+
+# ------------------------------------------------------------------ advice (funnel.advice's words)
+#: A sampler's name in a sentence.
+SAMPLER_NAMES = {"pymc": "PyMC's NUTS", "nutpie": "nutpie"}
+
+
+def sampler_name(sampler: str) -> str:
+    return SAMPLER_NAMES.get(sampler, sampler)
+
+
+def seeds_text(k: int, n: int) -> str:
+    """'1 of 8 seeds', '6 of 8 seeds', '1 seed' (n == 1)."""
+    return f"{k} of {n} seeds" if n != 1 else f"{k} of 1 seed"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 dataset', '3 datasets' ('many' for irregular plurals)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def diverging_problem(diverging: int, ran: int) -> str:
+    return f"diverges on {seeds_text(diverging, ran)}"
+
+
+def bfmi_problem(low: int, ran: int) -> str:
+    return f"has a low E-BFMI on {seeds_text(low, ran)}"
+
+
+def slow_problem(f: FormStats) -> str:
+    ran = f.seeds - f.failed
+    failing = [f"{name} on {n}" for name, n in f.failed_checks.items() if n and name in ("R-hat", "ESS")]
+    return f"passes {seeds_text(f.passing, f.seeds)} (failing {', '.join(failing)} of {ran})"
+
+
+def x_problem(name: str, mean: float, sd: float) -> str:
+    return f"x ({name}) lies far from zero: mean {num(mean)}, sd {num(sd)}"
+
+
+def target_accept_remedy(current: float, higher: float) -> str:
+    if np.isfinite(current) and current >= higher:
+        return f"raise target_accept above {current:g} (e.g. 0.99): smaller steps reach into the funnel's neck"
+    now = f" from {current:g}" if np.isfinite(current) else ""
+    return f"raise target_accept{now} to {higher:g} or more: smaller steps reach into the funnel's neck"
+
+
+def divergence_evidence(f: FormStats) -> str:
+    ran = f.seeds - f.failed
+    return (
+        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median {num(f.median_divergences, 2)} divergences "
+        f"per seed, {f.failed_checks.get('divergences', 0)} of {ran} seeds with any"
+    )
+
+
+def sweep_evidence(outcome: str, low: float, high: float, before: float, after: float) -> str:
+    said = "confirms it" if outcome == "confirmed" else "does not confirm it"
+    return (
+        f"the target_accept sweep {said}: median divergences {before:.0f} at {low:g} and {after:.0f} at {high:g}"
+    )
+
+
+def other_form_remedy(model: str) -> str:
+    other = [m for m in FORMS if m != model]
+    return f"use the {FORM_NAMES[other[0]]} form" if other else "use the other form"
+
+
+def other_form_evidence(other: FormStats) -> str:
+    return (
+        f"the {FORM_NAMES[other.model]} form with {sampler_name(other.sampler)}: median "
+        f"{num(other.median_divergences, 2)} divergences, {seeds_text(other.passing, other.seeds)} passing"
+    )
+
+
+def partial_remedy() -> str:
+    return (
+        "try a partially centered form, b = μ_b + σ_b^(1−w)·(σ_b^w·z) with w between 0 and 1 "
+        "(Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
+    )
+
+
+def partial_evidence() -> str:
+    return "neither extreme is clean on this data, so the best centering may lie between them"
+
+
+def tuning_remedy(tune: float) -> str:
+    now = f" (the run used tune = {tune:.0f})" if np.isfinite(tune) else ""
+    return f"tune longer and draw more: raise sampling.tune and sampling.draws{now}"
+
+
+def tuning_evidence(f: FormStats) -> str:
+    return (
+        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median ESS_bulk(σ_b) "
+        f"{_cell(f.median_ess_bulk_sigma_b, '.0f')}, R-hat or ESS failing without a divergence to blame"
+    )
+
+
+def center_x_remedy(name: str, mean: float) -> str:
+    return (
+        f"center x: fit on {name} − {num(mean)} (a modelling change: the intercepts then mean the value at the "
+        "data's centre, and report slopes unchanged)"
+    )
+
+
+def center_x_evidence(name: str, mean: float, sd: float, offset: float) -> str:
+    return (
+        f"mean({name}) = {num(mean)} is {num(offset, 2)} standard deviations ({num(sd)}) from zero, so each group's "
+        "intercept is an extrapolation to x = 0, strongly correlated with its slope: a narrow ridge that the "
+        "sampler crosses slowly in either form"
+    )
+
+
+def remedy_line(remedy: Remedy) -> str:
+    """One remedy as a line of advice: what to do, for what, and why."""
+    who = (
+        f"{FORM_NAMES[remedy.model]} with {sampler_name(remedy.sampler)} {remedy.problem}"
+        if remedy.sampler
+        else remedy.problem
+    )
+    kind = " (a modelling change)" if remedy.modelling else ""
+    sweep = {"confirmed": " [confirmed by the sweep]", "rejected": " [the sweep did not confirm it]"}.get(
+        remedy.sweep, ""
+    )
+    return f"{who}: **{remedy.text}**{kind}{sweep}. Evidence: {remedy.evidence}."
+
+
+def _passes_text(f: FormStats) -> str:
+    return f"{seeds_text(f.passing, f.seeds)} with {sampler_name(f.sampler)}"
+
+
+def _fails_text(f: FormStats) -> str:
+    """How a form fails with a sampler, by its commonest failed check: 'still diverges on 6 of 8 seeds'."""
+    ran = f.seeds - f.failed
+    if f.failed_checks.get("divergences", 0):
+        return f"it still diverges on {seeds_text(f.failed_checks['divergences'], ran)}"
+    checks = [(n, name) for name, n in f.failed_checks.items() if n]
+    if checks:
+        n, name = max(checks)
+        return f"it fails {name} on {seeds_text(n, ran)}"
+    if f.reasons:
+        return f"it fails ({f.reasons[0]})"
+    return f"it passes only {seeds_text(f.passing, f.seeds)}"
+
+
+def headline_sentence(verdict: Verdict) -> str:
+    """The verdict's headline in one sentence: the form, the sampler(s) it works with, what to do where it does not.
+
+    'Use the non-centered form: it passes 8 of 8 seeds with nutpie; with PyMC's NUTS it still diverges on
+    6 of 8 seeds: raise target_accept from 0.8 to 0.95 or more.'
+    """
+    from .advice import first_remedy
+
+    v = verdict
+    head = headline(v.recommendation)
+    if v.recommendation in FORMS:
+        forms = [f for f in v.forms if f.model == v.recommendation]
+        passing = [f for f in forms if f.passes]
+        failing = [f for f in forms if not f.passes]
+        text = f"{head}: it passes " + " and ".join(_passes_text(f) for f in passing)
+        for f in failing:
+            text += f"; with {sampler_name(f.sampler)} {_fails_text(f)}"
+            remedy = first_remedy(v.advice, f.sampler)
+            if remedy is not None:
+                text += f": {remedy.text.split(':')[0]}"
+        return text + "."
+    if v.recommendation == NEITHER:
+        top = [r for r in v.advice if r.sweep != "rejected"]
+        first = f": first try to {top[0].text.split(':')[0]}" if top else ""
+        every = "with any sampler" if len(v.samplers) > 1 else "with " + ", ".join(map(sampler_name, [s.sampler for s in v.samplers]))
+        return f"{head} {every}{first}."
+    return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
 
 
 # ------------------------------------------------------------------ words
@@ -174,7 +345,13 @@ def failure_lines(forms: Sequence[FormStats]) -> list[str]:
 
 
 def overall_reason(
-    pick: str, everywhere: Sequence[str], samplers: Sequence[SamplerVerdict], ratio: float, ess_factor: float
+    pick: str,
+    everywhere: Sequence[str],
+    samplers: Sequence[SamplerVerdict],
+    ratio: float,
+    ess_factor: float,
+    *,
+    forms: Sequence[FormStats] = (),
 ) -> str:
     """The overall verdict's reason in one sentence (what failed is listed by :func:`failure_lines`)."""
     names = ", ".join(s.sampler for s in samplers)
@@ -182,6 +359,18 @@ def overall_reason(
     mean = " (geometric mean over samplers)" if len(samplers) > 1 else ""
     if pick == NEITHER:
         return f"No form passes {every}."
+    if pick in FORMS and pick not in everywhere:
+        works = [f.sampler for f in forms if f.model == pick and f.passes]
+        others = [f.sampler for f in forms if f.model == pick and not f.passes]
+        return (
+            f"No form passes with every sampler; the {FORM_NAMES[pick]} form passes with {', '.join(works)} "
+            f"but not with {', '.join(others)}: use it with {', '.join(works)}, or see the advice for the others."
+        )
+    if pick == EITHER and not everywhere:
+        return (
+            "No form passes with every sampler, but each passes with some: choose the sampler first "
+            "(per sampler, below)."
+        )
     if pick == EITHER:
         return (
             f"Both forms pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
