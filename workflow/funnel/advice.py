@@ -120,7 +120,9 @@ def _sweep_outcome(summary: pd.DataFrame | None, sampler: str, model: str) -> tu
     before, after = float(low["divergences_median"]), float(high["divergences_median"])
     works = after == 0 or (before > 0 and after <= before / 2)
     outcome = CONFIRMED if works else REJECTED
-    return outcome, words.sweep_evidence(outcome, float(low["target_accept"]), float(high["target_accept"]), before, after)
+    return outcome, words.sweep_evidence(
+        outcome, float(low["target_accept"]), float(high["target_accept"]), before, after
+    )
 
 
 def _setting(fits: pd.DataFrame | None, sampler: str, model: str, column: str) -> float:
@@ -178,7 +180,15 @@ def remedies_for(
             )
         out.append(
             Remedy(
-                PARTIAL, f.sampler, f.model, problem, share * 0.5, False, "", words.partial_remedy(), words.partial_evidence()
+                PARTIAL,
+                f.sampler,
+                f.model,
+                problem,
+                share * 0.5,
+                False,
+                "",
+                words.partial_remedy(),
+                words.partial_evidence(),
             )
         )
     low_energy = f.failed_checks.get("E-BFMI", 0)
@@ -244,9 +254,7 @@ def advise(
     out: list[Remedy] = []
     for f in failing:
         others = [o for o in verdict.forms if o.sampler == f.sampler and o.model != f.model]
-        out += remedies_for(
-            f, others[0] if others else None, fits=fits, target_accept_summary=target_accept_summary
-        )
+        out += remedies_for(f, others[0] if others else None, fits=fits, target_accept_summary=target_accept_summary)
     troubled = failing or [f for f in verdict.forms if f.passing < f.seeds]
     if x is not None and x.far_from_zero and troubled:
         out.append(

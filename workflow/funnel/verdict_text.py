@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .escape import html_text
 from .notebook import num
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
 from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
@@ -167,9 +168,7 @@ def divergence_evidence(f: FormStats) -> str:
 
 def sweep_evidence(outcome: str, low: float, high: float, before: float, after: float) -> str:
     said = "confirms it" if outcome == "confirmed" else "does not confirm it"
-    return (
-        f"the target_accept sweep {said}: median divergences {before:.0f} at {low:g} and {after:.0f} at {high:g}"
-    )
+    return f"the target_accept sweep {said}: median divergences {before:g} at {low:g} and {after:g} at {high:g}"
 
 
 def other_form_remedy(model: str) -> str:
@@ -186,7 +185,7 @@ def other_form_evidence(other: FormStats) -> str:
 
 def partial_remedy() -> str:
     return (
-        "try a partially centered form, b = μ_b + σ_b^(1−w)·(σ_b^w·z) with w between 0 and 1 "
+        "try a partially centered form: b = μ_b + σ_b^(1−w)·(σ_b^w·z) with w between 0 and 1 "
         "(Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
     )
 
@@ -278,7 +277,11 @@ def headline_sentence(verdict: Verdict) -> str:
     if v.recommendation == NEITHER:
         top = [r for r in v.advice if r.sweep != "rejected"]
         first = f": first try to {top[0].text.split(':')[0]}" if top else ""
-        every = "with any sampler" if len(v.samplers) > 1 else "with " + ", ".join(map(sampler_name, [s.sampler for s in v.samplers]))
+        every = (
+            "with any sampler"
+            if len(v.samplers) > 1
+            else "with " + ", ".join(map(sampler_name, [s.sampler for s in v.samplers]))
+        )
         return f"{head} {every}{first}."
     return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
 
@@ -480,9 +483,31 @@ def table_rows(verdict: Verdict) -> list[dict[str, str]]:
 
 
 def _md_inline(text: str) -> str:
-    """**bold** to <strong> in escaped HTML."""
-    parts = html.escape(text, quote=False).split("**")
+    """**bold** to <strong> in escaped HTML (funnel.escape)."""
+    parts = html_text(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def advice_html(verdict: Verdict) -> str:
+    """The advice as an ordered list, strongest evidence first ('' without advice)."""
+    if not verdict.advice:
+        return ""
+    items = "".join(f"<li>{_md_inline(remedy_line(r))}</li>" for r in verdict.advice)
+    return (
+        "<div class='advice'><p><strong>What to try</strong>, strongest evidence from this run first:</p>"
+        f"<ol>{items}</ol></div>"
+    )
+
+
+def evidence_summary(verdict: Verdict) -> str:
+    """The line that opens the folded evidence: what is inside."""
+    forms = len(verdict.forms)
+    failing = len(verdict.failures)
+    return (
+        f"The evidence: {plural(forms, 'sampler × form')} over their seeds"
+        + (f", {failing} failing" if failing else ", all passing")
+        + "; the rule; the bias tests"
+    )
 
 
 def verdict_html(
@@ -491,34 +516,49 @@ def verdict_html(
     figures: Sequence[tuple[str, str, str]] = (),
     figure_caption: str = "",
     heading_level: int = 3,
+    open_evidence: bool = False,
 ) -> str:
-    """The verdict as an HTML fragment: recommendation, rule, table, bias lines, figures, experiments.
+    """The verdict as an HTML fragment: the headline sentence and its reason, what to try, the figures, then
+    the evidence folded (<details>: what failed, caveats, the rule, the table, the bias tests), the experiments.
 
-    ``figures`` are (image src, link href, alt text), shown as small images that link to their
-    page, above ``figure_caption`` (a sentence saying what to see).
+    ``figures`` are (image src, link href, alt text), shown full width, each linking to its page, above
+    ``figure_caption`` (a sentence saying what to see). Every string goes through funnel.escape.
     """
     h = f"h{heading_level}"
     v = verdict
     parts = [
-        f"<div class='verdict verdict-{v.recommendation.replace(' ', '-')}'>",
-        f"<{h} class='recommend'>Verdict: {html.escape(headline(v.recommendation), quote=False)}</{h}>",
+        f"<div class='verdict verdict-{html_text(v.recommendation.replace(' ', '-'))}'>",
+        f"<{h} class='recommend'>Verdict: {html_text(headline_sentence(v))}</{h}>",
         f"<p class='reason'>{_md_inline(v.reason)}</p>",
-        *(
-            ["<ul class='failures'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in v.failures) + "</ul>"]
-            if v.failures
-            else []
-        ),
-        *([f"<p class='caveat'><em>Caveat:</em> {html.escape(caveat_text(v), quote=False)}</p>"] if v.caveats else []),
-        f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>",
     ]
+    if v.advice:
+        parts.append(advice_html(v))
+    if figures:
+        parts.append("<div class='figures'>")
+        for src, href, alt in figures:
+            parts.append(
+                f"<a href='{html_text(href)}'><img src='{html_text(src)}' alt='{html_text(alt)}' "
+                f"title='{html_text(alt)}'></a>"
+            )
+        parts.append("</div>")
+        if figure_caption:
+            parts.append(f"<p class='caption'>{html_text(figure_caption)}</p>")
+    parts.append(f"<details class='evidence'{' open' if open_evidence else ''}>")
+    parts.append(f"<summary>{html_text(evidence_summary(v))}</summary>")
+    if v.failures:
+        parts.append("<ul class='failures'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in v.failures) + "</ul>")
+    if v.caveats:
+        parts.append(f"<p class='caveat'><em>Caveat:</em> {html_text(caveat_text(v))}</p>")
+    # The rule's fixed words (no data in them) in a text node: only <, > and & need escaping.
+    parts.append(f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>")
     if len(v.samplers) > 1:
         per = "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers)
-        parts.append(f"<p>Per sampler: {html.escape(per, quote=False)}.</p>")
+        parts.append(f"<p>Per sampler: {html_text(per)}.</p>")
     rows = table_rows(v)
     if rows:
         columns = list(rows[0])
         parts.append("<table class='verdict-table'><thead><tr>")
-        parts += [f"<th>{html.escape(c, quote=False)}</th>" for c in columns]
+        parts += [f"<th>{html_text(c)}</th>" for c in columns]
         parts.append("</tr></thead><tbody>")
         for index, row in enumerate(rows):
             first = index == 0 or rows[index - 1]["sampler"] != row["sampler"]
@@ -527,9 +567,9 @@ def verdict_html(
             for c in columns:
                 if c in ("sampler", "ESS ratio", "ESS/s ratio"):
                     if first:
-                        parts.append(f"<td rowspan='{span}'>{html.escape(row[c], quote=False)}</td>")
+                        parts.append(f"<td rowspan='{span}'>{html_text(row[c])}</td>")
                     continue
-                parts.append(f"<td>{html.escape(row[c], quote=False)}</td>")
+                parts.append(f"<td>{html_text(row[c])}</td>")
             parts.append("</tr>")
         parts.append("</tbody></table>")
         parts.append(
@@ -539,17 +579,8 @@ def verdict_html(
     intro, *per_group = bias_lines(v)
     parts.append(f"<p class='bias'>{_md_inline(intro)}</p>")
     parts.append("<ul class='bias'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in per_group) + "</ul>")
-    parts.append(f"<p class='why'>{html.escape(WHY_SEEDS, quote=False)}</p>")
-    if figures:
-        parts.append("<div class='figures'>")
-        for src, href, alt in figures:
-            parts.append(
-                f"<a href='{html.escape(href, quote=True)}'><img src='{html.escape(src, quote=True)}' "
-                f"alt='{html.escape(alt, quote=True)}' title='{html.escape(alt, quote=True)}'></a>"
-            )
-        parts.append("</div>")
-        if figure_caption:
-            parts.append(f"<p class='caption'>{html.escape(figure_caption, quote=False)}</p>")
+    parts.append(f"<p class='why'>{html_text(WHY_SEEDS)}</p>")
+    parts.append("</details>")
     if v.experiments:
         parts.append("<p>The experiments:</p><ul class='experiments'>")
         parts += [f"<li>{_md_inline(line)}</li>" for line in v.experiments]
@@ -564,7 +595,10 @@ VERDICT_CSS = (
     ".verdict-table{border-collapse:collapse;font-size:.88em;margin:.6em 0}"
     ".verdict-table th,.verdict-table td{border:1px solid #cbd5e0;padding:.2em .45em;text-align:left;vertical-align:top}"
     ".verdict .note,.verdict .why,.verdict .rule,.verdict .caption,.verdict .caveat{color:#444;font-size:.92em}"
-    ".verdict .figures img{height:13em;margin:.3em .6em .3em 0;border:1px solid #ddd}"
+    ".verdict .advice ol{margin:.2em 0 .6em}.verdict .advice li{margin:.3em 0}"
+    ".verdict details.evidence{margin:.6em 0}.verdict details.evidence>summary{cursor:pointer;color:#2b6cb0}"
+    ".verdict .figures{display:flex;flex-wrap:wrap;gap:.6em}.verdict .figures a{flex:1 1 30em}"
+    ".verdict .figures img{width:100%;height:auto;border:1px solid #ddd}"
 )
 
 
@@ -573,9 +607,9 @@ def verdict_page(verdict: Verdict, title: str | None = None) -> str:
     title = title or f"{verdict.dataset}: the verdict"
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title, quote=False)}</title>"
+        f"<title>{html_text(title)}</title>"
         "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
-        f"{VERDICT_CSS}</style></head><body>\n<h1>{html.escape(title, quote=False)}</h1>\n"
+        f"{VERDICT_CSS}</style></head><body>\n<h1>{html_text(title)}</h1>\n"
         f"{verdict_html(verdict, heading_level=2)}\n</body></html>\n"
     )
 
@@ -592,8 +626,15 @@ def verdict_markdown(verdict: Verdict) -> str:
     lines = [
         f"# {v.dataset}: {headline(v.recommendation)}",
         "",
+        f"**{headline_sentence(v)}**",
+        "",
         v.reason,
         "",
+        *(
+            ["## What to try", "", *(f"{i}. {remedy_line(r)}" for i, r in enumerate(v.advice, 1)), ""]
+            if v.advice
+            else []
+        ),
         *([f"- {line}" for line in v.failures] + [""] if v.failures else []),
         *([f"*Caveat:* {caveat_text(v)}", ""] if v.caveats else []),
         f"*The rule.* {v.rule['text']}",
