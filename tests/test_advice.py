@@ -129,7 +129,7 @@ def test_math_achieve_like_records_recommend_the_noncentered_form_with_nutpie_an
         "Use the non-centered form: it passes 8 of 8 seeds with nutpie; with PyMC's NUTS it still diverges on "
         "6 of 8 seeds: raise target_accept from 0.8 to 0.95 or more."
     )
-    assert "passes with nutpie but not with pymc" in v.reason
+    assert "passes with nutpie but not with PyMC's NUTS" in v.reason
     first = v.advice[0]
     assert (first.kind, first.sampler, first.model) == (A.TARGET_ACCEPT, "pymc", "noncentered")
     assert first.score == pytest.approx(6 / 8) and first.sweep == "" and not first.modelling

@@ -260,9 +260,12 @@ def test_seed_table_and_one_liners():
         "share_pass_all": 0.25,
     }
     assert prose.group_line(row) == (
-        "8 seeds: divergences 3 [0, 40], R-hat max 1.023, bulk ESS(σ_b) 152 [20, 300], E[σ_b] 0.310; "
-        "all checks pass on 25% of seeds"
+        "8 seeds, median [min, max] over seeds: divergences 3 [0, 40]; largest R-hat of a fit 1.023 (median over "
+        "seeds); bulk ESS(σ_b) 152 [20, 300]; E[σ_b] 0.310; all checks pass on 25% of seeds"
     )
+    # The label says what the R-hat is, and the worst seed is shown when the summary has it.
+    assert "(median over seeds, worst seed 1.528)" in prose.group_line({**row, "rhat_max_max": 1.528})
+    assert prose.group_line({**row, "seeds": 1}).startswith("1 seed, median")
     # The comparison's traces and the MAP job: PyMC's NUTS when fitted, else the first sampler configured.
     assert main_sampler(["nutpie", "pymc"]) == "pymc" and main_sampler(["nutpie"]) == "nutpie"
 
@@ -860,8 +863,12 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
     assert "noncentered_offsets.png" in lead and "The funnel (pymc fits)" in lead
     assert "href='../trial/tables/verdict.html'" in lead and "href='../trial/tables/verdict.md'" in lead
     assert "href='../trial/tables/verdict.json'" in lead
-    assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch's t test" in lead
+    assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch&#x27;s t test" in lead
     assert lead.startswith("<div class='verdict verdict-noncentered'>") and T.rule_text() in lead
+    # The headline, then the figures (full width), then the evidence folded: the table inside <details>.
+    assert lead.index("Verdict: Use") < lead.index("centered_funnel.png") < lead.index("<details class='evidence'>")
+    assert lead.index("<details class='evidence'>") < lead.index("<table class='verdict-table'>")
+    assert lead.index("<table class='verdict-table'>") < lead.index("</details>")
     entries = [("The data", "../trial/report/data.html", "rows")]
     page = index_page.index_page(
         "t",
@@ -869,7 +876,7 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
         [index_page.IndexSection("Dataset trial", entries, lead, index_page.dataset_anchor("trial")), ("Across", [])],
         preface=index_page.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
     )
-    assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form</strong>" in page
+    assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form: it passes" in page
     assert page.index("<h2 id='dataset-trial'>") < page.index("Verdict: Use") < page.index("../trial/report/data.html")
     assert "<h2>Across</h2>" in page
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .escape import html_text
 from .notebook import num
+from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
 from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
 
@@ -128,11 +129,6 @@ def seeds_text(k: int, n: int) -> str:
     return f"{k} of {n} seeds" if n != 1 else f"{k} of 1 seed"
 
 
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 dataset', '3 datasets' ('many' for irregular plurals)."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def diverging_problem(diverging: int, ran: int) -> str:
     return f"diverges on {seeds_text(diverging, ran)}"
 
@@ -185,8 +181,8 @@ def other_form_evidence(other: FormStats) -> str:
 
 def partial_remedy() -> str:
     return (
-        "try a partially centered form: b = μ_b + σ_b^(1−w)·(σ_b^w·z) with w between 0 and 1 "
-        "(Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
+        "try a partially centered form: b = μ_b + σ_b^(1−w)·η with η ~ Normal(0, σ_b^w), w between 0 "
+        "(non-centered) and 1 (centered) (Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
     )
 
 
@@ -363,8 +359,8 @@ def overall_reason(
     if pick == NEITHER:
         return f"No form passes {every}."
     if pick in FORMS and pick not in everywhere:
-        works = [f.sampler for f in forms if f.model == pick and f.passes]
-        others = [f.sampler for f in forms if f.model == pick and not f.passes]
+        works = [sampler_name(f.sampler) for f in forms if f.model == pick and f.passes]
+        others = [sampler_name(f.sampler) for f in forms if f.model == pick and not f.passes]
         return (
             f"No form passes with every sampler; the {FORM_NAMES[pick]} form passes with {', '.join(works)} "
             f"but not with {', '.join(others)}: use it with {', '.join(works)}, or see the advice for the others."
@@ -597,8 +593,8 @@ VERDICT_CSS = (
     ".verdict .note,.verdict .why,.verdict .rule,.verdict .caption,.verdict .caveat{color:#444;font-size:.92em}"
     ".verdict .advice ol{margin:.2em 0 .6em}.verdict .advice li{margin:.3em 0}"
     ".verdict details.evidence{margin:.6em 0}.verdict details.evidence>summary{cursor:pointer;color:#2b6cb0}"
-    ".verdict .figures{display:flex;flex-wrap:wrap;gap:.6em}.verdict .figures a{flex:1 1 30em}"
-    ".verdict .figures img{width:100%;height:auto;border:1px solid #ddd}"
+    ".verdict .figures a{display:block;margin:.5em 0}"
+    ".verdict .figures img{width:100%;max-width:64em;height:auto;border:1px solid #ddd}"
 )
 
 
