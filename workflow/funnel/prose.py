@@ -50,7 +50,8 @@ def funnel_sentence(facts: Mapping[str, Any], spread: Mapping[str, float], track
         return text + ": the funnel."
     if divergent:
         return text + (
-            f": the spread narrows little in the draws, but the {plural(divergent, 'divergent transition')} say "
+            f": the spread narrows little in the draws, but the {plural(divergent, 'divergent transition')} "
+            f"{'says' if divergent == 1 else 'say'} "
             "the sampler met the funnel's neck and could not enter it, so the draws miss the small σ_b where it "
             "narrows: a funnel, hidden from the draws by the sampler's failure to explore it."
         )
