@@ -7,10 +7,10 @@
 
 rule verdict:
     input:
-        fits=rules.aggregate.output.fits,
-        reference=reference_input,
         # The data, for the advice: is x far from zero (center it)?
         **cleaned(),
+        fits=rules.aggregate.output.fits,
+        reference=reference_input,
         target_accept=(
             [f"{DS}/tables/target_accept_summary.csv"]
             if EXP["target_accept"]["enabled"]
