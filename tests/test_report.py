@@ -998,7 +998,9 @@ def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, 
     index = "results/report/index.html"
     page = "results/trial/report/sbc.html"
     lead = index_page.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
-    assert "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial&#x27;s design: centered" in lead
+    assert (
+        "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial&#x27;s design: centered" in lead
+    )
     assert "href='../trial/report/sbc.html'>sbc.html</a>" in lead
     # Links only the campaign's files that exist: calibration.md is not written yet.
     assert "href='../trial/sbc/conclusion.json'" in lead and "calibration.md" not in lead

@@ -41,7 +41,8 @@ def rule_text(rule: Rule = RULE) -> str:
         f"A form passes with a sampler when {share_words(rule.pass_share)} of its seeds pass every check and the "
         f"mean of its seeds' E[σ_b] shows no bias (bias test p ≥ {rule.alpha:g}). The form that passes with every "
         f"sampler is recommended; if both do, the one with the higher median ESS(σ_b) per second, or either "
-        f"when they are within {rule.ess_factor:g}× of each other."
+        f"when they are within {rule.ess_factor:g}× of each other; if none does, the form that passes with some "
+        "sampler, named with it."
     )
 
 
@@ -63,8 +64,10 @@ def rule_markdown(rule: Rule = RULE) -> str:
             "if none passes, **neither passes**, and the verdict says what failed.",
             "",
             'Across samplers the same applies to "passes with every sampler", and the speed comparison uses the '
-            "geometric mean over samplers of the per-sampler ratios, so a form recommended overall works with "
-            "every sampler that was run.",
+            "geometric mean over samplers of the per-sampler ratios. When no form passes with every sampler, it "
+            'applies to "passes with at least one sampler": the headline then names the sampler(s) the form works '
+            "with and the advice what to try with the others; **neither passes** only when no form passes with "
+            "any sampler.",
             "",
             "**The bias test.** Each seed's posterior mean of σ_b is one draw from its sampler × form's estimator, "
             "so the mean of n seeds has a standard error s/√n. With a reference run: a one-sample t test of the "
