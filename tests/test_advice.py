@@ -234,3 +234,18 @@ def test_the_advice_is_on_the_page_and_in_the_markdown():
     assert T.headline_sentence(v).replace("'", "&#x27;") in page
     markdown = T.verdict_markdown(v)
     assert "## What to try" in markdown and T.remedy_line(v.advice[0]) in markdown
+
+
+def test_samplers_that_each_pass_a_different_form_say_which_goes_with_which():
+    fits = table(
+        seeds("nutpie", "centered", divergences=0, ess_per_s=100.0),
+        seeds("nutpie", "noncentered", divergences=3),
+        seeds("pymc", "centered", divergences=3),
+        seeds("pymc", "noncentered", divergences=0, ess_per_s=100.0),
+    )
+    v = with_advice(fits, None)
+    assert v.recommendation == V.EITHER
+    assert T.headline_sentence(v) == (
+        "Either form: no form passes with every sampler, but each passes with some: with nutpie, use the "
+        "centered form; with PyMC's NUTS, use the non-centered form."
+    )

@@ -907,9 +907,7 @@ def test_index_opens_on_each_datasets_verdict(built_report):
         reference = V.read_reference(workdir / f"results/{name}/reference/reference.json")
         again = V.compute_verdict(fits, reference, dataset=name).to_dict()
         added = ("experiments", "advice")  # the rule adds them from the sweeps and the data
-        assert {k: v for k, v in stored.items() if k not in added} == {
-            k: v for k, v in again.items() if k not in added
-        }
+        assert {k: v for k, v in stored.items() if k not in added} == {k: v for k, v in again.items() if k not in added}
         verdict = V.Verdict.from_dict(stored)
         section = _section(index, name)
         opening = section.index(f"Verdict: {T.headline(verdict.recommendation)}")

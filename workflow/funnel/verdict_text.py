@@ -282,7 +282,10 @@ def headline_sentence(verdict: Verdict) -> str:
             else "with " + ", ".join(map(sampler_name, [s.sampler for s in v.samplers]))
         )
         return f"{head} {every}{first}."
-    return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
+    if all(f.passes for f in v.forms):
+        return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
+    per = "; ".join(f"with {sampler_name(s.sampler)}, {headline(s.recommendation).lower()}" for s in v.samplers)
+    return f"{head}: no form passes with every sampler, but each passes with some: {per}."
 
 
 # ------------------------------------------------------------------ words
