@@ -119,3 +119,83 @@ def test_the_real_report_reads_cleanly(chromium_ready, small_run):
     screenshot = report / "index.png"
     assert check_report(report / "index.html", screenshot) == []
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
+
+
+# ---------------------------------------------------------------- the index's first screen
+FIRST_SCREEN_JS = """
+const box = (selector) => { const r = document.querySelector(selector).getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, width: r.width}; };
+return {first: box(".first"), headline: box(".first .for-you"), verdict: box(".verdict .recommend"),
+        figure: box(".verdict .figures img"), height: window.innerHeight, width: window.innerWidth,
+        evidence_open: document.querySelector("details.evidence").open};
+"""
+
+
+def newcomer_index(root: Path) -> Path:
+    """An index as the report writes it, for a dataset whose samplers disagree (MathAchieve-like records):
+    the first screen, then the dataset's section opening on its verdict with the two funnel figures."""
+    from funnel import index_page as I
+    from funnel import verdict_text as T
+    from test_advice import MATH_X, math_achieve_like, with_advice
+
+    verdict = with_advice(math_achieve_like(), MATH_X)
+    tables, pages = root / "trial" / "tables", root / "trial" / "report"
+    (pages / "figures").mkdir(parents=True)
+    tables.mkdir(parents=True)
+    for name in I.FUNNEL_FIGURES:
+        (pages / "figures" / f"{name}.png").write_bytes(png(1500, 900))
+    (pages / "comparison.html").write_text(page("Comparison", "<h1>Centered vs non-centered</h1>"))
+    (tables / "verdict.html").write_text(T.verdict_page(verdict))
+    (tables / "verdict.md").write_text(T.verdict_markdown(verdict))
+    (tables / "verdict.json").write_text("{}")
+    index = root / "report" / "index.html"
+    index.parent.mkdir()
+    lead = I.verdict_section(
+        verdict,
+        str(index),
+        verdict_page=str(tables / "verdict.html"),
+        others=[str(tables / "verdict.md"), str(tables / "verdict.json")],
+        figures={name: str(pages / "figures" / f"{name}.png") for name in I.FUNNEL_FIGURES},
+        comparison=str(pages / "comparison.html"),
+        sampler="pymc",
+    )
+    entries = [("Centered vs non-centered", I.relative_href(pages / "comparison.html", index), "the comparison")]
+    index.write_text(
+        I.index_page(
+            "Funnel workflow: report",
+            "Centered vs non-centered varying-intercept, varying-slope models, fitted and checked.",
+            [I.IndexSection("Dataset trial: 586 rows, 160 groups", entries, lead, I.dataset_anchor("trial"))],
+            first=I.first_screen(str(index), {"trial": (verdict, str(pages / "comparison.html"))}),
+        )
+    )
+    return index
+
+
+def test_the_first_screen_holds_the_plain_explanation_and_the_headline(chromium_ready, tmp_path):
+    from browser import chromium
+
+    index = newcomer_index(tmp_path)
+    assert check_report(index) == []  # images load, links resolve, no console error
+    shot = tmp_path / "first_screen.png"
+    with chromium() as driver:
+        driver.get(index.as_uri())
+        # A 1280×900 viewport: the window's size includes the browser's own bars.
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        size = driver.get_window_size()
+        driver.set_window_size(size["width"] + 1280 - inner[0], size["height"] + 900 - inner[1])
+        boxes = driver.execute_script(FIRST_SCREEN_JS)
+        assert driver.save_screenshot(str(shot))
+    assert (boxes["width"], boxes["height"]) == (1280, 900)
+    # The plain explanation and what the verdict means for the model, within the first 900 pixels.
+    assert 0 <= boxes["first"]["top"] and boxes["first"]["bottom"] <= 900, boxes
+    assert boxes["headline"]["bottom"] <= 900, boxes
+    # The dataset's own verdict headline follows the first screen; the evidence is folded.
+    assert boxes["verdict"]["top"] >= boxes["first"]["bottom"] and boxes["evidence_open"] is False
+    # The funnel figures are legible: far wider than the 400-pixel thumbnails they were.
+    assert boxes["figure"]["width"] >= 900, boxes
+    assert shot.read_bytes().startswith(PNG_SIGNATURE)
+    text = index.read_text()
+    assert "shaped like a <strong>funnel</strong>" in text and "<em>non-centered</em>" in text
+    assert "For your model on <a href='#dataset-trial'>trial</a>: Use the non-centered form: it passes 8 of 8" in text
+    assert "raise target_accept from 0.8 to 0.95 or more" in text
+    assert "href='../trial/report/comparison.html'>See the two forms side by side</a>" in text

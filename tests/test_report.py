@@ -260,9 +260,12 @@ def test_seed_table_and_one_liners():
         "share_pass_all": 0.25,
     }
     assert prose.group_line(row) == (
-        "8 seeds: divergences 3 [0, 40], R-hat max 1.023, bulk ESS(σ_b) 152 [20, 300], E[σ_b] 0.310; "
-        "all checks pass on 25% of seeds"
+        "8 seeds, median [min, max] over seeds: divergences 3 [0, 40]; largest R-hat of a fit 1.023 (median over "
+        "seeds); bulk ESS(σ_b) 152 [20, 300]; E[σ_b] 0.310; all checks pass on 25% of seeds"
     )
+    # The label says what the R-hat is, and the worst seed is shown when the summary has it.
+    assert "(median over seeds, worst seed 1.528)" in prose.group_line({**row, "rhat_max_max": 1.528})
+    assert prose.group_line({**row, "seeds": 1}).startswith("1 seed, median")
     # The comparison's traces and the MAP job: PyMC's NUTS when fitted, else the first sampler configured.
     assert main_sampler(["nutpie", "pymc"]) == "pymc" and main_sampler(["nutpie"]) == "nutpie"
 
@@ -860,8 +863,12 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
     assert "noncentered_offsets.png" in lead and "The funnel (pymc fits)" in lead
     assert "href='../trial/tables/verdict.html'" in lead and "href='../trial/tables/verdict.md'" in lead
     assert "href='../trial/tables/verdict.json'" in lead
-    assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch's t test" in lead
+    assert "Per-fit z-scores miss what many seeds reveal" in lead and "Welch&#x27;s t test" in lead
     assert lead.startswith("<div class='verdict verdict-noncentered'>") and T.rule_text() in lead
+    # The headline, then the figures (full width), then the evidence folded: the table inside <details>.
+    assert lead.index("Verdict: Use") < lead.index("centered_funnel.png") < lead.index("<details class='evidence'>")
+    assert lead.index("<details class='evidence'>") < lead.index("<table class='verdict-table'>")
+    assert lead.index("<table class='verdict-table'>") < lead.index("</details>")
     entries = [("The data", "../trial/report/data.html", "rows")]
     page = index_page.index_page(
         "t",
@@ -869,7 +876,7 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
         [index_page.IndexSection("Dataset trial", entries, lead, index_page.dataset_anchor("trial")), ("Across", [])],
         preface=index_page.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
     )
-    assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form</strong>" in page
+    assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form: it passes" in page
     assert page.index("<h2 id='dataset-trial'>") < page.index("Verdict: Use") < page.index("../trial/report/data.html")
     assert "<h2>Across</h2>" in page
 
@@ -899,9 +906,8 @@ def test_index_opens_on_each_datasets_verdict(built_report):
         fits = pd.read_csv(tables / "fits.csv")
         reference = V.read_reference(workdir / f"results/{name}/reference/reference.json")
         again = V.compute_verdict(fits, reference, dataset=name).to_dict()
-        assert {k: v for k, v in stored.items() if k != "experiments"} == {
-            k: v for k, v in again.items() if k != "experiments"
-        }
+        added = ("experiments", "advice")  # the rule adds them from the sweeps and the data
+        assert {k: v for k, v in stored.items() if k not in added} == {k: v for k, v in again.items() if k not in added}
         verdict = V.Verdict.from_dict(stored)
         section = _section(index, name)
         opening = section.index(f"Verdict: {T.headline(verdict.recommendation)}")
@@ -991,7 +997,9 @@ def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, 
     index = "results/report/index.html"
     page = "results/trial/report/sbc.html"
     lead = index_page.sbc_section(index, str(sbc / "conclusion.json"), page, markdown=str(sbc / "calibration.md"))
-    assert "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial's design: centered" in lead
+    assert (
+        "<strong>Simulation-based calibration.</strong> SBC, 200 simulations on trial&#x27;s design: centered" in lead
+    )
     assert "href='../trial/report/sbc.html'>sbc.html</a>" in lead
     # Links only the campaign's files that exist: calibration.md is not written yet.
     assert "href='../trial/sbc/conclusion.json'" in lead and "calibration.md" not in lead
@@ -1008,3 +1016,60 @@ def test_sbc_conclusion_follows_the_verdict_only_where_a_campaign_ran(tmp_path, 
     )
     assert html_page.index("Verdict: Use") < html_page.index("Simulation-based calibration.")
     assert html_page.index("Simulation-based calibration.") < html_page.index("../trial/report/data.html")
+
+
+# ---------------------------------------------------------------- the newcomer's first screen (issue 24)
+def test_the_first_screen_explains_the_funnel_the_forms_and_the_verdict_before_any_table(tmp_path):
+    from funnel import verdict as V
+    from test_advice import MATH_X, math_achieve_like, with_advice
+
+    hostile = "<b>x</b>'s"  # a dataset name from the config reaches the page escaped
+    verdicts = {
+        "radon": (V.compute_verdict(pd.read_csv(ROOT / "tests/references/radon_baseline/fits.csv")), None),
+        hostile: (with_advice(math_achieve_like(), MATH_X), f"results/{hostile}/report/comparison.html"),
+    }
+    first = index_page.first_screen("results/report/index.html", verdicts)
+    assert "<b>x</b>" not in first and "&lt;b&gt;x&lt;/b&gt;&#x27;s" in first
+    assert "shaped like a <strong>funnel</strong>" in first and "<em>divergences</em>" in first
+    assert "<em>centered</em>" in first and "<em>non-centered</em>" in first
+    # One line per dataset: what its verdict means for the model, the sampler named where they disagree.
+    assert "For your model on <a href='#dataset-radon'>radon</a>: Use the non-centered form: it passes 6 of 8" in first
+    assert "with PyMC&#x27;s NUTS it still diverges on 6 of 8 seeds: raise target_accept" in first
+    assert "See the two forms side by side</a>" in first and "comparison.html" in first
+    page = index_page.index_page("t", "intro", [("Across", [])], first=first)
+    assert page.index("class='first'") < page.index("intro") < page.index("<h2>")
+    assert "<table" not in page[: page.index("<h2>")]
+
+
+@pytest.mark.parametrize(
+    ("divergent", "ratio", "expected"),
+    [
+        (0, 1.05, ": little sign of a funnel on this dataset, and no divergences."),
+        (320, 1.05, "the 320 divergent transitions say the sampler met the funnel's neck and could not enter it"),
+        (1, 1.05, "the 1 divergent transition says the sampler met"),
+        (320, 1.6, "(ratio 1.60): the funnel."),
+    ],
+)
+def test_the_funnel_sentence_agrees_with_the_divergences(divergent, ratio, expected):
+    facts = {
+        "divergent": divergent,
+        "draws": 4000,
+        "share_divergent": divergent / 4000,
+        "median_sigma_b_divergent": 0.05 if divergent else float("nan"),
+        "median_sigma_b": 0.2,
+    }
+    text = prose.funnel_sentence(facts, {"sd_low": 0.2, "sd_high": 0.2 * ratio, "ratio": ratio}, "TRAVERSE")
+    assert expected in text
+    if divergent:
+        assert "little sign of a funnel" not in text  # 8% of the draws diverging is a sign
+        assert f"**{divergent}** of 4000 centered draws" in text
+
+
+def test_plurals_are_right_for_one():
+    assert prose.plural(1, "dataset") == "1 dataset" and prose.plural(2, "row") == "2 rows"
+    one = pd.DataFrame(
+        {"dataset": ["radon"], "sampler": ["pymc"], "model": ["noncentered"], "share_pass_all": [1.0]}
+        | {"ess_bulk_sigma_b_median": [900.0]}
+    )
+    line = prose.datasets_line(one)
+    assert line.startswith("1 dataset × sampler × form (1 row)") and "1 datasets" not in line

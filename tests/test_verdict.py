@@ -234,7 +234,9 @@ def test_a_form_passes_when_more_than_half_of_its_seeds_pass_every_check(clean, 
     v = V.compute_verdict(fits, REF)
     form = v.form("pymc", "noncentered")
     assert V.PASS_SHARE == 0.5 and form.passing == clean and form.passes is passes
-    assert v.recommendation == ("noncentered" if passes else V.NEITHER)
+    # Failing with pymc only, the non-centered form is still recommended, with nutpie (issue 24).
+    assert v.recommendation == "noncentered"
+    assert v.sampler("pymc").recommendation == ("noncentered" if passes else V.NEITHER)
     if passes and clean < 8:
         # The recommended form's failing seeds are a caveat of the verdict.
         assert v.caveats == [

@@ -6,15 +6,16 @@ section opens on its verdict as the verdict rule rendered it (:func:`verdict_sec
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from .escape import html_text
+from .prose import plural
 from .verdict import Verdict
-from .verdict_text import VERDICT_CSS, headline, verdict_html
+from .verdict_text import VERDICT_CSS, headline_sentence, verdict_html
 
 
 def read_verdict(path: str | os.PathLike[str]) -> Verdict:
@@ -39,34 +40,42 @@ def index_page(
     sections: Sequence[IndexSection | tuple[str, Sequence[tuple[str, str, str]]]],
     *,
     preface: str = "",
+    first: str = "",
 ) -> str:
-    """A small static HTML page: ``preface`` (HTML) after the intro, then the sections.
+    """A small static HTML page: ``first`` (HTML: the newcomer's first screen, :func:`first_screen`), the
+    intro, ``preface`` (HTML), then the sections.
 
     A section is an :class:`IndexSection` or a plain (heading, entries) pair.
     """
     parts = [
         "<!DOCTYPE html>",
         "<html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
-        f"li{{margin:.4em 0}}.s{{color:#444}}{VERDICT_CSS}</style>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{html_text(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:72em;margin:1.2em auto;padding:0 1em;line-height:1.45}"
+        "h1{margin:.2em 0 .4em}li{margin:.4em 0}.s{color:#444}"
+        ".first{font-size:1.05em;background:#fffbea;border:1px solid #ecd9a0;padding:.5em 1em;margin:.5em 0 1em}"
+        ".first p{margin:.45em 0}.first .for-you{font-weight:bold}"
+        f"{VERDICT_CSS}</style>",
         "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(intro)}</p>",
+        f"<h1>{html_text(title)}</h1>",
     ]
+    if first:
+        parts.append(first)
+    parts.append(f"<p class='s'>{html_text(intro)}</p>")
     if preface:
         parts.append(preface)
     for section in sections:
         heading, entries, lead, anchor = IndexSection(*section)
-        anchor_attr = f" id='{html.escape(anchor, quote=True)}'" if anchor else ""
-        parts.append(f"<h2{anchor_attr}>{html.escape(heading)}</h2>")
+        anchor_attr = f" id='{html_text(anchor)}'" if anchor else ""
+        parts.append(f"<h2{anchor_attr}>{html_text(heading)}</h2>")
         if lead:
             parts.append(lead)
         parts.append("<ul>")
         for text, href, summary in entries:
             parts.append(
-                f"<li><a href='{html.escape(href, quote=True)}'>{html.escape(text)}</a>"
-                f" <span class='s'>&mdash; {html.escape(summary)}</span></li>"
+                f"<li><a href='{html_text(href)}'>{html_text(text)}</a>"
+                f" <span class='s'>&mdash; {html_text(summary)}</span></li>"
             )
         parts.append("</ul>")
     parts.append("</body></html>")
@@ -76,6 +85,41 @@ def index_page(
 def relative_href(target: str | os.PathLike[str], page: str | os.PathLike[str]) -> str:
     """Link from the page ``page`` to ``target`` (both relative to the working directory)."""
     return Path(os.path.relpath(Path(target), Path(page).parent)).as_posix()
+
+
+def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]]) -> str:
+    """The newcomer's first screen, before any table: what a funnel is, what the two forms are, and what the
+    verdict means for their model (one line per dataset), with a link to the comparison page.
+
+    ``verdicts``: dataset -> (its verdict, its comparison page or None).
+    """
+    comparison = next((page for _, page in verdicts.values() if page), None)
+    link = (
+        f" <a href='{html_text(relative_href(comparison, index))}'>See the two forms side by side</a>."
+        if comparison
+        else ""
+    )
+    parts = [
+        "<div class='first'>",
+        "<p>Your model gives every group its own intercept and slope, drawn from a common distribution whose "
+        "spread of slopes is σ_b. When the groups carry little data, the posterior is shaped like a "
+        "<strong>funnel</strong>: as σ_b nears zero the slopes are squeezed together, and a sampler whose steps "
+        "fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> and its "
+        "estimates are biased.</p>",
+        "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the slopes sampled "
+        "as they are (b ~ Normal(μ_b, σ_b)), or <em>non-centered</em>, standard-normal offsets scaled by σ_b "
+        "(b = μ_b + σ_b·z), which hides the funnel from the sampler. This run fitted both, with several seeds "
+        f"and samplers, and checked every fit.{link}</p>",
+    ]
+    for dataset, (verdict, _) in verdicts.items():
+        where = f"#{dataset_anchor(dataset)}"
+        name = f"<a href='{html_text(where)}'>{html_text(dataset)}</a>"
+        parts.append(f"<p class='for-you'>For your model on {name}: {html_text(headline_sentence(verdict))}</p>")
+    parts.append(
+        "<p class='s'>Each dataset's section below gives the reasons, what to try where a form fails, the funnel "
+        "figures, and the evidence (folded: click to open).</p></div>"
+    )
+    return "\n".join(parts)
 
 
 def dataset_section(
@@ -134,8 +178,9 @@ def dataset_section(
     described = {
         "summary_html": "median [min, max] across seeds per sampler and form, and the share of seeds passing each check",
         "summary_md": "the same table as Markdown",
-        "summary": f"the same as CSV: {len(summary)} rows, one per sampler and form, median/min/max of every metric",
-        "fits": f"one row per fit ({len(fits)} fits): every diagnostic of every seed",
+        "summary": f"the same as CSV: {plural(len(summary), 'row')}, one per sampler and form, median/min/max of "
+        "every metric",
+        "fits": f"one row per fit ({plural(len(fits), 'fit')}): every diagnostic of every seed",
         "map_table": "MAP estimates beside the posterior means, per model form",
     }
     entries += [
@@ -143,7 +188,7 @@ def dataset_section(
         for k, text in described.items()
         if k in tables
     ]
-    return f"Dataset {dataset}: {record['rows']} rows, {record['groups']} groups", entries
+    return f"Dataset {dataset}: {plural(record['rows'], 'row')}, {plural(record['groups'], 'group')}", entries
 
 
 def dataset_anchor(dataset: str) -> str:
@@ -179,19 +224,19 @@ def verdict_section(
     if images:
         by = f" ({sampler} fits)" if sampler else ""
         caption = (
-            f"The funnel{by}: left, the centered form's slope of the tracked group against σ_b, narrowing into a "
-            "funnel with divergent transitions (red) in its neck; right, the non-centered offsets, which show no "
-            "funnel. Click for the comparison notebook."
+            f"The funnel{by}: first, the centered form's slope of the tracked group against σ_b, narrowing into a "
+            "funnel with divergent transitions (red) in its neck; second, the non-centered offsets, which show no "
+            "funnel. Click a figure for the comparison notebook."
         )
     body = verdict_html(verdict, figures=images, figure_caption=caption)
     if verdict_page:
         page = relative_href(verdict_page, index)
         extra = "".join(
-            f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{Path(p).name}</a>" for p in others
+            f", <a href='{html_text(relative_href(p, index))}'>{html_text(Path(p).name)}</a>" for p in others
         )
         body += (
-            f"\n<p class='s'>The verdict on a page of its own: <a href='{html.escape(page, quote=True)}'>"
-            f"{Path(verdict_page).name}</a>{extra}.</p>"
+            f"\n<p class='s'>The verdict on a page of its own: <a href='{html_text(page)}'>"
+            f"{html_text(Path(verdict_page).name)}</a>{extra}.</p>"
         )
     return body
 
@@ -203,12 +248,12 @@ def sbc_section(index: str, conclusion_json: str, page: str, *, markdown: str | 
     import json
 
     outcome = json.loads(Path(conclusion_json).read_text())
-    href = html.escape(relative_href(page, index), quote=True)
+    href = html_text(relative_href(page, index))
     others = [Path(p) for p in (markdown, conclusion_json) if p is not None and Path(p).exists()]
-    extra = "".join(f", <a href='{html.escape(relative_href(p, index), quote=True)}'>{p.name}</a>" for p in others)
+    extra = "".join(f", <a href='{html_text(relative_href(p, index))}'>{html_text(p.name)}</a>" for p in others)
     return (
-        f"<p><strong>Simulation-based calibration.</strong> {html.escape(outcome['line'], quote=False)}</p>\n"
-        f"<p class='s'>The calibration notebook: <a href='{href}'>{Path(page).name}</a>{extra}.</p>"
+        f"<p><strong>Simulation-based calibration.</strong> {html_text(outcome['line'])}</p>\n"
+        f"<p class='s'>The calibration notebook: <a href='{href}'>{html_text(Path(page).name)}</a>{extra}.</p>"
     )
 
 
@@ -218,9 +263,9 @@ def verdicts_at_a_glance(index: str, verdicts: Mapping[str, str]) -> str:
     for dataset, path in verdicts.items():
         verdict = read_verdict(path)
         items.append(
-            f"<li><a href='#{html.escape(dataset_anchor(dataset), quote=True)}'>{html.escape(dataset)}</a>: "
-            f"<strong>{html.escape(headline(verdict.recommendation))}</strong> "
-            f"<span class='s'>&mdash; {html.escape(verdict.reason)}</span></li>"
+            f"<li><a href='#{html_text(dataset_anchor(dataset))}'>{html_text(dataset)}</a>: "
+            f"<strong>{html_text(headline_sentence(verdict))}</strong> "
+            f"<span class='s'>&mdash; {html_text(verdict.reason)}</span></li>"
         )
     return "<h2>Verdicts</h2><ul>" + "".join(items) + "</ul>"
 

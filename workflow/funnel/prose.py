@@ -19,7 +19,45 @@ from .records import SIGMA_B, z_column
 Z_SIGMA_B = z_column(SIGMA_B)
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 dataset', '3 datasets' (``many`` for an irregular plural)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 # ------------------------------------------------------------------ comparison
+def funnel_sentence(facts: Mapping[str, Any], spread: Mapping[str, float], track: str, ratio_min: float = 1.2) -> str:
+    """What the centered draws say about the funnel: the divergences and the spread of b[track] by σ_b.
+
+    The spread's ratio (upper half of σ_b ÷ lower half) shows a funnel only where the chains reach its neck;
+    when the draws diverge, the neck was met but not entered, so a ratio near 1 is no sign of its absence.
+    """
+    divergent, share = int(facts["divergent"]), float(facts["share_divergent"])
+    text = f"**{divergent}** of {facts['draws']} centered draws ({pct(share, 2)}) were divergent"
+    if divergent:
+        text += (
+            f"; their median σ_b is {num(facts['median_sigma_b_divergent'])} against {num(facts['median_sigma_b'])} "
+            "over all draws"
+            + (": they cluster in the neck." if facts["median_sigma_b_divergent"] < facts["median_sigma_b"] else ".")
+        )
+    else:
+        text += "."
+    ratio = float(spread["ratio"])
+    text += (
+        f" The spread of b[{track}] is {num(spread['sd_low'])} in the lower half of σ_b and "
+        f"{num(spread['sd_high'])} in the upper half (ratio {ratio:.2f})"
+    )
+    if ratio > ratio_min:
+        return text + ": the funnel."
+    if divergent:
+        return text + (
+            f": the spread narrows little in the draws, but the {plural(divergent, 'divergent transition')} "
+            f"{'says' if divergent == 1 else 'say'} "
+            "the sampler met the funnel's neck and could not enter it, so the draws miss the small σ_b where it "
+            "narrows: a funnel, hidden from the draws by the sampler's failure to explore it."
+        )
+    return text + ": little sign of a funnel on this dataset, and no divergences."
+
+
 def describe_bias(bias: Mapping[str, float]) -> str:
     """One sentence, chosen by the numbers, on how the centered σ_b compares."""
     if "gap" not in bias:
@@ -147,7 +185,7 @@ def crossover_sentence(summary: pd.DataFrame) -> str:
 
 
 def sampler_lines(fits: pd.DataFrame) -> str:
-    """Medians over seeds per sampler and form: divergences, R-hat max, ESS(σ_b) and its rate."""
+    """Medians over seeds per sampler and form: divergences, each fit's largest R-hat, ESS(σ_b) and its rate."""
     stats = fits.groupby(["sampler", "model"]).agg(
         divergences=("divergences", "median"),
         rhat_max=("rhat_max", "median"),
@@ -155,7 +193,7 @@ def sampler_lines(fits: pd.DataFrame) -> str:
         ess_per_s=("ess_bulk_sigma_b_per_s", "median"),
     )
     lines = [
-        f"{sampler} {model}: median {row.divergences:.0f} divergences, R-hat max {row.rhat_max:.3f}, "
+        f"{sampler} {model}: median {row.divergences:.0f} divergences, largest R-hat of a fit {row.rhat_max:.3f}, "
         f"ESS(σ_b) {row.ess_sigma_b:.0f} ({num(row.ess_per_s)} per second)"
         for (sampler, model), row in stats.iterrows()
     ]
@@ -164,12 +202,15 @@ def sampler_lines(fits: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------ the index page's one-liners
 def group_line(summary_row: Mapping[str, Any]) -> str:
+    """One sampler × form over its seeds, each number labelled with what it is (medians [min, max] over seeds)."""
     r = summary_row
+    worst = f", worst seed {r['rhat_max_max']:.3f}" if "rhat_max_max" in r else ""
     return (
-        f"{int(r['seeds'])} seeds: divergences {r['divergences_median']:.0f} [{r['divergences_min']:.0f}, "
-        f"{r['divergences_max']:.0f}], R-hat max {r['rhat_max_median']:.3f}, bulk ESS(σ_b) "
-        f"{r['ess_bulk_sigma_b_median']:.0f} [{r['ess_bulk_sigma_b_min']:.0f}, {r['ess_bulk_sigma_b_max']:.0f}], "
-        f"E[σ_b] {num(r['mean_sigma_b_median'])}; all checks pass on {pct(r['share_pass_all'])} of seeds"
+        f"{plural(int(r['seeds']), 'seed')}, median [min, max] over seeds: divergences {r['divergences_median']:.0f} "
+        f"[{r['divergences_min']:.0f}, {r['divergences_max']:.0f}]; largest R-hat of a fit {r['rhat_max_median']:.3f} "
+        f"(median over seeds{worst}); bulk ESS(σ_b) {r['ess_bulk_sigma_b_median']:.0f} "
+        f"[{r['ess_bulk_sigma_b_min']:.0f}, {r['ess_bulk_sigma_b_max']:.0f}]; E[σ_b] {num(r['mean_sigma_b_median'])}; "
+        f"all checks pass on {pct(r['share_pass_all'])} of seeds"
     )
 
 
@@ -223,8 +264,8 @@ def datasets_line(datasets: pd.DataFrame) -> str:
     """One line for the cross-dataset table: how many datasets, and where all checks pass most."""
     best = datasets.sort_values(["share_pass_all", "ess_bulk_sigma_b_median"], ascending=False).iloc[0]
     text = (
-        f"{datasets['dataset'].nunique()} datasets × sampler × form ({len(datasets)} rows): share of seeds passing "
-        "every check, median divergences, worst R-hat, median ESS(σ_b) and its rate, E[σ_b]"
+        f"{plural(datasets['dataset'].nunique(), 'dataset')} × sampler × form ({plural(len(datasets), 'row')}): share "
+        "of seeds passing every check, median divergences, worst R-hat, median ESS(σ_b) and its rate, E[σ_b]"
     )
     if best["share_pass_all"] > 0:
         return (

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import records as R
 from . import verdict_text as words
+from .advice import Remedy
 from .bias import z_score
 from .verdict_rule import ALPHA, EITHER, ESS_FACTOR, FORMS, NEITHER, PASS_SHARE, Rule
 
@@ -98,6 +99,7 @@ class Verdict:
     ratio_ess_per_s: float  # geometric mean over samplers of the per-sampler ratios
     caveats: list[str] = field(default_factory=list)  # seeds of the recommended form(s) that fail a check
     experiments: list[str] = field(default_factory=list)
+    advice: list[Remedy] = field(default_factory=list)  # what to try next (funnel.advice), strongest first
 
     def form(self, sampler: str, model: str) -> FormStats:
         for stats in self.forms:
@@ -313,6 +315,16 @@ def _with_between_test(
     return {m: replace(f, passes=False, reasons=[*f.reasons, reason]) for m, f in forms.items()}
 
 
+def overall_pick(forms: Sequence[FormStats], ratio: float, ess_factor: float = ESS_FACTOR) -> str:
+    """The overall recommendation: among the forms that pass with every sampler; if none does, among the
+    forms that pass with at least one sampler (the verdict then names the sampler, and the advice what to
+    do with the others); "neither passes" only when no form passes with any sampler."""
+    fitted = [m for m in FORMS if any(f.model == m for f in forms)]
+    everywhere = [m for m in fitted if all(f.passes for f in forms if f.model == m)]
+    somewhere = [m for m in fitted if any(f.passes for f in forms if f.model == m)]
+    return _pick(everywhere or somewhere, ratio, ess_factor)
+
+
 def compute_verdict(
     fits: pd.DataFrame,
     reference: Mapping[str, float] | None = None,
@@ -359,13 +371,13 @@ def compute_verdict(
     everywhere = [m for m in fitted if all(f.passes for f in forms if f.model == m)]
     ratios = [s.ratio_ess_per_s for s in samplers if np.isfinite(s.ratio_ess_per_s)]
     overall_ratio = float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
-    pick = _pick(everywhere, overall_ratio, ess_factor)
+    pick = overall_pick(forms, overall_ratio, ess_factor)
     recommended = [pick] if pick in FORMS else list(fitted) if pick == EITHER else []
     rule = Rule(pass_share=pass_share, alpha=alpha, ess_factor=ess_factor)
     return Verdict(
         dataset=str(dataset),
         recommendation=pick,
-        reason=words.overall_reason(pick, everywhere, samplers, overall_ratio, ess_factor),
+        reason=words.overall_reason(pick, everywhere, samplers, overall_ratio, ess_factor, forms=forms),
         failures=words.failure_lines(forms),
         rule={**asdict(rule), "text": words.rule_text(rule)},
         reference=None if reference is None else {"mean": float(reference["mean"]), "mcse": float(reference["mcse"])},

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .escape import html_text
 from .notebook import num
+from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
 from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
 
 if TYPE_CHECKING:
+    from .advice import Remedy
     from .verdict import BiasTest, FormStats, SamplerVerdict, Verdict
 
 FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
@@ -38,7 +41,8 @@ def rule_text(rule: Rule = RULE) -> str:
         f"A form passes with a sampler when {share_words(rule.pass_share)} of its seeds pass every check and the "
         f"mean of its seeds' E[σ_b] shows no bias (bias test p ≥ {rule.alpha:g}). The form that passes with every "
         f"sampler is recommended; if both do, the one with the higher median ESS(σ_b) per second, or either "
-        f"when they are within {rule.ess_factor:g}× of each other."
+        f"when they are within {rule.ess_factor:g}× of each other; if none does, the form that passes with some "
+        "sampler, named with it."
     )
 
 
@@ -60,8 +64,10 @@ def rule_markdown(rule: Rule = RULE) -> str:
             "if none passes, **neither passes**, and the verdict says what failed.",
             "",
             'Across samplers the same applies to "passes with every sampler", and the speed comparison uses the '
-            "geometric mean over samplers of the per-sampler ratios, so a form recommended overall works with "
-            "every sampler that was run.",
+            "geometric mean over samplers of the per-sampler ratios. When no form passes with every sampler, it "
+            'applies to "passes with at least one sampler": the headline then names the sampler(s) the form works '
+            "with and the advice what to try with the others; **neither passes** only when no form passes with "
+            "any sampler.",
             "",
             "**The bias test.** Each seed's posterior mean of σ_b is one draw from its sampler × form's estimator, "
             "so the mean of n seeds has a standard error s/√n. With a reference run: a one-sample t test of the "
@@ -108,8 +114,178 @@ def caveat_lines(forms: Sequence[FormStats], recommended: Sequence[str]) -> list
         f"with {f.sampler}, {f.seeds - f.passing} of {f.seeds} {FORM_NAMES[f.model]} seeds fail a check"
         + (f" ({checks})" if (checks := ", ".join(f"{k} on {n}" for k, n in f.failed_checks.items() if n)) else "")
         for f in forms
-        if f.model in recommended and f.passing < f.seeds
+        if f.model in recommended and f.passes and f.passing < f.seeds
     ]
+
+
+# ------------------------------------------------------------------ advice (funnel.advice's words)
+#: A sampler's name in a sentence.
+SAMPLER_NAMES = {"pymc": "PyMC's NUTS", "nutpie": "nutpie"}
+
+
+def sampler_name(sampler: str) -> str:
+    return SAMPLER_NAMES.get(sampler, sampler)
+
+
+def seeds_text(k: int, n: int) -> str:
+    """'1 of 8 seeds', '6 of 8 seeds', '1 seed' (n == 1)."""
+    return f"{k} of {n} seeds" if n != 1 else f"{k} of 1 seed"
+
+
+def diverging_problem(diverging: int, ran: int) -> str:
+    return f"diverges on {seeds_text(diverging, ran)}"
+
+
+def bfmi_problem(low: int, ran: int) -> str:
+    return f"has a low E-BFMI on {seeds_text(low, ran)}"
+
+
+def slow_problem(f: FormStats) -> str:
+    ran = f.seeds - f.failed
+    failing = [f"{name} on {n}" for name, n in f.failed_checks.items() if n and name in ("R-hat", "ESS")]
+    return f"passes {seeds_text(f.passing, f.seeds)} (failing {', '.join(failing)} of {ran})"
+
+
+def x_problem(name: str, mean: float, sd: float) -> str:
+    return f"x ({name}) lies far from zero: mean {num(mean)}, sd {num(sd)}"
+
+
+def target_accept_remedy(current: float, higher: float) -> str:
+    if np.isfinite(current) and current >= higher:
+        return f"raise target_accept above {current:g} (e.g. 0.99): smaller steps reach into the funnel's neck"
+    now = f" from {current:g}" if np.isfinite(current) else ""
+    return f"raise target_accept{now} to {higher:g} or more: smaller steps reach into the funnel's neck"
+
+
+def divergence_evidence(f: FormStats) -> str:
+    ran = f.seeds - f.failed
+    return (
+        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median {num(f.median_divergences, 2)} divergences "
+        f"per seed, {f.failed_checks.get('divergences', 0)} of {ran} seeds with any"
+    )
+
+
+def sweep_evidence(outcome: str, low: float, high: float, before: float, after: float) -> str:
+    said = "confirms it" if outcome == "confirmed" else "does not confirm it"
+    return f"the target_accept sweep {said}: median divergences {before:g} at {low:g} and {after:g} at {high:g}"
+
+
+def other_form_remedy(model: str) -> str:
+    other = [m for m in FORMS if m != model]
+    return f"use the {FORM_NAMES[other[0]]} form" if other else "use the other form"
+
+
+def other_form_evidence(other: FormStats) -> str:
+    return (
+        f"the {FORM_NAMES[other.model]} form with {sampler_name(other.sampler)}: median "
+        f"{num(other.median_divergences, 2)} divergences, {seeds_text(other.passing, other.seeds)} passing"
+    )
+
+
+def partial_remedy() -> str:
+    return (
+        "try a partially centered form: b = μ_b + σ_b^(1−w)·η with η ~ Normal(0, σ_b^w), w between 0 "
+        "(non-centered) and 1 (centered) (Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
+    )
+
+
+def partial_evidence() -> str:
+    return "neither extreme is clean on this data, so the best centering may lie between them"
+
+
+def tuning_remedy(tune: float) -> str:
+    now = f" (the run used tune = {tune:.0f})" if np.isfinite(tune) else ""
+    return f"tune longer and draw more: raise sampling.tune and sampling.draws{now}"
+
+
+def tuning_evidence(f: FormStats) -> str:
+    return (
+        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median ESS_bulk(σ_b) "
+        f"{_cell(f.median_ess_bulk_sigma_b, '.0f')}, R-hat or ESS failing without a divergence to blame"
+    )
+
+
+def center_x_remedy(name: str, mean: float) -> str:
+    return (
+        f"center x: fit on {name} − {num(mean)} (a modelling change: the intercepts then mean the value at the "
+        "data's centre, and report slopes unchanged)"
+    )
+
+
+def center_x_evidence(name: str, mean: float, sd: float, offset: float) -> str:
+    return (
+        f"mean({name}) = {num(mean)} is {num(offset, 2)} standard deviations ({num(sd)}) from zero, so each group's "
+        "intercept is an extrapolation to x = 0, strongly correlated with its slope: a narrow ridge that the "
+        "sampler crosses slowly in either form"
+    )
+
+
+def remedy_line(remedy: Remedy) -> str:
+    """One remedy as a line of advice: what to do, for what, and why."""
+    who = (
+        f"{FORM_NAMES[remedy.model]} with {sampler_name(remedy.sampler)} {remedy.problem}"
+        if remedy.sampler
+        else remedy.problem
+    )
+    kind = " (a modelling change)" if remedy.modelling else ""
+    sweep = {"confirmed": " [confirmed by the sweep]", "rejected": " [the sweep did not confirm it]"}.get(
+        remedy.sweep, ""
+    )
+    return f"{who}: **{remedy.text}**{kind}{sweep}. Evidence: {remedy.evidence}."
+
+
+def _passes_text(f: FormStats) -> str:
+    return f"{seeds_text(f.passing, f.seeds)} with {sampler_name(f.sampler)}"
+
+
+def _fails_text(f: FormStats) -> str:
+    """How a form fails with a sampler, by its commonest failed check: 'still diverges on 6 of 8 seeds'."""
+    ran = f.seeds - f.failed
+    if f.failed_checks.get("divergences", 0):
+        return f"it still diverges on {seeds_text(f.failed_checks['divergences'], ran)}"
+    checks = [(n, name) for name, n in f.failed_checks.items() if n]
+    if checks:
+        n, name = max(checks)
+        return f"it fails {name} on {seeds_text(n, ran)}"
+    if f.reasons:
+        return f"it fails ({f.reasons[0]})"
+    return f"it passes only {seeds_text(f.passing, f.seeds)}"
+
+
+def headline_sentence(verdict: Verdict) -> str:
+    """The verdict's headline in one sentence: the form, the sampler(s) it works with, what to do where it does not.
+
+    'Use the non-centered form: it passes 8 of 8 seeds with nutpie; with PyMC's NUTS it still diverges on
+    6 of 8 seeds: raise target_accept from 0.8 to 0.95 or more.'
+    """
+    from .advice import first_remedy
+
+    v = verdict
+    head = headline(v.recommendation)
+    if v.recommendation in FORMS:
+        forms = [f for f in v.forms if f.model == v.recommendation]
+        passing = [f for f in forms if f.passes]
+        failing = [f for f in forms if not f.passes]
+        text = f"{head}: it passes " + " and ".join(_passes_text(f) for f in passing)
+        for f in failing:
+            text += f"; with {sampler_name(f.sampler)} {_fails_text(f)}"
+            remedy = first_remedy(v.advice, f.sampler)
+            if remedy is not None:
+                text += f": {remedy.text.split(':')[0]}"
+        return text + "."
+    if v.recommendation == NEITHER:
+        top = [r for r in v.advice if r.sweep != "rejected"]
+        first = f": first try to {top[0].text.split(':')[0]}" if top else ""
+        every = (
+            "with any sampler"
+            if len(v.samplers) > 1
+            else "with " + ", ".join(map(sampler_name, [s.sampler for s in v.samplers]))
+        )
+        return f"{head} {every}{first}."
+    if all(f.passes for f in v.forms):
+        return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
+    per = "; ".join(f"with {sampler_name(s.sampler)}, {headline(s.recommendation).lower()}" for s in v.samplers)
+    return f"{head}: no form passes with every sampler, but each passes with some: {per}."
 
 
 # ------------------------------------------------------------------ words
@@ -174,7 +350,13 @@ def failure_lines(forms: Sequence[FormStats]) -> list[str]:
 
 
 def overall_reason(
-    pick: str, everywhere: Sequence[str], samplers: Sequence[SamplerVerdict], ratio: float, ess_factor: float
+    pick: str,
+    everywhere: Sequence[str],
+    samplers: Sequence[SamplerVerdict],
+    ratio: float,
+    ess_factor: float,
+    *,
+    forms: Sequence[FormStats] = (),
 ) -> str:
     """The overall verdict's reason in one sentence (what failed is listed by :func:`failure_lines`)."""
     names = ", ".join(s.sampler for s in samplers)
@@ -182,6 +364,18 @@ def overall_reason(
     mean = " (geometric mean over samplers)" if len(samplers) > 1 else ""
     if pick == NEITHER:
         return f"No form passes {every}."
+    if pick in FORMS and pick not in everywhere:
+        works = [sampler_name(f.sampler) for f in forms if f.model == pick and f.passes]
+        others = [sampler_name(f.sampler) for f in forms if f.model == pick and not f.passes]
+        return (
+            f"No form passes with every sampler; the {FORM_NAMES[pick]} form passes with {', '.join(works)} "
+            f"but not with {', '.join(others)}: use it with {', '.join(works)}, or see the advice for the others."
+        )
+    if pick == EITHER and not everywhere:
+        return (
+            "No form passes with every sampler, but each passes with some: choose the sampler first "
+            "(per sampler, below)."
+        )
     if pick == EITHER:
         return (
             f"Both forms pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
@@ -291,9 +485,31 @@ def table_rows(verdict: Verdict) -> list[dict[str, str]]:
 
 
 def _md_inline(text: str) -> str:
-    """**bold** to <strong> in escaped HTML."""
-    parts = html.escape(text, quote=False).split("**")
+    """**bold** to <strong> in escaped HTML (funnel.escape)."""
+    parts = html_text(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def advice_html(verdict: Verdict) -> str:
+    """The advice as an ordered list, strongest evidence first ('' without advice)."""
+    if not verdict.advice:
+        return ""
+    items = "".join(f"<li>{_md_inline(remedy_line(r))}</li>" for r in verdict.advice)
+    return (
+        "<div class='advice'><p><strong>What to try</strong>, strongest evidence from this run first:</p>"
+        f"<ol>{items}</ol></div>"
+    )
+
+
+def evidence_summary(verdict: Verdict) -> str:
+    """The line that opens the folded evidence: what is inside."""
+    forms = len(verdict.forms)
+    failing = len(verdict.failures)
+    return (
+        f"The evidence: {plural(forms, 'sampler × form')} over their seeds"
+        + (f", {failing} failing" if failing else ", all passing")
+        + "; the rule; the bias tests"
+    )
 
 
 def verdict_html(
@@ -302,34 +518,49 @@ def verdict_html(
     figures: Sequence[tuple[str, str, str]] = (),
     figure_caption: str = "",
     heading_level: int = 3,
+    open_evidence: bool = False,
 ) -> str:
-    """The verdict as an HTML fragment: recommendation, rule, table, bias lines, figures, experiments.
+    """The verdict as an HTML fragment: the headline sentence and its reason, what to try, the figures, then
+    the evidence folded (<details>: what failed, caveats, the rule, the table, the bias tests), the experiments.
 
-    ``figures`` are (image src, link href, alt text), shown as small images that link to their
-    page, above ``figure_caption`` (a sentence saying what to see).
+    ``figures`` are (image src, link href, alt text), shown full width, each linking to its page, above
+    ``figure_caption`` (a sentence saying what to see). Every string goes through funnel.escape.
     """
     h = f"h{heading_level}"
     v = verdict
     parts = [
-        f"<div class='verdict verdict-{v.recommendation.replace(' ', '-')}'>",
-        f"<{h} class='recommend'>Verdict: {html.escape(headline(v.recommendation), quote=False)}</{h}>",
+        f"<div class='verdict verdict-{html_text(v.recommendation.replace(' ', '-'))}'>",
+        f"<{h} class='recommend'>Verdict: {html_text(headline_sentence(v))}</{h}>",
         f"<p class='reason'>{_md_inline(v.reason)}</p>",
-        *(
-            ["<ul class='failures'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in v.failures) + "</ul>"]
-            if v.failures
-            else []
-        ),
-        *([f"<p class='caveat'><em>Caveat:</em> {html.escape(caveat_text(v), quote=False)}</p>"] if v.caveats else []),
-        f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>",
     ]
+    if v.advice:
+        parts.append(advice_html(v))
+    if figures:
+        parts.append("<div class='figures'>")
+        for src, href, alt in figures:
+            parts.append(
+                f"<a href='{html_text(href)}'><img src='{html_text(src)}' alt='{html_text(alt)}' "
+                f"title='{html_text(alt)}'></a>"
+            )
+        parts.append("</div>")
+        if figure_caption:
+            parts.append(f"<p class='caption'>{html_text(figure_caption)}</p>")
+    parts.append(f"<details class='evidence'{' open' if open_evidence else ''}>")
+    parts.append(f"<summary>{html_text(evidence_summary(v))}</summary>")
+    if v.failures:
+        parts.append("<ul class='failures'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in v.failures) + "</ul>")
+    if v.caveats:
+        parts.append(f"<p class='caveat'><em>Caveat:</em> {html_text(caveat_text(v))}</p>")
+    # The rule's fixed words (no data in them) in a text node: only <, > and & need escaping.
+    parts.append(f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>")
     if len(v.samplers) > 1:
         per = "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers)
-        parts.append(f"<p>Per sampler: {html.escape(per, quote=False)}.</p>")
+        parts.append(f"<p>Per sampler: {html_text(per)}.</p>")
     rows = table_rows(v)
     if rows:
         columns = list(rows[0])
         parts.append("<table class='verdict-table'><thead><tr>")
-        parts += [f"<th>{html.escape(c, quote=False)}</th>" for c in columns]
+        parts += [f"<th>{html_text(c)}</th>" for c in columns]
         parts.append("</tr></thead><tbody>")
         for index, row in enumerate(rows):
             first = index == 0 or rows[index - 1]["sampler"] != row["sampler"]
@@ -338,9 +569,9 @@ def verdict_html(
             for c in columns:
                 if c in ("sampler", "ESS ratio", "ESS/s ratio"):
                     if first:
-                        parts.append(f"<td rowspan='{span}'>{html.escape(row[c], quote=False)}</td>")
+                        parts.append(f"<td rowspan='{span}'>{html_text(row[c])}</td>")
                     continue
-                parts.append(f"<td>{html.escape(row[c], quote=False)}</td>")
+                parts.append(f"<td>{html_text(row[c])}</td>")
             parts.append("</tr>")
         parts.append("</tbody></table>")
         parts.append(
@@ -350,17 +581,8 @@ def verdict_html(
     intro, *per_group = bias_lines(v)
     parts.append(f"<p class='bias'>{_md_inline(intro)}</p>")
     parts.append("<ul class='bias'>" + "".join(f"<li>{_md_inline(line)}</li>" for line in per_group) + "</ul>")
-    parts.append(f"<p class='why'>{html.escape(WHY_SEEDS, quote=False)}</p>")
-    if figures:
-        parts.append("<div class='figures'>")
-        for src, href, alt in figures:
-            parts.append(
-                f"<a href='{html.escape(href, quote=True)}'><img src='{html.escape(src, quote=True)}' "
-                f"alt='{html.escape(alt, quote=True)}' title='{html.escape(alt, quote=True)}'></a>"
-            )
-        parts.append("</div>")
-        if figure_caption:
-            parts.append(f"<p class='caption'>{html.escape(figure_caption, quote=False)}</p>")
+    parts.append(f"<p class='why'>{html_text(WHY_SEEDS)}</p>")
+    parts.append("</details>")
     if v.experiments:
         parts.append("<p>The experiments:</p><ul class='experiments'>")
         parts += [f"<li>{_md_inline(line)}</li>" for line in v.experiments]
@@ -375,7 +597,10 @@ VERDICT_CSS = (
     ".verdict-table{border-collapse:collapse;font-size:.88em;margin:.6em 0}"
     ".verdict-table th,.verdict-table td{border:1px solid #cbd5e0;padding:.2em .45em;text-align:left;vertical-align:top}"
     ".verdict .note,.verdict .why,.verdict .rule,.verdict .caption,.verdict .caveat{color:#444;font-size:.92em}"
-    ".verdict .figures img{height:13em;margin:.3em .6em .3em 0;border:1px solid #ddd}"
+    ".verdict .advice ol{margin:.2em 0 .6em}.verdict .advice li{margin:.3em 0}"
+    ".verdict details.evidence{margin:.6em 0}.verdict details.evidence>summary{cursor:pointer;color:#2b6cb0}"
+    ".verdict .figures a{display:block;margin:.5em 0}"
+    ".verdict .figures img{width:100%;max-width:64em;height:auto;border:1px solid #ddd}"
 )
 
 
@@ -384,9 +609,9 @@ def verdict_page(verdict: Verdict, title: str | None = None) -> str:
     title = title or f"{verdict.dataset}: the verdict"
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title, quote=False)}</title>"
+        f"<title>{html_text(title)}</title>"
         "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;line-height:1.45}"
-        f"{VERDICT_CSS}</style></head><body>\n<h1>{html.escape(title, quote=False)}</h1>\n"
+        f"{VERDICT_CSS}</style></head><body>\n<h1>{html_text(title)}</h1>\n"
         f"{verdict_html(verdict, heading_level=2)}\n</body></html>\n"
     )
 
@@ -403,8 +628,15 @@ def verdict_markdown(verdict: Verdict) -> str:
     lines = [
         f"# {v.dataset}: {headline(v.recommendation)}",
         "",
+        f"**{headline_sentence(v)}**",
+        "",
         v.reason,
         "",
+        *(
+            ["## What to try", "", *(f"{i}. {remedy_line(r)}" for i, r in enumerate(v.advice, 1)), ""]
+            if v.advice
+            else []
+        ),
         *([f"- {line}" for line in v.failures] + [""] if v.failures else []),
         *([f"*Caveat:* {caveat_text(v)}", ""] if v.caveats else []),
         f"*The rule.* {v.rule['text']}",

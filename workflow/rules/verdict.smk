@@ -7,6 +7,8 @@
 
 rule verdict:
     input:
+        # The data, for the advice: is x far from zero (center it)?
+        **cleaned(),
         fits=rules.aggregate.output.fits,
         reference=reference_input,
         target_accept=(

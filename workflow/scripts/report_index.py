@@ -15,7 +15,9 @@ with script_log(smk.log[0]):
         dataset_anchor,
         dataset_section,
         datasets_section,
+        first_screen,
         index_page,
+        read_verdict,
         sbc_section,
         verdicts_at_a_glance,
     )
@@ -53,6 +55,14 @@ with script_log(smk.log[0]):
             verdicts_at_a_glance(index, {d: layout["verdict"]["json"] for d, layout in layouts.items()})
             if len(layouts) > 1
             else ""
+        ),
+        # Before any table: what a funnel is, the two forms, what each verdict means for the user's model.
+        first=first_screen(
+            index,
+            {
+                d: (read_verdict(layout["verdict"]["json"]), layout["pages"].get("comparison"))
+                for d, layout in layouts.items()
+            },
         ),
     )
     with atomic_path(index) as tmp:

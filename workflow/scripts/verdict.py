@@ -13,10 +13,13 @@ with script_log(smk.log[0]):
     import dataclasses
 
     import pandas as pd
+    from funnel.advice import advise, x_facts
+    from funnel.datasets import read_table
     from funnel.index_page import verdict_section
     from funnel.io import atomic_path, write_json
+    from funnel.notebook import read_provenance
     from funnel.verdict import compute_verdict, read_reference
-    from funnel.verdict_text import experiment_lines, verdict_markdown, verdict_page
+    from funnel.verdict_text import experiment_lines, headline_sentence, verdict_markdown, verdict_page
 
     fits = pd.read_csv(smk.input.fits)
     reference = read_reference(smk.input.reference[0] if smk.input.reference else None)
@@ -26,7 +29,11 @@ with script_log(smk.log[0]):
         target_accept_summary=pd.read_csv(smk.input.target_accept[0]) if smk.input.target_accept else None,
         rows_summary=pd.read_csv(smk.input.rows_per_group[0]) if smk.input.rows_per_group else None,
     )
-    verdict = dataclasses.replace(verdict, experiments=lines)
+    target_accept = pd.read_csv(smk.input.target_accept[0]) if smk.input.target_accept else None
+    record = read_provenance(smk.input.provenance)
+    x = x_facts(read_table(smk.input.table, record), record["columns"]["x"])
+    advice = advise(verdict, x=x, fits=fits, target_accept_summary=target_accept)
+    verdict = dataclasses.replace(verdict, experiments=lines, advice=advice)
     write_json(smk.output.json, verdict.to_dict())
     with atomic_path(smk.output.md) as tmp:
         tmp.write_text(verdict_markdown(verdict), encoding="utf-8")
@@ -44,4 +51,4 @@ with script_log(smk.log[0]):
     )
     with atomic_path(smk.output.index_section) as tmp:
         tmp.write_text(section, encoding="utf-8")
-    print(f"{smk.wildcards.dataset}: {verdict.recommendation}. {verdict.reason}")
+    print(f"{smk.wildcards.dataset}: {headline_sentence(verdict)} {verdict.reason}")
