@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import verdict_text as words
-from .verdict_rule import FORMS
+from .verdict_rule import CONFIRMED, FORMS, REJECTED
 
 if TYPE_CHECKING:
     from .verdict import FormStats, Verdict
@@ -52,7 +52,6 @@ REMEDIES = (TARGET_ACCEPT, OTHER_FORM, PARTIAL, MORE_TUNING, CENTER_X)
 X_OFFSET = 2.0
 #: The target_accept a remedy proposes when the run used less.
 HIGHER_TARGET_ACCEPT = 0.95
-CONFIRMED, REJECTED = "confirmed", "rejected"
 
 
 @dataclass(frozen=True)
@@ -276,12 +275,6 @@ def advise(
 def rank(remedies: Sequence[Remedy]) -> list[Remedy]:
     """Strongest evidence first; ties: sampler settings before model changes, then the table's order of kinds."""
     return sorted(remedies, key=lambda r: (-r.score, r.modelling, REMEDIES.index(r.kind)))
-
-
-def first_remedy(remedies: Sequence[Remedy], sampler: str) -> Remedy | None:
-    """The strongest remedy for one sampler (a sampler setting before a change of the model or the form)."""
-    mine = [r for r in remedies if r.sampler == sampler and r.sweep != REJECTED]
-    return mine[0] if mine else None
 
 
 def by_sampler(remedies: Sequence[Remedy]) -> Mapping[str, list[Remedy]]:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .fitting import IncompleteFit, check_complete, check_trace_storage, write_trace
+from .records import failed_checks
 from .store import STORE, Store, check_attrs, copy_out, fit_key, library_versions
 
 __all__ = [
@@ -284,15 +285,7 @@ class Batch:
 # ------------------------------------------------------------------ a fit job's seeds
 
 # What a failed fit's record says about its draws and checks (the fits table counts it as failing).
-FAILED_FIT = {
-    "chains": 0,
-    "draws": 0,
-    "pass_rhat": False,
-    "pass_ess": False,
-    "pass_divergences": False,
-    "pass_bfmi": False,
-    "pass_all": False,
-}
+FAILED_FIT = {"chains": 0, "draws": 0, **failed_checks()}
 # The trace attribute that records its store key.
 KEY_ATTR = "funnel_key"
 

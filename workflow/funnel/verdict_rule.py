@@ -25,6 +25,8 @@ FORMS = MODELS
 EITHER = "either"
 NEITHER = "neither passes"
 RECOMMENDATIONS = (*FORMS, EITHER, NEITHER)
+#: What a target_accept sweep says of the remedy "raise target_accept" (funnel.advice).
+CONFIRMED, REJECTED = "confirmed", "rejected"
 
 
 @dataclass(frozen=True)

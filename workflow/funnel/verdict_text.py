@@ -18,7 +18,7 @@ from .escape import html_text
 from .notebook import num
 from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
-from .verdict_rule import EITHER, FORMS, NEITHER, RULE, Rule
+from .verdict_rule import EITHER, FORMS, NEITHER, REJECTED, RULE, Rule
 
 if TYPE_CHECKING:
     from .advice import Remedy
@@ -252,14 +252,18 @@ def _fails_text(f: FormStats) -> str:
     return f"it passes only {seeds_text(f.passing, f.seeds)}"
 
 
+def first_remedy(remedies: Sequence[Remedy], sampler: str) -> Remedy | None:
+    """The strongest remedy for one sampler (a sampler setting before a change of the model or the form)."""
+    mine = [r for r in remedies if r.sampler == sampler and r.sweep != REJECTED]
+    return mine[0] if mine else None
+
+
 def headline_sentence(verdict: Verdict) -> str:
     """The verdict's headline in one sentence: the form, the sampler(s) it works with, what to do where it does not.
 
     'Use the non-centered form: it passes 8 of 8 seeds with nutpie; with PyMC's NUTS it still diverges on
     6 of 8 seeds: raise target_accept from 0.8 to 0.95 or more.'
     """
-    from .advice import first_remedy
-
     v = verdict
     head = headline(v.recommendation)
     if v.recommendation in FORMS:
