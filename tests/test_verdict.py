@@ -153,9 +153,13 @@ def test_radon_shaped_table_recommends_the_noncentered_form_with_and_without_a_r
         assert all(np.isnan(v.sampler("pymc").ratio_interval))
         assert v.reason == "Only the non-centered form passes with every sampler."
         assert [line.split(":")[0] for line in v.failures] == ["centered with nutpie", "centered with pymc"]
-    # With the reference, the centered form is also flagged as biased high.
+    # With the reference the centered form's E[σ_b] is high (t = 4.3, p = 0.0035), but a form's tests with every
+    # sampler are one family: 2 tests (t and χ² of E[σ_b], the only estimand this table has) × 2 samplers, each
+    # at 0.01/4. The form fails on its checks alone.
     v = V.compute_verdict(fits, REF)
-    assert any(r.startswith("biased against the reference") for r in v.form("pymc", "centered").reasons)
+    c = v.form("pymc", "centered")
+    assert c.bias.t > 4 and 0.0025 < c.bias.p < 0.01 and (c.bias_family, c.bias_level) == (4, 0.01 / 4)
+    assert len(c.reasons) == 1 and c.reasons[0].startswith("0 of 8 seeds pass every check")
     assert not v.form("pymc", "noncentered").bias.significant()
 
 
@@ -226,9 +230,9 @@ def test_a_form_must_pass_with_every_sampler():
     ]
 
 
-@pytest.mark.parametrize(("clean", "passes"), [(8, True), (5, True), (4, True), (2, True), (1, False), (0, False)])
+@pytest.mark.parametrize(("clean", "passes"), [(8, True), (5, True), (4, True), (3, True), (2, False), (0, False)])
 def test_a_form_fails_its_checks_when_its_clean_seeds_are_significantly_fewer_than_half(clean, passes):
-    """Binomial(8, 0.5): P(X ≤ 1) = 0.035 < 0.05 fails, P(X ≤ 2) = 0.145 passes."""
+    """Binomial(8, 0.5): P(X ≤ 2) = 0.145 < 0.2 fails, P(X ≤ 3) = 0.363 passes; no clean seed always fails."""
     fits = radon_like()
     nc = fits.index[fits["model"].eq("noncentered") & fits["sampler"].eq("pymc")]
     dirty = nc[clean:]
@@ -246,10 +250,9 @@ def test_a_form_fails_its_checks_when_its_clean_seeds_are_significantly_fewer_th
         assert "Caveat:" in T.verdict_page(v) and "a single run of it should still be checked" in T.caveat_text(v)
     else:
         assert v.caveats == []
-    if clean == 1:
+    if clean == 2:
         assert (
-            "1 of 8 seeds pass every check (significantly fewer than half: binomial p = 0.035 < 0.05)"
-            in form.reasons[0]
+            "2 of 8 seeds pass every check (significantly fewer than half: binomial p = 0.14 < 0.2)" in form.reasons[0]
         )
 
 
@@ -311,7 +314,7 @@ def test_without_a_reference_two_clean_forms_that_disagree_both_fail():
 
 
 # ---------------------------------------------------------------- failed seeds and the status column
-@pytest.mark.parametrize(("failed", "passes"), [(1, True), (6, True), (9, False)])
+@pytest.mark.parametrize(("failed", "passes"), [(1, True), (6, True), (8, False)])
 def test_failed_seeds_count_as_not_passing(failed, passes):
     n = 10
     status = ["failed"] * failed + ["ok"] * (n - failed)
@@ -424,7 +427,7 @@ def test_the_rule_is_stated_once_and_worded_from_its_parameters():
     assert (V.PASS_SHARE, V.ALPHA, V.ESS_FACTOR) == (RULE.pass_share, RULE.alpha, RULE.ess_factor)
     v = V.compute_verdict(sleepstudy_like())
     assert v.rule == {**dataclasses.asdict(RULE), "text": T.rule_text()}
-    assert (v.rule["checks_alpha"], v.rule["interval"]) == (0.05, 0.95)
+    assert (v.rule["checks_alpha"], v.rule["interval"]) == (0.2, 0.95)
     other = Rule(pass_share=0.75, alpha=0.05, ess_factor=2.0)
     for text in (T.rule_text(other), T.rule_markdown(other)):
         assert "75%" in text and "0.05" in text and "2×" in text

@@ -31,9 +31,10 @@ The tests, once:
     honest; an MCSE that understates the error (a sampler stuck in a funnel) inflates z, and the test
     then flags what the fit's own diagnostics also doubt.
 
-  A form fails when any of its m tests has p < ``alpha`` / m (Bonferroni; equivalently Holm's procedure,
-  whose first step decides whether anything is rejected): the family-wise false-alarm rate of a form's
-  bias tests is at most ``alpha``. A reference failing its checks makes these tests **unavailable**
+  A form fails when any of its m tests, over every sampler, has p < ``alpha`` / m (Bonferroni; equivalently
+  Holm's procedure, whose first step decides whether anything is rejected): the family-wise false-alarm rate
+  of a form's bias tests is at most ``alpha``, the family being the form's tests with every sampler because a
+  form is recommended only when it passes with each. A reference failing its checks makes these tests **unavailable**
   (worded so, never "passed"), and the verdict falls back to the test between the forms.
 - **Without a (usable) reference**: Welch's t test of E[σ_b] between the two forms, per sampler, at
   ``alpha``; a difference is charged to the form that fails its checks, and when both pass them neither
@@ -155,7 +156,8 @@ class FormStats:
     reasons: list[str] = field(default_factory=list)
     checks_p: float = math.nan  # one-sided binomial p of this few clean seeds at pass_share
     bias_tests: list[EstimandTests] = field(default_factory=list)  # every estimand's tests (with a reference)
-    bias_level: float = math.nan  # the level of each of them: alpha / their number (Bonferroni)
+    bias_level: float = math.nan  # the level of each of them: alpha / bias_family (Bonferroni)
+    bias_family: int = 0  # the form's bias tests over every sampler: its family-wise false-alarm rate is ≤ alpha
     median_ess_per_s_ran: float = math.nan  # over every seed that ran (for reading; the rule uses clean seeds)
 
 
@@ -424,7 +426,7 @@ def _tests_of(tests: Sequence[EstimandTests]) -> list[BiasTest | ZTest]:
 # ------------------------------------------------------------------ the ESS/s ratio and its interval
 def _clean_rates(group: pd.DataFrame) -> np.ndarray:
     """ESS(σ_b)/s of the seeds that pass every check (finite and positive)."""
-    rates = pd.to_numeric(group.loc[R.passing(group), "ess_bulk_sigma_b_per_s"], errors="coerce").to_numpy(float)
+    rates = group.loc[group[_CLEAN], "ess_bulk_sigma_b_per_s"].to_numpy(float)
     return rates[np.isfinite(rates) & (rates > 0)]
 
 
@@ -477,9 +479,30 @@ def _pick(passing: Sequence[str], ratio: float, ess_factor: float, interval: Seq
     return EITHER
 
 
+_RAN, _CLEAN = "_ran", "_clean"
+_NUMBERS = ("divergences", "ess_bulk_sigma_b", "ess_bulk_sigma_b_per_s", "mean_sigma_b", "mcse_mean_sigma_b")
+
+
+def _prepared(fits: pd.DataFrame) -> pd.DataFrame:
+    """The table read once: pass columns as booleans (:func:`funnel.records.truthy`), whether each fit ran and is
+    clean, sampler and model as text, the numbers as numbers (anything else as NaN)."""
+    out = fits.copy()
+    out["sampler"], out["model"] = out["sampler"].astype(str), out["model"].astype(str)
+    for column in R.PASS_COLUMNS:
+        if column in out.columns:
+            out[column] = R.truthy(out[column])
+    out[_RAN] = R.ran_ok(fits)
+    out[_CLEAN] = out[_RAN] & out[R.PASS_ALL]
+    numbers = [*_NUMBERS, *(c for name in R.ESTIMANDS for c in (R.est_column(name), R.mcse_column(name)))]
+    for column in numbers:
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce")
+    return out
+
+
 def _checks_failed(group: pd.DataFrame) -> dict[str, int]:
     """Check name -> seeds failing it (of those in ``group``)."""
-    return {c.name: int((~R.truthy(group[c.column])).sum()) for c in R.CHECKS if c.column in group.columns}
+    return {c.name: int((~group[c.column]).sum()) for c in R.CHECKS if c.column in group.columns}
 
 
 def checks_p(passing: int, seeds: int, pass_share: float) -> float:
@@ -506,20 +529,21 @@ def _form_stats(
     sampler: str,
     model: str,
     estimands: Mapping[str, Mapping[str, float]] | None,
+    tests: list[EstimandTests],
+    family: int,
     rule: Rule,
 ) -> FormStats:
-    ran = group[R.ran_ok(group)]
-    passing = int(R.passing(group).sum())
+    """One sampler × form's statistics and grounds; ``tests`` its bias tests (:func:`bias_tests`), each made at
+    ``rule.alpha / family``, ``family`` being the number of the form's tests over every sampler."""
+    ran = group[group[_RAN]]
+    passing = int(group[_CLEAN].sum())
     seeds = len(group)
     estimates = pd.to_numeric(ran["mean_sigma_b"], errors="coerce").dropna()
     abs_z = math.nan
-    tests: list[EstimandTests] = []
-    if estimands is not None:
-        tests = bias_tests(ran, estimands)
-        if len(estimates) and R.SIGMA_B in estimands:
-            abs_z = _abs_z(ran, estimands[R.SIGMA_B])
+    if estimands is not None and len(estimates) and R.SIGMA_B in estimands:
+        abs_z = _abs_z(ran, estimands[R.SIGMA_B])
     flat = _tests_of(tests)
-    level = rule.alpha / len(flat) if flat else math.nan
+    level = rule.alpha / family if flat and family else math.nan
     p_checks = checks_p(passing, seeds, rule.pass_share)
     failed_checks = _checks_failed(ran)
     reasons = []
@@ -536,7 +560,7 @@ def _form_stats(
         )
     significant = [test for test in flat if test.significant(level)]
     if significant:
-        reasons.append(words.bias_tests_reason(significant, len(flat), rule.alpha))
+        reasons.append(words.bias_tests_reason(significant, family, rule.alpha))
     sigma_b = next((pair.t for pair in tests if pair.estimand == R.SIGMA_B), None)
     return FormStats(
         sampler=sampler,
@@ -559,6 +583,7 @@ def _form_stats(
         median_ess_per_s_ran=_median(ran["ess_bulk_sigma_b_per_s"]),
         bias_tests=tests,
         bias_level=level,
+        bias_family=family if flat else 0,
     )
 
 
@@ -591,6 +616,7 @@ def compute_verdict(
     if dataset is None:
         names = sorted(set(fits["dataset"].astype(str))) if "dataset" in fits.columns else []
         dataset = names[0] if len(names) == 1 else "dataset"
+    fits = _prepared(fits)
     rule = replace(RULE, pass_share=pass_share, alpha=alpha, ess_factor=ess_factor, checks_alpha=checks_alpha)
     estimands, diagnostics = _reference_parts(reference)
     checks = reference_checks(diagnostics)
@@ -599,14 +625,24 @@ def compute_verdict(
     forms: list[FormStats] = []
     samplers: list[SamplerVerdict] = []
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
-    for sampler in sorted(set(fits["sampler"].astype(str))):
-        rows = fits[fits["sampler"].astype(str).eq(sampler)]
-        models = [m for m in FORMS if m in set(rows["model"].astype(str))]
-        by_rows = {m: rows[rows["model"].astype(str).eq(m)] for m in models}
-        by_model = {m: _form_stats(by_rows[m], sampler, m, usable, rule) for m in models}
+    samplers_run = sorted(set(fits["sampler"]))
+    groups = {
+        (sampler, m): fits[fits["sampler"].eq(sampler) & fits["model"].eq(m)] for sampler in samplers_run for m in FORMS
+    }
+    groups = {key: group for key, group in groups.items() if len(group)}
+    # A form's bias tests over every sampler are one family (a form is recommended only if it passes with each).
+    tests = {key: bias_tests(group[group[_RAN]], usable) if usable else [] for key, group in groups.items()}
+    family = {m: sum(len(_tests_of(t)) for (_, model), t in tests.items() if model == m) for m in FORMS}
+    for sampler in samplers_run:
+        rows = fits[fits["sampler"].eq(sampler)]
+        models = [m for m in FORMS if (sampler, m) in groups]
+        by_rows = {m: groups[(sampler, m)] for m in models}
+        by_model = {
+            m: _form_stats(by_rows[m], sampler, m, usable, tests[(sampler, m)], family[m], rule) for m in models
+        }
         between = None
         if usable is None and len(models) == 2:
-            ok = rows[R.ran_ok(rows)]
+            ok = rows[rows[_RAN]]
             between = welch_between_forms(
                 pd.to_numeric(ok.loc[ok["model"].eq("centered"), "mean_sigma_b"], errors="coerce").tolist(),
                 pd.to_numeric(ok.loc[ok["model"].eq("noncentered"), "mean_sigma_b"], errors="coerce").tolist(),
@@ -627,7 +663,9 @@ def compute_verdict(
                 pairs.append(pair)
         passing = [m for m, f in by_model.items() if f.passes]
         pick = _pick(passing, ratio, ess_factor, interval)
-        reason = words.sampler_reason(pick, by_model, ratio, ess_factor) + words.interval_clause(pick, interval, rule)
+        reason = words.sampler_reason(pick, by_model, ratio, ess_factor)
+        if len(passing) == 2:  # the speed decided: its interval is part of the reason
+            reason += words.interval_clause(pick, interval, rule)
         samplers.append(SamplerVerdict(sampler, pick, reason, ratio_ess, ratio, between, interval))
         forms.extend(by_model.values())
 
@@ -643,7 +681,7 @@ def compute_verdict(
         dataset=str(dataset),
         recommendation=pick,
         reason=words.overall_reason(pick, everywhere, samplers, overall_ratio, ess_factor)
-        + words.interval_clause(pick, overall_interval, rule, sentence=True),
+        + (words.interval_clause(pick, overall_interval, rule, sentence=True) if len(everywhere) == 2 else ""),
         failures=words.failure_lines(forms),
         rule={**asdict(rule), "text": words.rule_text(rule)},
         reference=None
