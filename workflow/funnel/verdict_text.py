@@ -36,9 +36,9 @@ def rule_text(rule: Rule = RULE) -> str:
     """The rule in three sentences, for the page and the Markdown."""
     return (
         f"A form passes with a sampler unless its seeds pass every check significantly less often than "
-        f"{share_words(rule.pass_share)} of the time (binomial p < {rule.checks_alpha:g}, or no seed clean), and "
+        f"{share_words(rule.pass_share)} of the time (binomial p below {rule.checks_alpha:g}, or no seed clean), and "
         f"unless a bias test rejects at {rule.alpha:g} (family-wise): against the reference run, the t test of the "
-        f"seeds' mean and the χ² test of their z-scores for E[σ], E[log σ] and P(σ < neck) of σ_b and σ_a; "
+        f"seeds' mean and the χ² test of their z-scores for E[σ], E[log σ] and P(σ in the neck) of σ_b and σ_a; "
         f"without one, Welch's t test of E[σ_b] between the forms. The form that passes with every sampler is "
         f"recommended; if both do, the one with the higher median ESS(σ_b) per second over clean seeds when the "
         f"ratio's {rule.interval:.0%} bootstrap interval lies beyond {rule.ess_factor:g}×, else either."
