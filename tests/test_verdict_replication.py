@@ -206,3 +206,20 @@ def test_the_default_radon_run_gives_the_same_verdict_as_before():
     assert v.reason.startswith("Only the non-centered form passes with every sampler.")
     assert all(not f.passes for f in v.forms if f.model == "centered")
     assert all(f.passes for f in v.forms if f.model == "noncentered")
+
+
+def test_the_default_radon_run_against_the_stored_reference_finds_the_centered_bias_in_the_neck():
+    """Issue 23: the neck moves most. Against tests/references/radon.json (the long run's E[σ_b], E[log σ_b] and
+    P(σ_b < neck)), both centered forms are biased in P(σ_b < neck), which E[σ_b]'s t test alone does not show;
+    both non-centered forms pass every bias test."""
+    reference = json.loads((REFERENCES / "radon.json").read_text())
+    fits = pd.read_csv(REFERENCES / "radon_default_fits.csv")
+    v = V.compute_verdict(fits, {"estimands": reference["estimands"], "diagnostics": None}, dataset="radon")
+    assert v.recommendation == "noncentered" and v.bias_against_reference == "tested"
+    for sampler in ("nutpie", "pymc"):
+        c, nc = v.form(sampler, "centered"), v.form(sampler, "noncentered")
+        assert not c.bias.significant(c.bias_level)  # E[σ_b]'s t test alone
+        neck = next(pair.z for pair in c.bias_tests if pair.estimand == "p_sigma_b_small")
+        assert neck.p < c.bias_level and neck.off >= 4
+        assert any(reason.startswith("biased against the reference") for reason in c.reasons)
+        assert nc.passes and all(not t.significant(nc.bias_level) for p in nc.bias_tests for t in (p.t, p.z) if t)
