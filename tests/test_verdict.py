@@ -409,7 +409,10 @@ def test_json_round_trip_covers_every_field_of_the_typed_result(reference):
     before, after = list(_leaves(v)), list(_leaves(again))
     assert [p for p, _ in before] == [p for p, _ in after]
     names = {p[-1] for p, _ in before}
-    for cls in (V.Verdict, V.FormStats, V.SamplerVerdict, V.BiasTest):
+    classes = [V.Verdict, V.FormStats, V.SamplerVerdict, V.BiasTest]
+    if reference is not None:
+        classes += [V.ZTest, V.EstimandTests]
+    for cls in classes:
         missing = {f.name for f in dataclasses.fields(cls)} - names
         assert not missing, (cls, missing)
     for (path, x), (_, y) in zip(before, after):
