@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,11 @@ def test_orthodont_like_records_advise_centering_x_as_a_modelling_change():
 def test_orthodont_like_with_no_passing_form_says_neither_and_what_to_try_first():
     fits = orthodont_like()
     nutpie_nc = fits["sampler"].eq("nutpie") & fits["model"].eq("noncentered")
-    fits.loc[fits.index[nutpie_nc][4], ["pass_rhat", "pass_all"]] = False  # 4 of 8: no longer a majority
+    # 2 of 8 clean with each sampler: significantly fewer than half (binomial p = 0.145 < 0.2), so neither passes.
+    fits.loc[fits.index[nutpie_nc][2:5], ["pass_rhat", "pass_all"]] = False
+    pymc_nc = fits["sampler"].eq("pymc") & fits["model"].eq("noncentered")
+    fits.loc[fits.index[pymc_nc][2], "divergences"] = 1
+    fits.loc[fits.index[pymc_nc][2], ["pass_divergences", "pass_all"]] = False
     x = A.XFacts("age", float(AGE.mean()), float(AGE.std(ddof=1)))
     v = with_advice(fits, x)
     assert v.recommendation == V.NEITHER
@@ -215,7 +220,12 @@ def test_the_default_radon_run_still_recommends_the_noncentered_form_and_needs_n
     assert T.headline_sentence(v) == (
         "Use the non-centered form: it passes 6 of 8 seeds with nutpie and 5 of 8 seeds with PyMC's NUTS."
     )
-    assert v.failures == before["failures"] and v.caveats == before["caveats"]
+
+    # The same failures and caveats; only the words of the checks rule in parentheses changed with the rule.
+    def unworded(lines: list[str]) -> list[str]:
+        return [re.sub(r" \(.*?\)", "", line) for line in lines]
+
+    assert unworded(v.failures) == unworded(before["failures"]) and v.caveats == before["caveats"]
 
 
 def test_the_advice_round_trips_through_json():

@@ -29,10 +29,15 @@ def posterior():
     rng = np.random.default_rng(0)
     subjects = ["308", "309"]
     sigma_b = np.exp(rng.normal(-1.4, 0.6, size=(4, 500)))
+    sigma_a = np.exp(rng.normal(-1.0, 0.5, size=(4, 500)))
     b = rng.normal(-0.6, 0.2, size=(4, 500, 2))
     b[..., 1] += 1.0  # the two groups differ: picking the wrong one shows
     return xr.Dataset(
-        {"sigma_b": (("chain", "draw"), sigma_b), "b": (("chain", "draw", "Subject"), b)},
+        {
+            "sigma_b": (("chain", "draw"), sigma_b),
+            "sigma_a": (("chain", "draw"), sigma_a),
+            "b": (("chain", "draw", "Subject"), b),
+        },
         coords={"chain": range(4), "draw": range(500), "Subject": subjects},
     )
 
@@ -41,7 +46,14 @@ def test_estimands_use_arviz_mcse(posterior):
     import arviz as az
 
     est = estimands(posterior, ["309"])
-    assert list(est) == estimand_names(["309"]) == ["sigma_b", "log_sigma_b", "p_sigma_b_small", "b[309]"]
+    assert list(est) == estimand_names(["309"])
+    assert list(est) == [
+        *("sigma_b", "log_sigma_b", "p_sigma_b_small"),
+        *("sigma_a", "log_sigma_a", "p_sigma_a_small"),
+    ] + ["b[309]"]
+    sigma_a = posterior["sigma_a"]
+    assert est["log_sigma_a"]["mean"] == pytest.approx(float(np.log(sigma_a).mean()), rel=1e-12)
+    assert est["p_sigma_a_small"]["mean"] == pytest.approx(float((sigma_a < 0.1).mean()), rel=1e-12)
     sigma_b = posterior["sigma_b"]
     assert est["sigma_b"]["mean"] == pytest.approx(float(sigma_b.mean()), rel=1e-12)
     assert est["log_sigma_b"]["mean"] == pytest.approx(float(np.log(sigma_b).mean()), rel=1e-12)

@@ -140,3 +140,36 @@ def test_radon_collapsed_reference_agrees_with_the_long_noncentered_run(shared_r
             diag[f"mcse_{name}"], reference["estimands"][name]["mcse"]
         )
         assert abs(z_other) < 4, (name, z_other)
+
+
+def test_the_reference_job_runs_the_collapsed_model_and_the_verdict_reads_it(tmp_path):
+    """experiments.ReferenceBatch (the reference rule's job) on a tiny design: the collapsed model whatever the
+    settings' form, the stored layout (estimands -> name -> {mean, mcse}, diagnostics), read by the verdict,
+    whose bias tests its own checks gate; a rerun takes it from the store."""
+    from funnel.collapsed import MODEL, SAMPLER
+    from funnel.experiments import ReferenceBatch
+    from funnel.fitting import FitSettings
+    from funnel.verdict import read_reference, reference_checks
+
+    data = design(8, groups=5)
+    settings = FitSettings(sampler="nutpie", model="centered", chains=2, tune=150, draws=150, priors="auto")
+    outputs = {"trace": tmp_path / "posterior.nc", "summary": tmp_path / "reference.json"}
+    lines: list[str] = []
+    ReferenceBatch(data=data, settings=settings, key_parts={"d": 1}, log=lines.append, **outputs).run([4])
+    stored = json.loads(outputs["summary"].read_text())
+    assert stored["diagnostics"]["sampler"] == SAMPLER and stored["diagnostics"]["model"] == MODEL
+    assert {"sigma_b", "log_sigma_b", "p_sigma_b_small", "sigma_a", "b[g1]"} <= set(stored["estimands"])
+    assert set(stored["estimands"]["sigma_b"]) == {"mean", "mcse"}
+    reference = read_reference(outputs["summary"])
+    assert reference["estimands"]["sigma_b"]["mean"] == stored["estimands"]["sigma_b"]["mean"]
+    checks = reference_checks(reference["diagnostics"])
+    assert checks.sampler == SAMPLER and checks.chains == 2 and checks.draws == 150
+    assert checks.passes is (not checks.failed)
+    assert any("reference:" in line and "divergences" in line for line in lines)
+    for path in outputs.values():
+        path.unlink()
+    lines.clear()
+    ReferenceBatch(data=data, settings=settings, key_parts={"d": 1}, log=lines.append, **outputs).run([4])
+    assert any("resumed from" in line for line in lines)
+    assert not any(line.startswith("collapsed reference:") for line in lines)  # not sampled again
+    assert json.loads(outputs["summary"].read_text())["estimands"] == stored["estimands"]

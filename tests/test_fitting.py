@@ -238,11 +238,6 @@ def test_reference_run_keeps_the_tracked_and_bias_groups(toy):
     assert summary["diagnostics"]["p_sigma_b_below_0.15"] == summary["estimands"]["p_sigma_b_small"]["mean"]
 
 
-def test_reference_run_refuses_the_centered_model(toy):
-    with pytest.raises(ValueError, match="the reference run uses the non-centered model"):
-        reference_run(toy, _settings("nutpie", "centered"), seed=1, **QUIET)
-
-
 @pytest.mark.slow  # fits a model
 def test_map_of_each_form(data):
     """The centered MAP collapses sigma_b to ~0; the non-centered one inflates it (the blog's point)."""

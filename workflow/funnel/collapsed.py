@@ -200,6 +200,8 @@ def reference_idata(
         "sampler": SAMPLER,
         "model": MODEL,
         "seed": int(seed),
+        "chains": int(settings.chains),
+        "draws": int(settings.draws),
         "tune": int(settings.tune),
         "target_accept": float(settings.target_accept),
         "priors": str(settings.priors),

@@ -99,9 +99,15 @@ def passing(fits: pd.DataFrame) -> pd.Series:
 
 
 # ------------------------------------------------------------------ derived names
-#: The bias estimands of every fit (besides the slopes of the tracked and the bias groups).
+#: The bias estimands of every fit (besides the slopes of the tracked and the bias groups): E[σ], E[log σ]
+#: and P(σ < the dataset's neck) of each group-level scale, σ_b then σ_a (the verdict's bias tests).
 SIGMA_B, LOG_SIGMA_B, P_SIGMA_B_SMALL = "sigma_b", "log_sigma_b", "p_sigma_b_small"
-ESTIMANDS = (SIGMA_B, LOG_SIGMA_B, P_SIGMA_B_SMALL)
+SIGMA_A, LOG_SIGMA_A, P_SIGMA_A_SMALL = "sigma_a", "log_sigma_a", "p_sigma_a_small"
+SCALE_ESTIMANDS = {
+    "sigma_b": (SIGMA_B, LOG_SIGMA_B, P_SIGMA_B_SMALL),
+    "sigma_a": (SIGMA_A, LOG_SIGMA_A, P_SIGMA_A_SMALL),
+}
+ESTIMANDS = tuple(name for names in SCALE_ESTIMANDS.values() for name in names)
 
 
 def slope_estimand(group: str) -> str:
@@ -128,7 +134,7 @@ def z_column(estimand: str) -> str:
 
 
 #: The z-score columns the summary carries (when the reference ran).
-Z_COLUMNS = tuple(z_column(e) for e in ESTIMANDS)
+Z_COLUMNS = tuple(z_column(e) for e in SCALE_ESTIMANDS["sigma_b"])
 
 
 def below_column(sigma_b_small: float) -> str:

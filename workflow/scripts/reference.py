@@ -1,4 +1,4 @@
-"""Rule `reference`: a long, careful non-centered run, the yardstick for bias."""
+"""Rule `reference`: the collapsed-model reference run (funnel.collapsed), the yardstick for bias."""
 
 import sys
 from pathlib import Path
