@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .datasets import ModelData
 
 MODELS = ("centered", "noncentered")
+#: Each form's name in prose.
+FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
 HYPERPARAMETERS = ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps")
 # The group-specific effects (intercept a, slope b), their non-centered offsets, and the outcome.
 EFFECTS = ("a", "b")

@@ -67,7 +67,7 @@ import numpy as np
 from .batch import Batch, BatchReport, Faults, failed_record, write_failed_trace
 from .datasets import ModelData
 from .fitting import FitSettings
-from .models import HYPERPARAMETERS
+from .models import FORM_NAMES, HYPERPARAMETERS
 from .store import Store, check_attrs, copy_out, fit_key
 
 # The ranked quantities: the hyperparameters, a and b of the tracked group and the
@@ -713,9 +713,6 @@ def calibration(records: Any, bins: int = 10, prob: float | None = None) -> Any:
                     row |= data_averaged(part, quantity) if quantity in PARAMETERS else data_averaged(part[:0], "")
                 rows.append(row)
     return pd.DataFrame(rows)
-
-
-FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
 
 
 def _flagged(rows: Any, column: str, bad: Callable[[Any], Any]) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .escape import html_text
+from .models import FORM_NAMES
 from .notebook import num
 from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from .advice import Remedy
     from .verdict import BiasTest, FormStats, ReferenceChecks, SamplerVerdict, Verdict, ZTest
 
-FORM_NAMES = {"centered": "centered", "noncentered": "non-centered"}
 #: A check's name in the verdict's words, by its column.
 CHECK_NAMES = {check.column: check.name for check in CHECKS}
 
