@@ -43,7 +43,7 @@ with script_log(smk.log[0]):
     if warning:
         warn_user(warning)
     data = load(smk.input.table, smk.input.provenance)
-    check_job_memory(settings, data, section="sbc")  # refuse before sampling a job that cannot fit
+    check_job_memory(settings.fit, data, section="sbc")  # refuse before sampling a job that cannot fit
     run_sbc_batch(
         indices=indices,
         records=smk.output.records,
