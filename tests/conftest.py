@@ -121,13 +121,18 @@ def tiny_raw(tmp_path: Path) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------- running Snakemake
+# TEST_TIMEOUT_SCALE=3 (say) multiplies run_snakemake's timeouts on a machine shared with other
+# work, where the small run alone can take longer than 15 minutes; CI leaves it at 1.
+TIMEOUT_SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
+
+
 def run_snakemake(
     workdir: Path, *args: str, timeout: float = 900, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the real Snakemake CLI on this repository's Snakefile in ``workdir`` (``env``: extra variables)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * TIMEOUT_SCALE, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
@@ -232,13 +237,31 @@ def copy_run(src: Path, dest: Path) -> Path:
     return dest
 
 
+# The rules of the report pages (the notebooks and the index). The small run builds everything
+# else first, then the pages with `snakemake report`: one run serves the tests of the whole
+# workflow and those of the report target, whose log is kept (``small_run_report_log``).
+REPORT_PAGE_RULES = (
+    "report_data",
+    "report_fit",
+    "report_comparison",
+    "report_comparison_radon",
+    "report_experiments",
+    "report_sbc",
+    "report",
+)
+_SMALL_RUN_LOGS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
     """One end-to-end run of the small configuration, shared by the tests that read it.
 
-    Tests only read it (a test that reruns or edits works on ``copy_run``). For development,
-    SMALL_RUN=<folder> keeps the run in that folder across sessions: Snakemake then reruns only
-    what changed since (never set it in CI).
+    Built in two steps: every job but the report pages (``--omit-from``), then the report
+    target alone (`snakemake report`, its output kept for ``small_run_report_log``), so that the
+    pages are executed once per session. Tests only read it (a test that reruns or edits works
+    on ``copy_run``). For development, SMALL_RUN=<folder> keeps the run in that folder across
+    sessions: Snakemake then reruns only what changed since, and the pages every time (never set
+    it in CI).
     """
     keep = os.environ.get("SMALL_RUN")
     if not keep:
@@ -252,5 +275,16 @@ def small_run(tmp_path_factory) -> Path:
             if not target.is_file() or target.read_bytes() != source.read_bytes():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
-    run_snakemake(workdir)
+        for folder in (workdir / "results").glob("*/report"):  # the report step below builds every page
+            shutil.rmtree(folder)
+    run_snakemake(workdir, "--omit-from", *REPORT_PAGE_RULES)
+    assert not list((workdir / "results").glob("*/report")), "a report page was built before the report step"
+    proc = run_snakemake(workdir, "report")
+    _SMALL_RUN_LOGS["report"] = proc.stdout + proc.stderr
     return workdir
+
+
+@pytest.fixture(scope="session")
+def small_run_report_log(small_run: Path) -> str:
+    """Snakemake's output of the small run's second step, `snakemake report` (all pages, no fit)."""
+    return _SMALL_RUN_LOGS["report"]

@@ -107,7 +107,7 @@ def test_group_effects_are_drawn_from_their_exact_conditional():
         np.testing.assert_allclose(np.cov(draws.T), cov, rtol=0.02, atol=0.02 * sd.max() ** 2)
 
 
-@pytest.mark.slow  # samples radon (about a minute)
+@pytest.mark.slow  # samples radon (4 x 1,500 iterations)
 def test_radon_collapsed_reference_agrees_with_the_long_noncentered_run(shared_radon, tmp_path):
     import arviz as az
     import yaml
@@ -124,12 +124,16 @@ def test_radon_collapsed_reference_agrees_with_the_long_noncentered_run(shared_r
     write_clean(table, record, tmp_path / "table.csv", tmp_path / "provenance.json")
     assert json.loads((tmp_path / "provenance.json").read_text())["table_sha256"] == reference["table_sha256"]
     data = load(tmp_path / "table.csv", tmp_path / "provenance.json")
-    settings = FitSettings(sampler="pymc", model="noncentered", chains=4, tune=1000, draws=2500, priors="blog")
+    # 4 x 1,000 draws: the comparison below is in units of this run's MCSE, so fewer draws widen
+    # the tolerance with the estimate's own error (never a fixed one), and ESS(sigma_b) must still be
+    # at least a fifth of the draws (as 2,000 of 4 x 2,500 was).
+    settings = FitSettings(sampler="pymc", model="noncentered", chains=4, tune=500, draws=1000, priors="blog")
     idata = reference_idata(data, settings, seed=2027, log=lambda msg: None)
     assert set(idata.posterior.data_vars) == {*HYPERPARAMETERS, "a", "b"}
     # Its own checks, by ArviZ, as for any fit.
     diag = fit_diagnostics(idata, str(data.track_group), bias_groups=data.bias_groups, sigma_b_small=data.sigma_b_small)
-    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.01 and diag["ess_bulk_sigma_b"] > 2000
+    draws = settings.chains * settings.draws
+    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.01 and diag["ess_bulk_sigma_b"] > draws / 5, diag
     mean = float(idata.posterior["sigma_b"].mean())
     mcse = float(az.mcse(idata.posterior["sigma_b"], method="mean")["sigma_b"])
     ref = reference["estimands"]["sigma_b"]
