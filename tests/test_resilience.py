@@ -232,7 +232,7 @@ def test_a_store_entry_of_another_seed_is_refit_not_resumed(uninterrupted, tmp_p
     sampled, resumed = sampled_and_resumed(workdir / LOG)
     assert sampled == [2] and resumed == [1, 3, 4]
     log = (workdir / LOG).read_text()
-    assert f"WARNING: stored {two} unreadable or not what its name says" in log
+    assert f"WARNING: stored {two.relative_to(workdir)} unreadable or not what its name says" in log
     for seed in SEEDS:
         assert_same_draws(workdir / FITS / f"seed{seed}.nc", uninterrupted / FITS / f"seed{seed}.nc")
     assert not list((workdir / FITS).rglob("*.tmp"))
