@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -89,9 +91,14 @@ def non_finite(payload: Any, where: str = "") -> str | None:
 
 
 def null_for_non_finite(payload: Any) -> Any:
-    """``payload`` with every NaN or infinite float replaced by None (JSON's ``null``)."""
-    if isinstance(payload, float):
-        return payload if math.isfinite(payload) else None
+    """``payload`` ready for strict JSON: every NaN or infinite float as None (JSON's ``null``), NumPy
+    scalars as Python ones, tuples as lists."""
+    if isinstance(payload, float | np.floating):
+        return float(payload) if math.isfinite(payload) else None
+    if isinstance(payload, np.integer):
+        return int(payload)
+    if isinstance(payload, np.bool_):
+        return bool(payload)
     if isinstance(payload, Mapping):
         return {key: null_for_non_finite(value) for key, value in payload.items()}
     if isinstance(payload, list | tuple):

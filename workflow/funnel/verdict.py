@@ -70,6 +70,7 @@ from . import records as R
 from . import verdict_text as words
 from .advice import Remedy
 from .bias import z_score
+from .io import null_for_non_finite
 from .verdict_rule import ALPHA, CHECKS_ALPHA, EITHER, ESS_FACTOR, FORMS, NEITHER, PASS_SHARE, RULE, Rule
 
 
@@ -206,7 +207,7 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field (NaN and infinities as None)."""
-        return _json_safe(asdict(self))
+        return null_for_non_finite(asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
@@ -215,21 +216,6 @@ class Verdict:
 
 
 # ------------------------------------------------------------------ JSON, generated from the fields
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities as None, NumPy scalars as Python ones, tuples as lists."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def _from_json(kind: Any, value: Any) -> Any:
     """``value`` (read from JSON) as the annotated type ``kind``: None back to NaN for floats, dataclasses rebuilt
     (a field missing from an older verdict takes its default)."""
