@@ -11,7 +11,7 @@ from funnel.config import (
     main_sampler,
     validate_config,
 )
-from funnel.datasets import check_source_file, resolve_datasets
+from funnel.datasets import resolve_datasets
 from funnel.errors import DataError, end_on_failures, stop
 from funnel.prechecks import check_sources, merged_datasets_note, select_datasets
 
@@ -94,16 +94,10 @@ def source_spec(wildcards):
 
 def source_file(wildcards):
     """A csv dataset's file, an input of its download: editing it reruns `download`, `clean`
-    and everything downstream. A missing file (or a FIFO, a device) stops the run here, with
-    the message that names the key and the fix."""
+    and everything downstream. A missing file (or a FIFO, a device) has already stopped the
+    run with its message: check_sources, above, before any job is planned."""
     spec = DATASETS[wildcards.dataset]
-    if spec["source"] != "csv":
-        return []
-    try:
-        check_source_file(Path(spec["path"]), wildcards.dataset)
-    except DataError as error:
-        raise WorkflowError(str(error)) from None
-    return [spec["path"]]
+    return [spec["path"]] if spec["source"] == "csv" else []
 
 
 def clean_spec(wildcards):
