@@ -5,13 +5,17 @@
 
 For each dataset of the small end-to-end run whose model has a reference here
 (radon and sleepstudy, with exactly the specs of tests/conftest.py's
-``small_datasets``), this fetches and cleans the table with the library, runs
-``funnel.experiments.reference_run`` (nutpie, non-centered, long and careful)
-and writes ``tests/references/<dataset>.json``: the posterior expectations
+``small_datasets``), this fetches and cleans the table with the library, fits
+the non-centered form with nutpie, long and careful (``funnel.fitting.BatchSampler``,
+diagnosed by ``funnel.diagnostics.fit_diagnostics``), and writes ``tests/references/<dataset>.json``: the posterior expectations
 E[sigma_b], E[log sigma_b], P(sigma_b < threshold) and the tracked (and bias)
 groups' slopes E[b[g]], each with its Monte Carlo standard error from ArviZ
 (``az.mcse(method="mean")``), plus how it was made (settings, seed, versions,
 date, the cleaned table's sha256, convergence diagnostics).
+
+This is not the workflow's own reference (``experiments.reference`` samples the
+collapsed model of ``funnel.collapsed``): it is a second method, so that the two
+can be checked against each other (tests/test_collapsed.py).
 
 It costs a few CPU minutes. Rerun it, and commit the JSON, whenever the model,
 the priors, a dataset's cleaning or the small run's datasets change: the
@@ -61,8 +65,8 @@ def make(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     import xarray as xr
     from funnel.bias import estimands
     from funnel.datasets import acquire, clean, load, resolve_spec, write_clean
-    from funnel.experiments import reference_run
-    from funnel.fitting import FitSettings
+    from funnel.diagnostics import fit_diagnostics
+    from funnel.fitting import BatchSampler, FitSettings
 
     resolved = resolve_spec(name, spec)
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,18 +77,22 @@ def make(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         provenance = json.loads((Path(tmp) / "provenance.json").read_text())
         data = load(Path(tmp) / "table.csv", Path(tmp) / "provenance.json")
     settings = FitSettings(sampler="nutpie", model="noncentered", priors=resolved["priors"], **SETTINGS)
+    groups = list(dict.fromkeys([str(data.track_group), *data.bias_groups]))
+    sampler = BatchSampler(data, settings, log=lambda msg: print(f"  {msg}", flush=True))
     runs, posteriors = [], []
     for seed in SEEDS:
         print(f"{name}: {settings}, seed {seed}", flush=True)
-        idata, summary = reference_run(data, settings, seed, log=lambda msg: print(f"  {msg}", flush=True))
-        d = summary["diagnostics"]
+        idata = sampler.sample(seed)
+        d = fit_diagnostics(
+            idata, str(data.track_group), bias_groups=data.bias_groups, sigma_b_small=data.sigma_b_small
+        )
+        summary = {"estimands": estimands(idata.posterior, groups, data.sigma_b_small)}
         keys = ["divergences", "rhat_max", "ess_bulk_sigma_b", "ess_tail_sigma_b", f"ess_bulk_b_{d['track_group']}"]
         keys += ["bfmi_min", "max_treedepth_hits", "sampling_seconds"]
         runs.append({"seed": seed, "estimands": summary["estimands"], "diagnostics": {k: d[k] for k in keys}})
         offset = sum(p.sizes["chain"] for p in posteriors)
         posteriors.append(idata.posterior.assign_coords(chain=idata.posterior["chain"].values + offset))
     pooled = xr.concat(posteriors, dim="chain")
-    groups = list(dict.fromkeys([str(data.track_group), *data.bias_groups]))
     est = estimands(pooled, groups, data.sigma_b_small)
     agreement = {}
     for key in est:
@@ -97,7 +105,7 @@ def make(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     rhat = az.rhat(pooled[["sigma_b", "b"]], method="rank")
     return {
         "dataset": name,
-        "made_by": "tests/references/make.py (funnel.experiments.reference_run, pooled with funnel.bias.estimands)",
+        "made_by": "tests/references/make.py (funnel.fitting.BatchSampler, pooled with funnel.bias.estimands)",
         "date": datetime.date.today().isoformat(),
         "spec": resolved,
         "table_sha256": provenance["table_sha256"],
