@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
+
+# One apt-get at a time: the test workers (pytest-xdist) may install SLURM and Chromium at once.
+LOCK = Path(tempfile.gettempdir()) / "funnel-tests-apt.lock"
 
 
 def tail(text: str, lines: int = 30) -> str:
@@ -22,6 +28,12 @@ def apt_install(packages: list[str], missing: str, timeout: float = 600) -> str 
         ["apt-get", "update", "-q"],
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
     ]
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _run_steps(steps, env, timeout)
+
+
+def _run_steps(steps: list[list[str]], env: dict[str, str], timeout: float) -> str | None:
     for cmd in steps:
         try:
             proc = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -249,7 +250,36 @@ REPORT_PAGE_RULES = (
     "report_sbc",
     "report",
 )
-_SMALL_RUN_LOGS: dict[str, str] = {}
+SMALL_RUN_REPORT_LOG = "small_run_report.log"
+
+
+def shared_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary folder every test process of this session sees: under pytest-xdist (`make test`
+    runs two workers) the parent of the workers' own base folders, else the base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_small_run(workdir: Path, staging: Path | None = None) -> str:
+    """Run the small configuration in ``workdir`` in two steps; Snakemake's output of the second.
+    With ``staging`` (a kept SMALL_RUN folder), the configuration is written there first and
+    copied only where it changed, so that Snakemake reruns only what changed."""
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+        staged = small_config(staging).parent
+        for name in ("config.yaml", USER_CSV):  # rewritten only if changed: a new mtime would rerun jobs
+            source, target = staged / name, workdir / name
+            if not target.is_file() or target.read_bytes() != source.read_bytes():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        for folder in (workdir / "results").glob("*/report"):  # the report step below builds every page
+            shutil.rmtree(folder)
+    else:
+        small_config(workdir)
+    run_snakemake(workdir, "--omit-from", *REPORT_PAGE_RULES)
+    assert not list((workdir / "results").glob("*/report")), "a report page was built before the report step"
+    proc = run_snakemake(workdir, "report")
+    return proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="session")
@@ -259,32 +289,33 @@ def small_run(tmp_path_factory) -> Path:
     Built in two steps: every job but the report pages (``--omit-from``), then the report
     target alone (`snakemake report`, its output kept for ``small_run_report_log``), so that the
     pages are executed once per session. Tests only read it (a test that reruns or edits works
-    on ``copy_run``). For development, SMALL_RUN=<folder> keeps the run in that folder across
-    sessions: Snakemake then reruns only what changed since, and the pages every time (never set
-    it in CI).
+    on ``copy_run``). Under pytest-xdist the first worker that needs it builds it, under a lock,
+    in a folder all workers see; the others wait and read it (a failed build is not retried: they
+    fail with its message). For development, SMALL_RUN=<folder> keeps the run in that folder
+    across sessions: Snakemake then reruns only what changed since, and the pages every time
+    (never set it in CI).
     """
     keep = os.environ.get("SMALL_RUN")
-    if not keep:
-        workdir = tmp_path_factory.mktemp("small_run")
-        small_config(workdir)
-    else:
-        workdir = Path(keep).resolve()
-        staged = small_config(tmp_path_factory.mktemp("small_config")).parent
-        for name in ("config.yaml", USER_CSV):  # rewritten only if changed: a new mtime would rerun jobs
-            source, target = staged / name, workdir / name
-            if not target.is_file() or target.read_bytes() != source.read_bytes():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-        for folder in (workdir / "results").glob("*/report"):  # the report step below builds every page
-            shutil.rmtree(folder)
-    run_snakemake(workdir, "--omit-from", *REPORT_PAGE_RULES)
-    assert not list((workdir / "results").glob("*/report")), "a report page was built before the report step"
-    proc = run_snakemake(workdir, "report")
-    _SMALL_RUN_LOGS["report"] = proc.stdout + proc.stderr
+    root = shared_tmp(tmp_path_factory)
+    workdir = Path(keep).resolve() if keep else root / "small_run"
+    built, failed = root / "small_run.built", root / "small_run.failed"
+    with open(root / "small_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.is_file():
+            pytest.fail(f"the small run failed in another test process:\n{failed.read_text()[-8000:]}")
+        if not built.is_file():
+            workdir.mkdir(parents=True, exist_ok=True)
+            try:
+                log = build_small_run(workdir, root / "small_config" if keep else None)
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            (root / SMALL_RUN_REPORT_LOG).write_text(log)
+            built.write_text(str(workdir))
     return workdir
 
 
 @pytest.fixture(scope="session")
-def small_run_report_log(small_run: Path) -> str:
+def small_run_report_log(small_run: Path, tmp_path_factory) -> str:
     """Snakemake's output of the small run's second step, `snakemake report` (all pages, no fit)."""
-    return _SMALL_RUN_LOGS["report"]
+    return (shared_tmp(tmp_path_factory) / SMALL_RUN_REPORT_LOG).read_text()

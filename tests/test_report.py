@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -509,10 +510,15 @@ def test_private_sockets_keep_tcp_where_a_socket_path_would_be_too_long(tmp_path
     with report.private_sockets(manager):
         assert (manager.transport, manager.ip) == ("tcp", "127.0.0.1")
     assert list(long_tmp.iterdir()) == []
-    monkeypatch.setattr(report.tempfile, "tempdir", str(tmp_path))
-    with report.private_sockets(manager):
-        assert manager.transport == "ipc" and Path(manager.ip).parent.is_dir()
-    assert not Path(manager.ip).parent.exists()
+    # A short folder (tmp_path itself may be too long under pytest-xdist's per-worker folders).
+    short_tmp = Path(tempfile.mkdtemp(prefix="s", dir="/tmp"))
+    try:
+        monkeypatch.setattr(report.tempfile, "tempdir", str(short_tmp))
+        with report.private_sockets(manager):
+            assert manager.transport == "ipc" and Path(manager.ip).parent.is_dir()
+        assert not Path(manager.ip).parent.exists()
+    finally:
+        shutil.rmtree(short_tmp, ignore_errors=True)
 
 
 def test_failing_notebook_raises_with_the_cell_error_and_leaves_nothing(tmp_path):
