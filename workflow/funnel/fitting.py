@@ -256,6 +256,7 @@ class BatchSampler:
             "sampling_seconds": float(sampling_seconds),
             "compile_seconds": float(self.compile_seconds),
             "import_seconds": float(self.import_seconds),
+            **dict(self.model.centering.record),  # a mixed form's split (funnel.forms.Centering)
         }
         posterior.attrs = {**attrs}
         stats.attrs = {**attrs}
@@ -292,8 +293,9 @@ def write_trace(
 
     check_trace_storage(dtype, compression)
     post = idata.posterior
-    if not deterministics and {"a_offset", "b_offset"} <= set(post.data_vars):
-        post = post.drop_vars([v for v in ("a", "b") if v in post])
+    if not deterministics:  # an effect with a centered part (a mixed form) keeps its a or b: offsets alone lack it
+        lean = [v for v in ("a", "b") if v in post and f"{v}_offset" in post and f"{v}_centered" not in post]
+        post = post.drop_vars(lean) if lean else post
     if dtype != "float64":
         post = post.astype({v: dtype for v in post.data_vars if post[v].dtype.kind == "f"})
     if post is not idata.posterior:

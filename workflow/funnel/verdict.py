@@ -581,7 +581,7 @@ def _passes_checks(form: FormStats, rule: Rule) -> bool:
 
 def _with_between_test(forms: dict[str, FormStats], between: BiasTest | None, rule: Rule) -> dict[str, FormStats]:
     """Without a reference: a significant difference between forms that both pass their checks fails both."""
-    if between is None or not between.significant(rule.alpha) or set(forms) != set(FORMS):
+    if between is None or not between.significant(rule.alpha) or len(forms) != 2:
         return forms
     if not all(_passes_checks(f, rule) for f in forms.values()):
         return forms  # charged to the form that fails its checks, which fails already
@@ -644,8 +644,7 @@ def compute_verdict(
         if usable is None and len(models) == 2:
             ok = rows[rows[_RAN]]
             between = welch_between_forms(
-                pd.to_numeric(ok.loc[ok["model"].eq("centered"), "mean_sigma_b"], errors="coerce").tolist(),
-                pd.to_numeric(ok.loc[ok["model"].eq("noncentered"), "mean_sigma_b"], errors="coerce").tolist(),
+                *(pd.to_numeric(ok.loc[ok["model"].eq(m), "mean_sigma_b"], errors="coerce").tolist() for m in models)
             )
             by_model = _with_between_test(by_model, between, rule)
         c, nc = by_model.get("centered"), by_model.get("noncentered")

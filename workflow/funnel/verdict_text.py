@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .escape import html_text
+from .forms import FORMS as REGISTRY
 from .models import FORM_NAMES
 from .notebook import num
 from .prose import plural
@@ -442,12 +443,9 @@ def lead(ratio: float) -> str:
 
 
 def headline(recommendation: str) -> str:
-    return {
-        "noncentered": "Use the non-centered form",
-        "centered": "Use the centered form",
-        EITHER: "Either form",
-        NEITHER: "Neither form passes",
-    }[recommendation]
+    if recommendation in REGISTRY:
+        return REGISTRY[recommendation].headline
+    return {EITHER: "Either form", NEITHER: "Neither form passes"}[recommendation]
 
 
 def _failures(forms: Sequence[FormStats], model: str) -> str:
