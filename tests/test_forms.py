@@ -171,3 +171,15 @@ def test_the_partial_forms_split_goes_into_the_record():
     # The whole forms' records are as they were: no split fields.
     plain = fit_diagnostics(fake_trace(), "BETA", bias_groups=["GAMMA"], sigma_b_small=0.25)
     assert not set(split) & set(plain)
+
+
+def test_the_report_states_a_partial_fits_split_and_nothing_for_a_whole_form():
+    from funnel.forms import split_text
+
+    record = {"model": "partial", "centered_a": 39, "centered_b": 0, "pilot_eps": 0.748, "pilot_sigma_a": 0.327}
+    assert split_text(record) == ""  # incomplete: no sentence rather than a wrong one
+    record.update(pilot_sigma_b=0.282, pilot_seconds=0.06)
+    text = split_text(record)
+    assert text.startswith(" Partially centered: the intercepts of 39 groups and the slopes of 0 are sampled centered")
+    assert "n_g·σ_a²/eps² > 1" in text and "> 4" in text and "eps 0.748" in text
+    assert split_text({"model": "noncentered", "centered_a": 3}) == ""

@@ -59,7 +59,8 @@ class Form:
     ``color``       its colour in every figure;
     ``centering``   (data, priors) -> :class:`Centering`: which groups' effects are centered;
     ``record_fields`` the extra fields its fits' records carry (name -> meaning), from ``Centering.record``;
-    ``description`` one line for the docs.
+    ``description`` one line for the docs;
+    ``split_text``  a fit's record -> a sentence on its split for the report ('' for a whole form).
     """
 
     name: str
@@ -68,6 +69,7 @@ class Form:
     centering: Callable[[ModelData, str], Centering]
     description: str
     record_fields: Mapping[str, str] = field(default_factory=dict)
+    split_text: Callable[[Mapping[str, Any]], str] = lambda record: ""
 
     @property
     def headline(self) -> str:
@@ -78,6 +80,12 @@ def _partial(data: ModelData, priors: str) -> Centering:
     from .partial import partial_centering
 
     return Centering(*partial_centering(data, priors))
+
+
+def _partial_text(record: Mapping[str, Any]) -> str:
+    from .partial import split_text
+
+    return split_text(record)
 
 
 def _registry(*forms: Form) -> dict[str, Form]:
@@ -114,6 +122,7 @@ FORMS: dict[str, Form] = _registry(
             "pilot_sigma_b": "the pilot's sigma_b (partial form)",
             "pilot_seconds": "the pilot's time in seconds (partial form)",
         },
+        split_text=_partial_text,
     ),
 )
 NAMES: tuple[str, ...] = tuple(FORMS)
@@ -125,3 +134,11 @@ def form(name: str) -> Form:
         return FORMS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}") from None
+
+
+def split_text(record: Mapping[str, Any]) -> str:
+    """A fit's split in a sentence (a leading space), from its record: '' for a whole form or a record without it."""
+    registered = FORMS.get(str(record.get("model", "")))
+    if registered is None or not all(name in record for name in registered.record_fields):
+        return ""
+    return registered.split_text(record)

@@ -27,6 +27,7 @@ from the posterior (radon: sigma_b 5.6 against a posterior mean of 0.28).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -109,3 +110,14 @@ def partial_centering(data: ModelData, priors: str = "blog") -> tuple[dict[str, 
         "pilot_seconds": time.perf_counter() - start,
     }
     return masks, record
+
+
+def split_text(record: Mapping[str, Any]) -> str:
+    """The split of a partial fit, for the report (from its record's fields)."""
+    return (
+        f" Partially centered: the intercepts of {record['centered_a']} groups and the slopes of "
+        f"{record['centered_b']} are sampled centered, the rest non-centered (intercept: n_g·σ_a²/eps² > "
+        f"{INTERCEPT_THRESHOLD:g}; slope: Σ(x − x̄_g)²·σ_b²/eps² > {SLOPE_THRESHOLD:g}; pilot eps "
+        f"{record['pilot_eps']:.3g}, σ_a {record['pilot_sigma_a']:.3g}, σ_b {record['pilot_sigma_b']:.3g}, "
+        f"{record['pilot_seconds']:.2f} s)."
+    )
