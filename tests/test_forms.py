@@ -183,3 +183,20 @@ def test_the_report_states_a_partial_fits_split_and_nothing_for_a_whole_form():
     assert text.startswith(" Partially centered: the intercepts of 39 groups and the slopes of 0 are sampled centered")
     assert "n_g·σ_a²/eps² > 1" in text and "> 4" in text and "eps 0.748" in text
     assert split_text({"model": "noncentered", "centered_a": 3}) == ""
+
+
+@pytest.mark.slow
+def test_the_same_data_and_seed_give_the_same_partial_draws(tmp_path):
+    """Two jobs (two builds, each with its own pilot) sample seed 5 of the partial form to the same draws, and keep a
+    and b over every group; the trace's attributes carry the split the record reads."""
+    from funnel.fitting import BatchSampler, FitSettings, use_compile_cache
+
+    use_compile_cache(tmp_path / "cache")
+    data, _ = simulated()
+    settings = FitSettings(sampler="nutpie", model="partial", chains=1, tune=100, draws=50, priors="auto")
+    first, second = (BatchSampler(data, settings, log=lambda m: None).sample(5) for _ in range(2))
+    for name in ("sigma_a", "sigma_b", "a", "b", "a_centered", "a_offset"):
+        np.testing.assert_array_equal(first.posterior[name].values, second.posterior[name].values)
+    assert first.posterior["a"].dims[-1] == "clinic" and first.posterior["a"].shape[-1] == data.n_groups
+    attrs = first.posterior.attrs
+    assert attrs["model"] == "partial" and attrs["centered_a"] == int((np.bincount(data.group_idx) >= 5).sum())
