@@ -200,3 +200,32 @@ def test_the_same_data_and_seed_give_the_same_partial_draws(tmp_path):
     assert first.posterior["a"].dims[-1] == "clinic" and first.posterior["a"].shape[-1] == data.n_groups
     attrs = first.posterior.attrs
     assert attrs["model"] == "partial" and attrs["centered_a"] == int((np.bincount(data.group_idx) >= 5).sum())
+
+
+def test_a_lean_trace_keeps_a_mixed_effect_and_rebuilds_a_whole_one(tmp_path):
+    """fit.store_deterministics: false drops b (its offsets rebuild it) but keeps the mixed a, which offsets alone
+    cannot rebuild; reading the trace back gives both over every group."""
+    import arviz as az
+    from funnel.fitting import write_trace
+    from funnel.models import with_deterministics
+
+    rng = np.random.default_rng(1)
+    post = {
+        "mu_a": rng.normal(size=(1, 4)),
+        "sigma_a": rng.uniform(1, 2, (1, 4)),
+        "mu_b": rng.normal(size=(1, 4)),
+        "sigma_b": rng.uniform(1, 2, (1, 4)),
+        "a_centered": rng.normal(size=(1, 4, 2)),
+        "a_offset": rng.normal(size=(1, 4, 1)),
+        "b_offset": rng.normal(size=(1, 4, 3)),
+    }
+    post["a"] = rng.normal(size=(1, 4, 3))
+    post["b"] = post["mu_b"][..., None] + post["b_offset"] * post["sigma_b"][..., None]
+    dims = {"a": ["g"], "b": ["g"], "b_offset": ["g"], "a_centered": ["c"], "a_offset": ["n"]}
+    idata = az.from_dict(posterior=post, coords={"g": ["u", "v", "w"]}, dims=dims)
+    write_trace(idata, tmp_path / "lean.nc", deterministics=False)
+    lean = az.from_netcdf(tmp_path / "lean.nc").posterior
+    assert "a" in lean and "b" not in lean
+    full = with_deterministics(lean)
+    np.testing.assert_allclose(full["a"].values, post["a"])
+    np.testing.assert_allclose(full["b"].values, post["b"])
