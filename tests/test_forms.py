@@ -229,3 +229,17 @@ def test_a_lean_trace_keeps_a_mixed_effect_and_rebuilds_a_whole_one(tmp_path):
     full = with_deterministics(lean)
     np.testing.assert_allclose(full["a"].values, post["a"])
     np.testing.assert_allclose(full["b"].values, post["b"])
+
+
+def test_the_partial_forms_store_key_holds_its_rule_and_the_whole_forms_keys_are_unchanged(monkeypatch):
+    from funnel import partial
+    from funnel.fitting import FitSettings, settings_key
+
+    def key(model: str) -> dict:
+        return settings_key(FitSettings(sampler="nutpie", model=model), "radon", "abc")
+
+    assert "form_rule" not in key("centered") and "form_rule" not in key("noncentered")
+    before = key("partial")
+    assert before["form_rule"]["slope"] == 4.0 and before["form_rule"]["intercept"] == 1.0
+    monkeypatch.setattr(partial, "SLOPE_THRESHOLD", 2.0)
+    assert key("partial") != before  # a changed rule refits instead of reusing the old draws

@@ -60,7 +60,8 @@ class Form:
     ``centering``   (data, priors) -> :class:`Centering`: which groups' effects are centered;
     ``record_fields`` the extra fields its fits' records carry (name -> meaning), from ``Centering.record``;
     ``description`` one line for the docs;
-    ``split_text``  a fit's record -> a sentence on its split for the report ('' for a whole form).
+    ``split_text``  a fit's record -> a sentence on its split for the report ('' for a whole form);
+    ``rule``        () -> the constants its centering depends on besides the data (part of a fit's store key).
     """
 
     name: str
@@ -70,6 +71,7 @@ class Form:
     description: str
     record_fields: Mapping[str, str] = field(default_factory=dict)
     split_text: Callable[[Mapping[str, Any]], str] = lambda record: ""
+    rule: Callable[[], Mapping[str, Any]] = dict  # what its centering depends on besides the data (store keys)
 
     @property
     def headline(self) -> str:
@@ -86,6 +88,12 @@ def _partial_text(record: Mapping[str, Any]) -> str:
     from .partial import split_text
 
     return split_text(record)
+
+
+def _partial_rule() -> dict[str, Any]:
+    from . import partial
+
+    return {"intercept": partial.INTERCEPT_THRESHOLD, "slope": partial.SLOPE_THRESHOLD, "pilot": partial.PILOT}
 
 
 def _registry(*forms: Form) -> dict[str, Form]:
@@ -123,6 +131,7 @@ FORMS: dict[str, Form] = _registry(
             "pilot_seconds": "the pilot's time in seconds (partial form)",
         },
         split_text=_partial_text,
+        rule=_partial_rule,
     ),
 )
 NAMES: tuple[str, ...] = tuple(FORMS)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 #: The intercept's threshold on n_g · sigma_a² / eps² and the slope's on S_g · sigma_b² / eps².
 INTERCEPT_THRESHOLD = 1.0
 SLOPE_THRESHOLD = 4.0
+#: The pilot's method, named in the store key (change it when the pilot changes).
+PILOT = "type-II ML of the marginal likelihood, L-BFGS-B from moments (v1)"
 
 
 def slope_information(data: ModelData) -> np.ndarray:
