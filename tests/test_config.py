@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -107,7 +108,7 @@ def test_all_problems_reported_at_once(config):
         (
             "models",
             ["centered", "funnel"],
-            "config key 'fit.models.1' is 'funnel'; allowed values: centered, noncentered",
+            "config key 'fit.models.1' is 'funnel'; allowed values: centered, noncentered, partial",
         ),
         ("samplers", ["stan"], "config key 'fit.samplers.0' is 'stan'; allowed values: pymc, nutpie"),
         ("draws", 0, "config key 'fit.draws': 0 is less than the minimum of 1"),
@@ -148,3 +149,12 @@ def test_a_duplicate_top_level_key_is_named_with_its_file(tmp_path):
     config.write_text(text)
     with pytest.raises(ConfigError, match=r"gives key 'fit.seeds'; key 'datasets.a.x.0.k' more than once"):
         check_config_files([config])
+
+
+def test_the_schemas_form_enums_are_the_registry():
+    """fit.models and sbc.models allow exactly the registered forms (funnel.forms), in its order."""
+    from funnel.forms import NAMES
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    for section in ("fit", "sbc"):
+        assert schema["properties"][section]["properties"]["models"]["items"]["enum"] == list(NAMES), section

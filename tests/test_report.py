@@ -332,7 +332,7 @@ def test_one_colour_per_form_and_pass_marks_from_the_arguments():
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "pass mark 1.05" in texts and "pass mark 123" in texts and "pass mark 1.01" not in texts
     used = {to_hex(c) for ax in fig.axes for coll in ax.collections for c in coll.get_facecolors()}
-    assert used == set(FORM_COLORS.values())
+    assert used == {FORM_COLORS[m] for m in fits["model"]}  # each form its own registered colour
     ax = plots.plot_sigma_b_posteriors({"centered": np.linspace(0.1, 0.5, 10)})
     assert to_hex(ax.patches[0].get_edgecolor()) == FORM_COLORS["centered"]
     plt.close("all")

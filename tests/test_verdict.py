@@ -447,3 +447,66 @@ def test_the_rule_is_stated_once_and_worded_from_its_parameters():
     )
     strict = V.compute_verdict(sleepstudy_like(), pass_share=0.75, alpha=0.05, ess_factor=2.0)
     assert strict.rule["text"] == T.rule_text(other)
+
+
+# --------------------------------------------------------------------------- three forms (funnel.forms)
+def with_partial(fits: pd.DataFrame, speedup: float, *, like: str = "noncentered", divergences=0) -> pd.DataFrame:
+    """``fits`` plus a partial form: the ``like`` form's seeds with ESS(σ_b)/s × ``speedup`` (per seed)."""
+    extra = fits[fits["model"].eq(like)].copy()
+    extra["model"] = "partial"
+    extra["ess_bulk_sigma_b_per_s"] = extra["ess_bulk_sigma_b_per_s"] * speedup
+    if divergences:
+        extra["divergences"] = divergences
+        extra["pass_divergences"] = extra["pass_all"] = False
+    return pd.concat([fits, extra], ignore_index=True)
+
+
+def test_three_forms_the_fastest_passing_form_wins_against_its_runner_up():
+    """radon-like: centered fails; partial is 2× the non-centered form, beyond the band: partial, and the ratio is
+    partial ÷ non-centered (the runner-up), not anything against the failing centered form."""
+    v = V.compute_verdict(with_partial(radon_like(), 2.0), REF)
+    assert v.recommendation == "partial", v.reason
+    assert v.compared == ["noncentered", "partial"] and all(s.compared == v.compared for s in v.samplers)
+    assert v.ratio_ess_per_s == pytest.approx(2.0)
+    assert v.ratio_interval[0] > V.ESS_FACTOR
+    assert v.reason.startswith("Both forms pass with every sampler; the partially centered form gives 2× the median")
+    assert T.headline(v.recommendation) == "Use the partially centered form"
+    # The pair is in the JSON, since it is not the two whole forms; it round-trips.
+    data = json.loads(json.dumps(v.to_dict()))
+    assert data["compared"] == ["noncentered", "partial"]
+    assert V.Verdict.from_dict(data).compared == v.compared
+
+
+def test_three_forms_within_the_band_of_the_best_is_either_and_names_them():
+    """sleepstudy-like: centered 2.8× the non-centered; partial 1.2× the centered: the two fastest are within 1.5×:
+    either, among centered and partial (the non-centered form, 2.8× slower, is not recommended)."""
+    fits = sleepstudy_like()
+    partial = fits[fits["model"].eq("centered")].assign(model="partial")
+    partial["ess_bulk_sigma_b_per_s"] *= 1.2
+    v = V.compute_verdict(pd.concat([fits, partial], ignore_index=True))
+    assert v.recommendation == V.EITHER, v.reason
+    assert v.compared == ["centered", "partial"] and v.ratio_ess_per_s == pytest.approx(1.2)
+    assert "3 forms pass with every sampler; the two fastest, the centered and the partially centered form" in v.reason
+    # Faster still (3×): the partial form is recommended over the centered one.
+    partial["ess_bulk_sigma_b_per_s"] *= 2.5
+    v = V.compute_verdict(pd.concat([fits, partial], ignore_index=True))
+    assert v.recommendation == "partial" and v.compared == ["centered", "partial"]
+    assert v.ratio_ess_per_s == pytest.approx(3.0)
+    assert "the runner-up, the centered form" in v.reason
+
+
+def test_a_fast_form_that_fails_is_never_recommended():
+    """A partial form 10× as fast but diverging on every seed fails; the verdict is the two-form verdict."""
+    fits = radon_like()
+    two = V.compute_verdict(fits, REF)
+    three = V.compute_verdict(with_partial(fits, 10.0, divergences=5), REF)
+    assert three.recommendation == two.recommendation == "noncentered"
+    # For reading, the ratio is the recommended form's against the fastest other one (the failing partial form).
+    assert three.compared == ["noncentered", "partial"] and three.ratio_ess_per_s == pytest.approx(10.0)
+    assert any(line.startswith("partially centered with") for line in three.failures)
+
+
+def test_two_forms_keep_their_json_exactly():
+    """The verdict over the two whole forms has no 'compared' key: its JSON is what it was before the registry."""
+    data = V.compute_verdict(radon_like(), REF).to_dict()
+    assert "compared" not in data and all("compared" not in s for s in data["samplers"])

@@ -35,72 +35,20 @@ to it can leak into the reference. The priors are exactly those of
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .datasets import ModelData
+from .marginal import group_stats, marginal_loglik, terms
 from .models import HYPERPARAMETERS
 from .priors import describe_priors
 
 POTENTIAL = "marginal_y"  # the collapsed likelihood's name in the PyMC model
 SAMPLER = "pymc-collapsed"  # what a reference trace says it was made by
 MODEL = "collapsed"
-
-
-@dataclass(frozen=True)
-class GroupStats:
-    """Per-group sufficient statistics of the design and outcome (arrays of length n_groups)."""
-
-    n: np.ndarray
-    sx: np.ndarray
-    sxx: np.ndarray
-    sy: np.ndarray
-    sxy: np.ndarray
-    syy: np.ndarray
-
-
-def group_stats(data: ModelData) -> GroupStats:
-    """n_g, sum x, sum x^2, sum y, sum xy, sum y^2 of every group (in ``data.groups`` order)."""
-    k = len(data.groups)
-    idx = np.asarray(data.group_idx)
-    x, y = np.asarray(data.x, dtype=float), np.asarray(data.y, dtype=float)
-
-    def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(idx, weights=values, minlength=k).astype(float)
-
-    return GroupStats(
-        n=total(np.ones_like(x)), sx=total(x), sxx=total(x * x), sy=total(y), sxy=total(x * y), syy=total(y * y)
-    )
-
-
-def _terms(xp: Any, s: GroupStats, mu_a: Any, sigma_a: Any, mu_b: Any, sigma_b: Any, eps: Any) -> dict[str, Any]:
-    """M_g's entries and determinant, v_g and r_g^T r_g (numpy or pytensor via ``xp``)."""
-    e2 = eps**2
-    # Z^T r and r^T r from the sufficient statistics, r = y - mu_a - mu_b x.
-    t1 = s.sy - s.n * mu_a - mu_b * s.sx
-    t2 = s.sxy - mu_a * s.sx - mu_b * s.sxx
-    rr = s.syy - 2 * mu_a * s.sy - 2 * mu_b * s.sxy + s.n * mu_a**2 + 2 * mu_a * mu_b * s.sx + mu_b**2 * s.sxx
-    m11 = 1 + sigma_a**2 * s.n / e2
-    m12 = sigma_a * sigma_b * s.sx / e2
-    m22 = 1 + sigma_b**2 * s.sxx / e2
-    det = m11 * m22 - m12**2
-    v1, v2 = sigma_a * t1, sigma_b * t2
-    return {"m11": m11, "m12": m12, "m22": m22, "det": det, "v1": v1, "v2": v2, "rr": rr, "e2": e2}
-
-
-def marginal_loglik(s: GroupStats, mu_a: Any, sigma_a: Any, mu_b: Any, sigma_b: Any, eps: Any, xp: Any = np) -> Any:
-    """log p(y | mu_a, sigma_a, mu_b, sigma_b, eps) with the group effects integrated out, summed over
-    groups (module docstring). ``xp`` is numpy (scalars) or ``pytensor.tensor`` (model graphs)."""
-    t = _terms(xp, s, mu_a, sigma_a, mu_b, sigma_b, eps)
-    quad_m = (t["m22"] * t["v1"] ** 2 - 2 * t["m12"] * t["v1"] * t["v2"] + t["m11"] * t["v2"] ** 2) / t["det"]
-    quad = t["rr"] / t["e2"] - quad_m / t["e2"] ** 2
-    logdet = s.n * xp.log(t["e2"]) + xp.log(t["det"])
-    return -0.5 * xp.sum(s.n * math.log(2 * math.pi) + logdet + quad)
 
 
 def build_collapsed_model(data: ModelData, priors: str = "blog") -> Any:
@@ -130,7 +78,7 @@ def draw_group_effects(
     stats = group_stats(data)
     shape = np.shape(hyper["mu_a"])
     h = {name: np.asarray(hyper[name], dtype=float)[..., None] for name in HYPERPARAMETERS}
-    t = _terms(np, stats, h["mu_a"], h["sigma_a"], h["mu_b"], h["sigma_b"], h["eps"])
+    t = terms(np, stats, h["mu_a"], h["sigma_a"], h["mu_b"], h["sigma_b"], h["eps"])
     # w | y ~ N(M^-1 v / eps^2, M^-1): mean by the 2 x 2 inverse, noise by L^-T z with M = L L^T.
     mean1 = (t["m22"] * t["v1"] - t["m12"] * t["v2"]) / t["det"] / t["e2"]
     mean2 = (t["m11"] * t["v2"] - t["m12"] * t["v1"]) / t["det"] / t["e2"]

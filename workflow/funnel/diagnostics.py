@@ -112,6 +112,7 @@ def fit_diagnostics(
     seconds = row["sampling_seconds"]
     row["ess_bulk_sigma_b_per_s"] = row["ess_bulk_sigma_b"] / seconds if seconds and seconds > 0 else None
     row["n_draws_total"] = int(n_chains * n_draws)
+    row.update(R.form_fields_of(attrs))
 
     row.update(R.pass_checks(row, thresholds))
     return row

@@ -56,10 +56,14 @@ def check_complete(idata: Any, chains: int, draws: int) -> None:
 
 def settings_key(settings: FitSettings, dataset: str, table_sha256: str) -> dict[str, Any]:
     """The store-key parts of a fit: the data's bytes, every setting but threads, library versions."""
+    from .forms import FORMS
     from .store import library_versions
 
     parts = {k: v for k, v in asdict(settings).items() if k != "threads"}
-    return {"dataset": dataset, "table_sha256": table_sha256, **parts, "versions": library_versions()}
+    # A form whose centering follows a rule (partial) keys its entries by the rule too: a changed threshold refits.
+    rule = FORMS[settings.model].rule() if settings.model in FORMS else {}
+    extra = {"form_rule": rule} if rule else {}
+    return {"dataset": dataset, "table_sha256": table_sha256, **parts, **extra, "versions": library_versions()}
 
 
 def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSettings:
@@ -256,6 +260,7 @@ class BatchSampler:
             "sampling_seconds": float(sampling_seconds),
             "compile_seconds": float(self.compile_seconds),
             "import_seconds": float(self.import_seconds),
+            **dict(self.model.centering.record),  # a mixed form's split (funnel.forms.Centering)
         }
         posterior.attrs = {**attrs}
         stats.attrs = {**attrs}
@@ -292,8 +297,9 @@ def write_trace(
 
     check_trace_storage(dtype, compression)
     post = idata.posterior
-    if not deterministics and {"a_offset", "b_offset"} <= set(post.data_vars):
-        post = post.drop_vars([v for v in ("a", "b") if v in post])
+    if not deterministics:  # an effect with a centered part (a mixed form) keeps its a or b: offsets alone lack it
+        lean = [v for v in ("a", "b") if v in post and f"{v}_offset" in post and f"{v}_centered" not in post]
+        post = post.drop_vars(lean) if lean else post
     if dtype != "float64":
         post = post.astype({v: dtype for v in post.data_vars if post[v].dtype.kind == "f"})
     if post is not idata.posterior:

@@ -164,14 +164,35 @@ NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
 
 
-def fields(track_group: str, sigma_b_small: float, bias_groups: Sequence[str] = ()) -> list[Field]:
-    """The fields of a fit's record, in the order the diagnostics write them (before ``status``, ``error``)."""
+def form_fields(model: str | None) -> list[Field]:
+    """The extra fields a form's fits carry (``funnel.forms.Form.record_fields``: a partial form's split)."""
+    from .forms import FORMS
+
+    form = FORMS.get(model or "")
+    return [Field(name, NUMBER, meaning) for name, meaning in (form.record_fields.items() if form else ())]
+
+
+def form_fields_of(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's extra fields from a trace's attributes (where the fit put them), as plain numbers."""
+    out = {}
+    for f in form_fields(attrs.get("model")):
+        if f.name in attrs:
+            value = attrs[f.name]
+            out[f.name] = int(value) if float(value).is_integer() and f.name.startswith("centered_") else float(value)
+    return out
+
+
+def fields(
+    track_group: str, sigma_b_small: float, bias_groups: Sequence[str] = (), model: str | None = None
+) -> list[Field]:
+    """The fields of a fit's record, in the order the diagnostics write them (before ``status``, ``error``);
+    ``model`` adds its form's own fields (:func:`form_fields`)."""
     labels = tracked_labels(track_group)
     groups = [track_group, *(g for g in bias_groups if g != track_group)]
     return [
         Field("dataset", str, "the dataset's name"),
         Field("sampler", str, "pymc or nutpie"),
-        Field("model", str, "the form: centered or noncentered"),
+        Field("model", str, "the form: one of funnel.forms.FORMS"),
         Field("seed", int, "the seed of the fit"),
         Field("tune", int, "warm-up iterations per chain"),
         Field("target_accept", float, "NUTS target acceptance rate"),
@@ -216,6 +237,7 @@ def fields(track_group: str, sigma_b_small: float, bias_groups: Sequence[str] = 
         Field("import_seconds", float, "import time of the job"),
         Field("ess_bulk_sigma_b_per_s", OPTIONAL_NUMBER, "bulk ESS of σ_b per second of sampling"),
         Field("n_draws_total", int, "chains × draws"),
+        *form_fields(model),
         *(Field(check.column, bool, f"passes the {check.name} check") for check in CHECKS),
         Field(PASS_ALL, bool, "passes every check"),
     ]

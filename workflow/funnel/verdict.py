@@ -71,7 +71,7 @@ from . import verdict_text as words
 from .advice import Remedy
 from .bias import z_score
 from .io import null_for_non_finite
-from .verdict_rule import ALPHA, CHECKS_ALPHA, EITHER, ESS_FACTOR, FORMS, NEITHER, PASS_SHARE, RULE, Rule
+from .verdict_rule import ALPHA, CHECKS_ALPHA, EITHER, ESS_FACTOR, FORMS, NEITHER, PAIR, PASS_SHARE, RULE, SPEED, Rule
 
 
 # ------------------------------------------------------------------ the pieces
@@ -173,6 +173,9 @@ class SamplerVerdict:
     # over the seeds that ran, for reading only)
     between: BiasTest | None  # Welch's test between the forms (no usable reference run)
     ratio_interval: list[float] = field(default_factory=lambda: [math.nan, math.nan])  # bootstrap, rule.interval
+    # The two forms the ratios compare (second ÷ first, in the registry's order): the fastest passing form and
+    # its runner-up. Left out of the JSON when it is the two whole forms (the verdict of two forms is unchanged).
+    compared: list[str] = field(default_factory=lambda: list(PAIR))
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class Verdict:
     ratio_interval: list[float] = field(default_factory=lambda: [math.nan, math.nan])  # of ratio_ess_per_s
     reference_checks: ReferenceChecks | None = None  # None: no reference, or one without its diagnostics
     bias_against_reference: str = "no reference"  # 'tested', 'unavailable' (reference fails its checks), 'no reference'
+    compared: list[str] = field(default_factory=lambda: list(PAIR))  # the overall ratio's forms (SamplerVerdict)
 
     def form(self, sampler: str, model: str) -> FormStats:
         for stats in self.forms:
@@ -206,8 +210,13 @@ class Verdict:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict of every field (NaN and infinities as None)."""
-        return null_for_non_finite(asdict(self))
+        """A JSON-safe dict of every field (NaN and infinities as None); ``compared`` only where it is not the two
+        whole forms (so that a verdict over those two reads as it always did)."""
+        out = null_for_non_finite(asdict(self))
+        for part in (out, *out["samplers"]):
+            if part.get("compared") == list(PAIR):
+                del part["compared"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
@@ -414,7 +423,7 @@ def _tests_of(tests: Sequence[EstimandTests]) -> list[BiasTest | ZTest]:
 # ------------------------------------------------------------------ the ESS/s ratio and its interval
 def _clean_rates(group: pd.DataFrame) -> np.ndarray:
     """ESS(σ_b)/s of the seeds that pass every check (finite and positive)."""
-    rates = group.loc[group[_CLEAN], "ess_bulk_sigma_b_per_s"].to_numpy(float)
+    rates = group.loc[group[_CLEAN], SPEED].to_numpy(float)
     return rates[np.isfinite(rates) & (rates > 0)]
 
 
@@ -448,9 +457,16 @@ def _ratio(noncentered: float, centered: float) -> float:
     return noncentered / centered
 
 
-def _pick(passing: Sequence[str], ratio: float, ess_factor: float, interval: Sequence[float] = ()) -> str:
-    """The rule's last step: which of the passing forms, given ESS/s non-centered ÷ centered and its interval
-    (a form only when the whole interval lies beyond the band; the point ratio when there is no interval)."""
+def _pick(
+    passing: Sequence[str],
+    ratio: float,
+    ess_factor: float,
+    interval: Sequence[float] = (),
+    pair: Sequence[str] = PAIR,
+) -> str:
+    """The rule's last step: which of the passing forms, given the ESS/s ratio ``pair[1]`` ÷ ``pair[0]`` of the
+    fastest passing form and its runner-up (:func:`compared_pair`) and its interval (a form only when the whole
+    interval lies beyond the band; the point ratio when there is no interval)."""
     if not passing:
         return NEITHER
     if len(passing) == 1:
@@ -461,14 +477,28 @@ def _pick(passing: Sequence[str], ratio: float, ess_factor: float, interval: Seq
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return EITHER
     if lo > ess_factor:
-        return "noncentered"
+        return pair[1]
     if hi < 1 / ess_factor:
-        return "centered"
+        return pair[0]
     return EITHER
 
 
+def compared_pair(speeds: Mapping[str, float], candidates: Sequence[str]) -> tuple[str, str]:
+    """The two forms the speed compares, in the registry's order: among ``candidates`` (the passing forms) the
+    fastest and the runner-up by ``speeds`` (:data:`SPEED`; NaN last). With one candidate, it and the fastest other
+    form of ``speeds`` (for reading: the speed decides nothing then); with none, the two fastest. With the two whole
+    forms alone this is always (centered, noncentered)."""
+
+    def ranked(names: Sequence[str]) -> list[str]:
+        return sorted(names, key=lambda m: -speeds[m] if np.isfinite(speeds.get(m, math.nan)) else math.inf)
+
+    top = [*ranked(candidates)[:2], *ranked([m for m in speeds if m not in candidates])][:2]
+    top = [*top, *[m for m in PAIR if m not in top]][:2]
+    return tuple(sorted(top, key=FORMS.index))  # type: ignore[return-value]
+
+
 _RAN, _CLEAN = "_ran", "_clean"
-_NUMBERS = ("divergences", "ess_bulk_sigma_b", "ess_bulk_sigma_b_per_s", "mean_sigma_b", "mcse_mean_sigma_b")
+_NUMBERS = ("divergences", "ess_bulk_sigma_b", SPEED, "mean_sigma_b", "mcse_mean_sigma_b")
 
 
 def _prepared(fits: pd.DataFrame) -> pd.DataFrame:
@@ -568,7 +598,7 @@ def _form_stats(
         passes=not reasons,
         reasons=reasons,
         checks_p=p_checks,
-        median_ess_per_s_ran=_median(ran["ess_bulk_sigma_b_per_s"]),
+        median_ess_per_s_ran=_median(ran[SPEED]),
         bias_tests=tests,
         bias_level=level,
         bias_family=family if flat else 0,
@@ -581,7 +611,7 @@ def _passes_checks(form: FormStats, rule: Rule) -> bool:
 
 def _with_between_test(forms: dict[str, FormStats], between: BiasTest | None, rule: Rule) -> dict[str, FormStats]:
     """Without a reference: a significant difference between forms that both pass their checks fails both."""
-    if between is None or not between.significant(rule.alpha) or set(forms) != set(FORMS):
+    if between is None or not between.significant(rule.alpha) or len(forms) != 2:
         return forms
     if not all(_passes_checks(f, rule) for f in forms.values()):
         return forms  # charged to the form that fails its checks, which fails already
@@ -589,16 +619,47 @@ def _with_between_test(forms: dict[str, FormStats], between: BiasTest | None, ru
     return {m: replace(f, passes=False, reasons=[*f.reasons, reason]) for m, f in forms.items()}
 
 
+def _candidates(forms: Sequence[FormStats]) -> list[str]:
+    """The forms the overall verdict chooses among: those that pass with every sampler, else with some."""
+    fitted = [m for m in FORMS if any(f.model == m for f in forms)]
+    everywhere = [m for m in fitted if all(f.passes for f in forms if f.model == m)]
+    return everywhere or [m for m in fitted if any(f.passes for f in forms if f.model == m)]
+
+
 def overall_pick(
-    forms: Sequence[FormStats], ratio: float, ess_factor: float = ESS_FACTOR, interval: Sequence[float] = ()
+    forms: Sequence[FormStats],
+    ratio: float,
+    ess_factor: float = ESS_FACTOR,
+    interval: Sequence[float] = (),
+    pair: Sequence[str] = PAIR,
 ) -> str:
     """The overall recommendation: among the forms that pass with every sampler; if none does, among the
     forms that pass with at least one sampler (the verdict then names the sampler, and the advice what to
-    do with the others); "neither passes" only when no form passes with any sampler."""
-    fitted = [m for m in FORMS if any(f.model == m for f in forms)]
-    everywhere = [m for m in fitted if all(f.passes for f in forms if f.model == m)]
-    somewhere = [m for m in fitted if any(f.passes for f in forms if f.model == m)]
-    return _pick(everywhere or somewhere, ratio, ess_factor, interval)
+    do with the others); "neither passes" only when no form passes with any sampler. ``ratio`` and
+    ``interval`` are ``pair[1]`` ÷ ``pair[0]``, the fastest of those forms and its runner-up."""
+    return _pick(_candidates(forms), ratio, ess_factor, interval, pair)
+
+
+def _speed(form: FormStats) -> float:
+    """A form's speed on the criterion (:data:`SPEED`): over its clean seeds, else (for reading) every seed."""
+    return form.median_ess_per_s if np.isfinite(form.median_ess_per_s) else form.median_ess_per_s_ran
+
+
+def _comparison(
+    by_model: Mapping[str, FormStats], by_rows: Mapping[str, pd.DataFrame], pair: Sequence[str], rule: Rule
+) -> tuple[float, float, list[float], tuple[np.ndarray, np.ndarray] | None]:
+    """ESS ratio, ESS/s ratio (``pair[1]`` ÷ ``pair[0]``), its bootstrap interval and the clean seeds' rates."""
+    first, second = by_model.get(pair[0]), by_model.get(pair[1])
+    if not (first and second):
+        return math.nan, math.nan, [math.nan, math.nan], None
+    ratio_ess = _ratio(second.median_ess_bulk_sigma_b, first.median_ess_bulk_sigma_b)
+    ratio = _ratio(second.median_ess_per_s, first.median_ess_per_s)
+    if not np.isfinite(ratio):
+        # A form without a clean seed fails, so the speed decides nothing: the ratio over the seeds that ran
+        # is for reading only (no interval).
+        ratio = _ratio(second.median_ess_per_s_ran, first.median_ess_per_s_ran)
+    rates = (_clean_rates(by_rows[pair[0]]), _clean_rates(by_rows[pair[1]]))
+    return ratio_ess, ratio, bootstrap_ratio([rates], rule), rates
 
 
 def compute_verdict(
@@ -625,6 +686,7 @@ def compute_verdict(
     forms: list[FormStats] = []
     samplers: list[SamplerVerdict] = []
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    per_sampler: dict[str, tuple[dict[str, FormStats], dict[str, pd.DataFrame]]] = {}
     samplers_run = sorted(set(fits["sampler"]))
     groups = {
         (sampler, m): fits[fits["sampler"].eq(sampler) & fits["model"].eq(m)] for sampler in samplers_run for m in FORMS
@@ -644,44 +706,48 @@ def compute_verdict(
         if usable is None and len(models) == 2:
             ok = rows[rows[_RAN]]
             between = welch_between_forms(
-                pd.to_numeric(ok.loc[ok["model"].eq("centered"), "mean_sigma_b"], errors="coerce").tolist(),
-                pd.to_numeric(ok.loc[ok["model"].eq("noncentered"), "mean_sigma_b"], errors="coerce").tolist(),
+                *(pd.to_numeric(ok.loc[ok["model"].eq(m), "mean_sigma_b"], errors="coerce").tolist() for m in models)
             )
             by_model = _with_between_test(by_model, between, rule)
-        c, nc = by_model.get("centered"), by_model.get("noncentered")
-        ratio_ess = _ratio(nc.median_ess_bulk_sigma_b, c.median_ess_bulk_sigma_b) if c and nc else math.nan
-        ratio = _ratio(nc.median_ess_per_s, c.median_ess_per_s) if c and nc else math.nan
-        if c and nc and not np.isfinite(ratio):
-            # A form without a clean seed fails, so the speed decides nothing: the ratio over the seeds that ran
-            # is for reading only (no interval).
-            ratio = _ratio(nc.median_ess_per_s_ran, c.median_ess_per_s_ran)
-        interval = [math.nan, math.nan]
-        if c and nc:
-            pair = (_clean_rates(by_rows["centered"]), _clean_rates(by_rows["noncentered"]))
-            interval = bootstrap_ratio([pair], rule)
-            if np.isfinite(ratio):
-                pairs.append(pair)
         passing = [m for m, f in by_model.items() if f.passes]
-        pick = _pick(passing, ratio, ess_factor, interval)
-        reason = words.sampler_reason(pick, by_model, ratio, ess_factor)
-        if len(passing) == 2:  # the speed decided: its interval is part of the reason
-            reason += words.interval_clause(pick, interval, rule)
-        samplers.append(SamplerVerdict(sampler, pick, reason, ratio_ess, ratio, between, interval))
+        speeds = {m: _speed(f) for m, f in by_model.items()}
+        pair = compared_pair(speeds, passing)
+        ratio_ess, ratio, interval, _ = _comparison(by_model, by_rows, pair, rule)
+        pick = _pick(passing, ratio, ess_factor, interval, pair)
+        reason = words.sampler_reason(pick, by_model, ratio, ess_factor, pair)
+        if len(passing) >= 2:  # the speed decided: its interval is part of the reason
+            reason += words.interval_clause(pick, interval, rule, pair=pair)
+        samplers.append(SamplerVerdict(sampler, pick, reason, ratio_ess, ratio, between, interval, list(pair)))
         forms.extend(by_model.values())
+        per_sampler[sampler] = (by_model, by_rows)
 
     fitted = sorted({f.model for f in forms}, key=FORMS.index)
     everywhere = [m for m in fitted if all(f.passes for f in forms if f.model == m)]
-    ratios = [s.ratio_ess_per_s for s in samplers if np.isfinite(s.ratio_ess_per_s)]
+    candidates = _candidates(forms)
+    # The overall pair: the fastest of the candidate forms and its runner-up by the geometric mean over samplers.
+    speeds = {m: _geometric_mean([_speed(f) for f in forms if f.model == m]) for m in fitted}
+    pair = compared_pair(speeds, candidates)
+    ratios: list[float] = []
+    for by_model, by_rows in per_sampler.values():
+        _, ratio, _, rates = _comparison(by_model, by_rows, pair, rule)
+        if np.isfinite(ratio):
+            ratios.append(ratio)
+            if rates is not None:
+                pairs.append(rates)
     overall_ratio = float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
     overall_interval = bootstrap_ratio(pairs, rule) if pairs else [math.nan, math.nan]
-    pick = overall_pick(forms, overall_ratio, ess_factor, overall_interval)
-    recommended = [pick] if pick in FORMS else list(fitted) if pick == EITHER else []
+    pick = overall_pick(forms, overall_ratio, ess_factor, overall_interval, pair)
+    recommended = [pick] if pick in FORMS else _within_band(fitted, pair, speeds, ess_factor) if pick == EITHER else []
     sigma_b_ref = None if estimands is None else estimands.get(R.SIGMA_B)
     return Verdict(
         dataset=str(dataset),
         recommendation=pick,
-        reason=words.overall_reason(pick, everywhere, samplers, overall_ratio, ess_factor, forms=forms)
-        + (words.interval_clause(pick, overall_interval, rule, sentence=True) if len(everywhere) == 2 else ""),
+        reason=words.overall_reason(pick, everywhere, samplers, overall_ratio, ess_factor, forms=forms, pair=pair)
+        + (
+            words.interval_clause(pick, overall_interval, rule, sentence=True, pair=pair)
+            if len(everywhere) >= 2
+            else ""
+        ),
         failures=words.failure_lines(forms),
         rule={**asdict(rule), "text": words.rule_text(rule)},
         reference=None
@@ -694,4 +760,22 @@ def compute_verdict(
         ratio_interval=overall_interval,
         reference_checks=checks,
         bias_against_reference=status,
+        compared=list(pair),
     )
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v) and v > 0]
+    return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def _within_band(
+    fitted: Sequence[str], pair: Sequence[str], speeds: Mapping[str, float], ess_factor: float
+) -> list[str]:
+    """The forms of an "either": with two forms, both; with more, the compared pair and every other candidate whose
+    speed is within ``ess_factor`` of the fastest's."""
+    if len(fitted) <= 2:
+        return list(fitted)
+    best = max((v for v in speeds.values() if np.isfinite(v)), default=math.nan)
+    near = [m for m, v in speeds.items() if np.isfinite(v) and np.isfinite(best) and v * ess_factor >= best]
+    return [m for m in fitted if m in pair or m in near]

@@ -28,8 +28,14 @@ from dataclasses import dataclass
 
 from .models import MODELS
 
-#: The forms the verdict compares, and its two other outcomes.
+#: The forms the verdict compares (every registered one, funnel.forms), and its two other outcomes.
 FORMS = MODELS
+#: The two whole forms: what the ratios compare when no other form is fitted (non-centered ÷ centered).
+PAIR = ("centered", "noncentered")
+#: The speed criterion, stated once: each seed's bulk ESS of σ_b per second of sampling (records column), its
+#: median over a form's clean seeds; among passing forms the fastest on it wins, by the ratio to the runner-up.
+SPEED = "ess_bulk_sigma_b_per_s"
+SPEED_TEXT = "median ESS(σ_b) per second of sampling over the seeds that pass every check"
 EITHER = "either"
 NEITHER = "neither passes"
 RECOMMENDATIONS = (*FORMS, EITHER, NEITHER)

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .escape import html_text
+from .forms import FORMS as REGISTRY
 from .models import FORM_NAMES
 from .notebook import num
 from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
-from .verdict_rule import EITHER, FORMS, NEITHER, REJECTED, RULE, Rule
+from .verdict_rule import EITHER, FORMS, NEITHER, PAIR, REJECTED, RULE, Rule
 
 if TYPE_CHECKING:
     from .advice import Remedy
@@ -175,12 +176,16 @@ def bias_tests_reason(significant: Sequence[BiasTest | ZTest], m: int, alpha: fl
     )
 
 
-def interval_clause(pick: str, interval: Sequence[float], rule: Rule, *, sentence: bool = False) -> str:
-    """The ESS/s ratio's bootstrap interval where the speed decided (both forms pass): a clause, or a sentence."""
+def interval_clause(
+    pick: str, interval: Sequence[float], rule: Rule, *, sentence: bool = False, pair: Sequence[str] = PAIR
+) -> str:
+    """The ESS/s ratio's bootstrap interval where the speed decided (two forms or more pass): a clause, or a
+    sentence. ``interval`` is of ``pair[1]`` ÷ ``pair[0]``."""
     if len(interval) != 2 or not all(np.isfinite(interval)) or pick == NEITHER:
         return ""
     lo, hi = interval
-    leader = "non-centered ÷ centered" if lo * hi >= 1 else "centered ÷ non-centered"
+    first, second = FORM_NAMES[pair[0]], FORM_NAMES[pair[1]]
+    leader = f"{second} ÷ {first}" if lo * hi >= 1 else f"{first} ÷ {second}"
     if lo * hi < 1:
         lo, hi = 1 / hi, 1 / lo
     span = f"{num(lo, 2)}–{num(hi, 2)} ({leader}; the band of 'either' is up to {rule.ess_factor:g})"
@@ -418,13 +423,13 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def ratio_text(ratio: float) -> str:
+def ratio_text(ratio: float, pair: Sequence[str] = PAIR) -> str:
     """A non-centered ÷ centered ratio as the leading form's multiple: '2.8× centered', '31× non-centered'."""
     if not np.isfinite(ratio):
         return "n/a"
     if ratio >= 1:
-        return f"{num(ratio, 2)}× non-centered"
-    return f"{num(1 / ratio, 2)}× centered"
+        return f"{num(ratio, 2)}× {FORM_NAMES[pair[1]]}"
+    return f"{num(1 / ratio, 2)}× {FORM_NAMES[pair[0]]}"
 
 
 def ratio_interval_text(interval: Sequence[float], ratio: float) -> str:
@@ -442,12 +447,9 @@ def lead(ratio: float) -> str:
 
 
 def headline(recommendation: str) -> str:
-    return {
-        "noncentered": "Use the non-centered form",
-        "centered": "Use the centered form",
-        EITHER: "Either form",
-        NEITHER: "Neither form passes",
-    }[recommendation]
+    if recommendation in REGISTRY:
+        return REGISTRY[recommendation].headline
+    return {EITHER: "Either form", NEITHER: "Neither form passes"}[recommendation]
 
 
 def _failures(forms: Sequence[FormStats], model: str) -> str:
@@ -455,7 +457,13 @@ def _failures(forms: Sequence[FormStats], model: str) -> str:
     return f"{FORM_NAMES[model]} fails with " + " / ".join(parts) if parts else ""
 
 
-def sampler_reason(pick: str, forms: Mapping[str, FormStats], ratio: float, ess_factor: float) -> str:
+def _both(count: int) -> str:
+    return "both forms" if count == 2 else f"{count} forms"
+
+
+def sampler_reason(
+    pick: str, forms: Mapping[str, FormStats], ratio: float, ess_factor: float, pair: Sequence[str] = PAIR
+) -> str:
     """Why a sampler's verdict is what it is, in words."""
     failing = [_failures(list(forms.values()), m) for m in forms if not forms[m].passes]
     failing = [text for text in failing if text]
@@ -465,9 +473,15 @@ def sampler_reason(pick: str, forms: Mapping[str, FormStats], ratio: float, ess_
         if not failing:
             return f"only the {FORM_NAMES[pick]} form was fitted, and it passes"
         return f"only the {FORM_NAMES[pick]} form passes ({'; '.join(failing)})"
+    both = _both(len([f for f in forms.values() if f.passes]))
     if pick == EITHER:
-        return f"both forms pass; median ESS(σ_b)/s within {ess_factor:g}× ({ratio_text(ratio)})"
-    return f"both forms pass; the {FORM_NAMES[pick]} form's median ESS(σ_b)/s is {lead(ratio)}× the other's"
+        return f"{both} pass; median ESS(σ_b)/s within {ess_factor:g}× ({ratio_text(ratio, pair)})"
+    other = "the other's" if both == "both forms" else f"the runner-up's ({FORM_NAMES[_other(pair, pick)]})"
+    return f"{both} pass; the {FORM_NAMES[pick]} form's median ESS(σ_b)/s is {lead(ratio)}× {other}"
+
+
+def _other(pair: Sequence[str], pick: str) -> str:
+    return pair[0] if pick == pair[1] else pair[1]
 
 
 def failure_lines(forms: Sequence[FormStats]) -> list[str]:
@@ -488,8 +502,10 @@ def overall_reason(
     ess_factor: float,
     *,
     forms: Sequence[FormStats] = (),
+    pair: Sequence[str] = PAIR,
 ) -> str:
-    """The overall verdict's reason in one sentence (what failed is listed by :func:`failure_lines`)."""
+    """The overall verdict's reason in one sentence (what failed is listed by :func:`failure_lines`); ``ratio`` is
+    ``pair[1]`` ÷ ``pair[0]``, the fastest passing form and its runner-up."""
     names = ", ".join(s.sampler for s in samplers)
     every = "with every sampler" if len(samplers) > 1 else f"with {names}"
     mean = " (geometric mean over samplers)" if len(samplers) > 1 else ""
@@ -507,16 +523,23 @@ def overall_reason(
             "No form passes with every sampler, but each passes with some: choose the sampler first "
             "(per sampler, below)."
         )
+    both = _both(len(everywhere)).capitalize()
+    if pick == EITHER and len(everywhere) > 2:
+        return (
+            f"{both} pass {every}; the two fastest, the {FORM_NAMES[pair[0]]} and the {FORM_NAMES[pair[1]]} form, "
+            f"have median ESS(σ_b) per second within {ess_factor:g}× of each other ({ratio_text(ratio, pair)}{mean})."
+        )
     if pick == EITHER:
         return (
-            f"Both forms pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
-            f"({ratio_text(ratio)}{mean})."
+            f"{both} pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
+            f"({ratio_text(ratio, pair)}{mean})."
         )
     if len(everywhere) == 1:
         return f"Only the {FORM_NAMES[pick]} form passes {every}."
+    other = "the other" if len(everywhere) == 2 else f"the runner-up, the {FORM_NAMES[_other(pair, pick)]} form"
     return (
-        f"Both forms pass {every}; the {FORM_NAMES[pick]} form gives {lead(ratio)}× the median "
-        f"ESS(σ_b) per second of the other{mean}, beyond the {ess_factor:g}× of 'either'."
+        f"{both} pass {every}; the {FORM_NAMES[pick]} form gives {lead(ratio)}× the median "
+        f"ESS(σ_b) per second of {other}{mean}, beyond the {ess_factor:g}× of 'either'."
     )
 
 
@@ -630,8 +653,9 @@ def table_rows(verdict: Verdict) -> list[dict[str, str]]:
                 "median divergences": _cell(f.median_divergences, "g"),
                 "median ESS_bulk(σ_b)": _cell(f.median_ess_bulk_sigma_b, ".0f"),
                 "median ESS(σ_b)/s, clean seeds": _cell(f.median_ess_per_s),
-                "ESS ratio": ratio_text(s.ratio_ess),
-                "ESS/s ratio": ratio_text(s.ratio_ess_per_s) + ratio_interval_text(s.ratio_interval, s.ratio_ess_per_s),
+                "ESS ratio": ratio_text(s.ratio_ess, s.compared),
+                "ESS/s ratio": ratio_text(s.ratio_ess_per_s, s.compared)
+                + ratio_interval_text(s.ratio_interval, s.ratio_ess_per_s),
                 "E[σ_b] over seeds, mean ± sd": f"{_cell(f.mean_sigma_b)} ± {num(f.sd_sigma_b, 2)}",
                 "bias tests": bias,
                 "passes": "yes" if f.passes else "no",

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# One colour per model form, in every figure.
-FORM_COLORS = {"centered": "#c0392b", "noncentered": "#2471a3"}
+from ..forms import FORMS
+
+# One colour per model form, in every figure (funnel.forms).
+FORM_COLORS = {name: form.color for name, form in FORMS.items()}
 OTHER_COLOR = "#34495e"
 DIVERGENT_COLOR = "#e31a1c"
 NEUTRAL_COLOR = "#7f8c8d"
