@@ -281,6 +281,9 @@ def _python(code: str, *args: str, argv0: str | None = None, **popen) -> subproc
     cmd = [sys.executable, "-c", code, *args]
     if argv0:  # bash's exec -a gives the process another argv[0], as Snakemake's own is "snakemake"
         cmd = ["bash", "-c", f'exec -a {argv0} "$0" "$@"', *cmd]
+    # SIGINT at its default in the child, as a shell's foreground job has it: a pytest-xdist worker
+    # ignores SIGINT, and a process started with it ignored keeps ignoring it (POSIX).
+    popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.Popen(cmd, env=env, text=True, **popen)
 
 
