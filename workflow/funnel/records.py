@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .models import HYPERPARAMETERS
@@ -178,7 +179,7 @@ def form_fields_of(attrs: Mapping[str, Any]) -> dict[str, Any]:
     for f in form_fields(attrs.get("model")):
         if f.name in attrs:
             value = attrs[f.name]
-            out[f.name] = int(value) if float(value).is_integer() and f.name.startswith("centered_") else float(value)
+            out[f.name] = int(value) if isinstance(value, (int, np.integer)) else float(value)  # counts stay counts
     return out
 
 

@@ -646,12 +646,13 @@ def _speed(form: FormStats) -> float:
 
 
 def _comparison(
-    by_model: Mapping[str, FormStats], by_rows: Mapping[str, pd.DataFrame], pair: Sequence[str], rule: Rule
-) -> tuple[float, float, list[float], tuple[np.ndarray, np.ndarray] | None]:
-    """ESS ratio, ESS/s ratio (``pair[1]`` ÷ ``pair[0]``), its bootstrap interval and the clean seeds' rates."""
+    by_model: Mapping[str, FormStats], by_rows: Mapping[str, pd.DataFrame], pair: Sequence[str]
+) -> tuple[float, float, tuple[np.ndarray, np.ndarray] | None]:
+    """ESS ratio, ESS/s ratio (``pair[1]`` ÷ ``pair[0]``) and the clean seeds' rates its interval is drawn from
+    (None when a form of the pair was not fitted)."""
     first, second = by_model.get(pair[0]), by_model.get(pair[1])
     if not (first and second):
-        return math.nan, math.nan, [math.nan, math.nan], None
+        return math.nan, math.nan, None
     ratio_ess = _ratio(second.median_ess_bulk_sigma_b, first.median_ess_bulk_sigma_b)
     ratio = _ratio(second.median_ess_per_s, first.median_ess_per_s)
     if not np.isfinite(ratio):
@@ -659,7 +660,7 @@ def _comparison(
         # is for reading only (no interval).
         ratio = _ratio(second.median_ess_per_s_ran, first.median_ess_per_s_ran)
     rates = (_clean_rates(by_rows[pair[0]]), _clean_rates(by_rows[pair[1]]))
-    return ratio_ess, ratio, bootstrap_ratio([rates], rule), rates
+    return ratio_ess, ratio, rates
 
 
 def compute_verdict(
@@ -712,7 +713,8 @@ def compute_verdict(
         passing = [m for m, f in by_model.items() if f.passes]
         speeds = {m: _speed(f) for m, f in by_model.items()}
         pair = compared_pair(speeds, passing)
-        ratio_ess, ratio, interval, _ = _comparison(by_model, by_rows, pair, rule)
+        ratio_ess, ratio, rates = _comparison(by_model, by_rows, pair)
+        interval = bootstrap_ratio([rates], rule) if rates is not None else [math.nan, math.nan]
         pick = _pick(passing, ratio, ess_factor, interval, pair)
         reason = words.sampler_reason(pick, by_model, ratio, ess_factor, pair)
         if len(passing) >= 2:  # the speed decided: its interval is part of the reason
@@ -729,7 +731,7 @@ def compute_verdict(
     pair = compared_pair(speeds, candidates)
     ratios: list[float] = []
     for by_model, by_rows in per_sampler.values():
-        _, ratio, _, rates = _comparison(by_model, by_rows, pair, rule)
+        _, ratio, rates = _comparison(by_model, by_rows, pair)
         if np.isfinite(ratio):
             ratios.append(ratio)
             if rates is not None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .escape import html_text
-from .forms import FORMS as REGISTRY
+from .forms import form as registered_form
 from .models import FORM_NAMES
 from .notebook import num
 from .prose import plural
@@ -447,8 +447,8 @@ def lead(ratio: float) -> str:
 
 
 def headline(recommendation: str) -> str:
-    if recommendation in REGISTRY:
-        return REGISTRY[recommendation].headline
+    if recommendation in FORMS:
+        return registered_form(recommendation).headline
     return {EITHER: "Either form", NEITHER: "Neither form passes"}[recommendation]
 
 
