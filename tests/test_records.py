@@ -92,3 +92,16 @@ def test_each_module_imports_alone(module):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     proc = subprocess.run([sys.executable, "-c", f"import funnel.{module}"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_speed_columns_are_each_scales_ess_per_second_and_their_minimum():
+    record = fit_diagnostics(fake_trace(2), "BETA")
+    seconds = record["sampling_seconds"]
+    rates = [record[R.ess_column("bulk", s)] / seconds for s in R.GROUP_SCALES]
+    assert [record[R.per_s_column(s)] for s in R.GROUP_SCALES] == pytest.approx(rates)
+    assert record[R.SLOWEST_SCALE_PER_S] == pytest.approx(min(rates))
+    assert record["ess_bulk_sigma_b_per_s"] == pytest.approx(rates[1])  # kept: tables and notebooks read it
+    assert R.scale_speeds({**record, "sampling_seconds": 0.0})[R.SLOWEST_SCALE_PER_S] is None
+    assert R.scale_speeds({**record, "ess_bulk_sigma_a": None})[R.SLOWEST_SCALE_PER_S] is None
+    table = R.with_scale_speeds(pd.DataFrame([record]).drop(columns=[R.SLOWEST_SCALE_PER_S]))
+    assert table[R.SLOWEST_SCALE_PER_S].iloc[0] == pytest.approx(min(rates))

@@ -172,7 +172,7 @@ def test_sleepstudy_shaped_table_recommends_the_centered_form():
         assert not s.between.significant()
     assert v.ratio_ess_per_s == pytest.approx(1 / 2.8)
     assert all(f.passes and f.median_divergences == 0 for f in v.forms)
-    assert "2.8× the median ESS(σ_b) per second" in v.reason
+    assert "2.8× the median ESS per second of the slowest group-level scale" in v.reason
     assert T.ratio_text(v.ratio_ess_per_s) == "2.8× centered"
 
 
@@ -201,7 +201,7 @@ def test_either_when_both_pass_and_their_ess_per_second_are_within_the_factor(sp
     assert v.recommendation == expected, v.reason
     assert v.ratio_ess_per_s == pytest.approx(speedup)
     if expected == V.EITHER:
-        assert v.reason.startswith("Both forms pass with every sampler, and their median ESS(σ_b) per second")
+        assert v.reason.startswith("Both forms pass with every sampler, and their median ESS per second of the slowest")
 
 
 def test_samplers_that_prefer_opposite_forms_give_either_overall():
@@ -510,3 +510,49 @@ def test_two_forms_keep_their_json_exactly():
     """The verdict over the two whole forms has no 'compared' key: its JSON is what it was before the registry."""
     data = V.compute_verdict(radon_like(), REF).to_dict()
     assert "compared" not in data and all("compared" not in s for s in data["samplers"])
+
+
+# --------------------------------------------------------------------------- the speed: the slowest group-level scale
+def scales_table(sigma_a_ess_nc: float) -> pd.DataFrame:
+    """Two clean forms, 8 seeds × 2 samplers, as the diagnostics write them (ESS of σ_a and σ_b, sampling seconds,
+    the per-second columns from funnel.records.scale_speeds). Centered: σ_a and σ_b both 1000 ESS in 10 s;
+    non-centered: σ_b 3000 ESS in 10 s (3× the centered σ_b), σ_a ``sigma_a_ess_nc``."""
+    from funnel import records as R
+
+    out = []
+    for sampler in ("pymc", "nutpie"):
+        for model, ess_a, ess_b in (("centered", 1000.0, 1000.0), ("noncentered", sigma_a_ess_nc, 3000.0)):
+            jitter = np.linspace(0.95, 1.05, 8)
+            for row, k in zip(rows(sampler, model, divergences=0, ess=1000, ess_per_s=100.0, means=[0.3] * 8), jitter):
+                row.update(ess_bulk_sigma_a=ess_a * k, ess_bulk_sigma_b=ess_b * k, sampling_seconds=10.0)
+                del row["ess_bulk_sigma_b_per_s"]
+                row.update(R.scale_speeds(row))
+                out.append(row)
+    return pd.DataFrame(out)
+
+
+def test_the_speed_is_the_slowest_scale_so_a_form_slow_on_sigma_a_loses():
+    """The non-centered form has 3× the centered σ_b ESS/s; by σ_b alone it would be recommended. Its σ_a mixes at
+    half the centered σ_a's rate, so its slowest scale is 2× slower: the centered form wins, by 2×, not 1/3."""
+    from funnel import records as R
+    from funnel.verdict_rule import SPEED
+
+    assert SPEED == R.SLOWEST_SCALE_PER_S == "ess_bulk_scales_min_per_s"
+    fast_a = scales_table(sigma_a_ess_nc=5000.0)  # σ_a mixes well: σ_b is each form's slowest scale
+    v = V.compute_verdict(fast_a)
+    assert v.recommendation == "noncentered" and v.ratio_ess_per_s == pytest.approx(3.0), v.reason
+    slow_a = scales_table(sigma_a_ess_nc=500.0)
+    by_sigma_b = slow_a.groupby("model")["ess_bulk_sigma_b_per_s"].median()
+    assert by_sigma_b["noncentered"] / by_sigma_b["centered"] == pytest.approx(3.0)  # σ_b alone: non-centered
+    v = V.compute_verdict(slow_a)
+    assert v.recommendation == "centered", v.reason
+    assert v.ratio_ess_per_s == pytest.approx(0.5) and v.ratio_interval[1] < 1 / V.ESS_FACTOR
+    assert "ESS per second of the slowest group-level scale" in v.reason
+    assert v.form("pymc", "noncentered").median_ess_per_s == pytest.approx(50.0)
+    # A table written before the column existed: the verdict computes it from the scales' ESS and the seconds.
+    old = slow_a.drop(columns=[R.SLOWEST_SCALE_PER_S, R.per_s_column("sigma_a"), R.per_s_column("sigma_b")])
+    again = V.compute_verdict(old)
+    assert (again.recommendation, again.ratio_ess_per_s) == (v.recommendation, v.ratio_ess_per_s)
+    assert again.ratio_interval == v.ratio_interval
+    with pytest.raises(ValueError, match="no ESS per second of any group-level scale"):
+        V.compute_verdict(old.drop(columns=["sampling_seconds"]))

@@ -109,8 +109,7 @@ def fit_diagnostics(
     row["compile_seconds"] = float(attrs.get("compile_seconds", np.nan))
     row["sampling_seconds"] = float(attrs.get("sampling_seconds", np.nan))
     row["import_seconds"] = float(attrs.get("import_seconds", np.nan))
-    seconds = row["sampling_seconds"]
-    row["ess_bulk_sigma_b_per_s"] = row["ess_bulk_sigma_b"] / seconds if seconds and seconds > 0 else None
+    row.update(R.scale_speeds(row))  # the ESS/s of σ_a, of σ_b and of the slowest of them (the verdict's speed)
     row["n_draws_total"] = int(n_chains * n_draws)
     row.update(R.form_fields_of(attrs))
 
@@ -134,6 +133,7 @@ SUMMARY_METRICS = (
     "mcse_mean_sigma_b",
     "sampling_seconds",
     "ess_bulk_sigma_b_per_s",
+    R.SLOWEST_SCALE_PER_S,
 )
 # Bias against the reference run, in MCSE units (present when the reference is enabled).
 Z_METRICS = R.Z_COLUMNS
@@ -209,6 +209,7 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "E[σ_b]": [cell(r, "mean_sigma_b", ".3f") for _, r in summary.iterrows()],
             "sampling s": [cell(r, "sampling_seconds", ".1f") for _, r in summary.iterrows()],
             "ESS(σ_b)/s": [cell(r, "ess_bulk_sigma_b_per_s", ".1f") for _, r in summary.iterrows()],
+            "ESS/s slowest scale": [cell(r, R.SLOWEST_SCALE_PER_S, ".1f") for _, r in summary.iterrows()],
         }
     )
     if "failed" in summary.columns and summary["failed"].sum() > 0:

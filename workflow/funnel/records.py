@@ -138,6 +138,61 @@ def z_column(estimand: str) -> str:
 Z_COLUMNS = tuple(z_column(e) for e in SCALE_ESTIMANDS["sigma_b"])
 
 
+#: The group-level scales: the verdict's speed is the per-second bulk ESS of the slowest-mixing of them.
+GROUP_SCALES = ("sigma_a", "sigma_b")
+#: Each fit's slowest group-level scale's bulk ESS per second of sampling (the verdict's speed criterion).
+SLOWEST_SCALE_PER_S = "ess_bulk_scales_min_per_s"
+
+
+def per_s_column(label: str) -> str:
+    """A scalar's bulk ESS per second of sampling: 'ess_bulk_<label>_per_s'."""
+    return f"ess_bulk_{label}_per_s"
+
+
+def _rate(ess: Any, seconds: Any) -> float | None:
+    """ESS per second; None when either is missing or not a positive finite number."""
+    try:
+        ess, seconds = float(ess), float(seconds)
+    except (TypeError, ValueError):
+        return None
+    return ess / seconds if np.isfinite(ess) and np.isfinite(seconds) and seconds > 0 else None
+
+
+def scale_speeds(record: Mapping[str, Any]) -> dict[str, float | None]:
+    """A record's per-second bulk ESS of every group-level scale (:data:`GROUP_SCALES`) and of the slowest of them
+    (:data:`SLOWEST_SCALE_PER_S`: None when any scale's is undefined), from ``ess_bulk_<scale>`` and
+    ``sampling_seconds``."""
+    rates = {
+        per_s_column(s): _rate(record.get(ess_column("bulk", s)), record.get("sampling_seconds")) for s in GROUP_SCALES
+    }
+    values = list(rates.values())
+    return {**rates, SLOWEST_SCALE_PER_S: None if None in values else min(values)}
+
+
+def with_scale_speeds(fits: pd.DataFrame) -> pd.DataFrame:
+    """A fits table with :data:`SLOWEST_SCALE_PER_S`, as read from it or, for a table written before the column
+    existed, computed: per scale its ``ess_bulk_<scale>_per_s`` column, else ``ess_bulk_<scale>`` ÷
+    ``sampling_seconds``; the minimum over the scales the table has (a table with σ_b's alone: σ_b's)."""
+    if SLOWEST_SCALE_PER_S in fits.columns:
+        return fits
+    rates = []
+    seconds = pd.to_numeric(fits["sampling_seconds"], errors="coerce") if "sampling_seconds" in fits else None
+    for scale in GROUP_SCALES:
+        if per_s_column(scale) in fits.columns:
+            rates.append(pd.to_numeric(fits[per_s_column(scale)], errors="coerce"))
+        elif ess_column("bulk", scale) in fits.columns and seconds is not None:
+            rate = pd.to_numeric(fits[ess_column("bulk", scale)], errors="coerce") / seconds.where(seconds > 0)
+            rates.append(rate)
+    if not rates:
+        raise ValueError(
+            f"the fits table has no ESS per second of any group-level scale ({', '.join(GROUP_SCALES)}): it needs "
+            f"{SLOWEST_SCALE_PER_S}, or ess_bulk_<scale> and sampling_seconds; rerun the aggregate rule to rewrite it"
+        )
+    out = fits.copy()
+    out[SLOWEST_SCALE_PER_S] = pd.concat(rates, axis=1).min(axis=1, skipna=False)
+    return out
+
+
 def below_column(sigma_b_small: float) -> str:
     """P(σ_b < sigma_b_small), the share of draws in the funnel's neck: 'p_sigma_b_below_0.1'."""
     return f"p_sigma_b_below_{sigma_b_small:g}"
@@ -236,7 +291,11 @@ def fields(
         Field("compile_seconds", float, "compile time"),
         Field("sampling_seconds", float, "sampling time"),
         Field("import_seconds", float, "import time of the job"),
-        Field("ess_bulk_sigma_b_per_s", OPTIONAL_NUMBER, "bulk ESS of σ_b per second of sampling"),
+        *(
+            Field(per_s_column(scale), OPTIONAL_NUMBER, f"bulk ESS of {scale} per second of sampling")
+            for scale in GROUP_SCALES
+        ),
+        Field(SLOWEST_SCALE_PER_S, OPTIONAL_NUMBER, "bulk ESS per second of the slowest group-level scale (min)"),
         Field("n_draws_total", int, "chains × draws"),
         *form_fields(model),
         *(Field(check.column, bool, f"passes the {check.name} check") for check in CHECKS),

@@ -39,8 +39,10 @@ The tests, once:
 - **Without a (usable) reference**: Welch's t test of E[σ_b] between the two forms, per sampler, at
   ``alpha``; a difference is charged to the form that fails its checks, and when both pass them neither
   passes (the reference run would say which is off).
-- **Speed.** The median ESS(σ_b) per second over each form's *clean* seeds (an unclean seed's ESS is not
-  to be trusted, and a form is not faster for its failures), the ratio non-centered ÷ centered, and a
+- **Speed.** Each seed's bulk ESS per second of sampling of its slowest-mixing group-level scale (the smaller
+  of σ_a's and σ_b's: a form is as slow as its worst-mixing scale), its median over each form's *clean* seeds
+  (an unclean seed's ESS is not to be trusted, and a form is not faster for its failures), the ratio of the
+  fastest passing form to the runner-up (with the two whole forms: non-centered ÷ centered), and a
   percentile bootstrap interval of it (``bootstrap`` resamples of each form's clean seeds with replacement,
   from the fixed ``bootstrap_seed``: the same table gives the same interval). One form is preferred only
   when the whole interval lies beyond the ``ess_factor`` band; an interval that reaches into the band is
@@ -148,7 +150,7 @@ class FormStats:
     share_pass: float
     median_divergences: float
     median_ess_bulk_sigma_b: float
-    median_ess_per_s: float  # over the seeds that pass every check (nan when none does)
+    median_ess_per_s: float  # the speed (SPEED: the slowest scale's ESS/s) over the clean seeds (nan when none is)
     mean_sigma_b: float  # mean over seeds of E[σ_b]
     sd_sigma_b: float  # standard deviation over seeds of E[σ_b]
     failed_checks: dict[str, int]  # check -> seeds (that ran) failing it
@@ -169,7 +171,7 @@ class SamplerVerdict:
     recommendation: str
     reason: str
     ratio_ess: float  # median ESS_bulk(σ_b), non-centered ÷ centered
-    ratio_ess_per_s: float  # median ESS(σ_b)/s over clean seeds, non-centered ÷ centered (a form without any:
+    ratio_ess_per_s: float  # median speed (SPEED) over clean seeds, compared[1] ÷ compared[0] (a form without any:
     # over the seeds that ran, for reading only)
     between: BiasTest | None  # Welch's test between the forms (no usable reference run)
     ratio_interval: list[float] = field(default_factory=lambda: [math.nan, math.nan])  # bootstrap, rule.interval
@@ -422,7 +424,7 @@ def _tests_of(tests: Sequence[EstimandTests]) -> list[BiasTest | ZTest]:
 
 # ------------------------------------------------------------------ the ESS/s ratio and its interval
 def _clean_rates(group: pd.DataFrame) -> np.ndarray:
-    """ESS(σ_b)/s of the seeds that pass every check (finite and positive)."""
+    """The speed (:data:`SPEED`) of the seeds that pass every check (finite and positive)."""
     rates = group.loc[group[_CLEAN], SPEED].to_numpy(float)
     return rates[np.isfinite(rates) & (rates > 0)]
 
@@ -503,8 +505,10 @@ _NUMBERS = ("divergences", "ess_bulk_sigma_b", SPEED, "mean_sigma_b", "mcse_mean
 
 def _prepared(fits: pd.DataFrame) -> pd.DataFrame:
     """The table read once: pass columns as booleans (:func:`funnel.records.truthy`), whether each fit ran and is
-    clean, sampler and model as text, the numbers as numbers (anything else as NaN)."""
-    out = fits.copy()
+    clean, sampler and model as text, the numbers as numbers (anything else as NaN); the speed (:data:`SPEED`)
+    computed from the scales' ESS and the sampling time when the table predates its column
+    (:func:`funnel.records.with_scale_speeds`)."""
+    out = R.with_scale_speeds(fits.copy())
     out["sampler"], out["model"] = out["sampler"].astype(str), out["model"].astype(str)
     for column in R.PASS_COLUMNS:
         if column in out.columns:

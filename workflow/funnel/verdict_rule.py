@@ -14,8 +14,10 @@ for the docs). In short, with one sampler a form **passes** when
    reference: Welch's t test of E[σ_b] between the two forms at ``alpha``. With fewer than two seeds only the
    checks count;
 
-then one passing form is recommended; two are compared by their median ESS(σ_b) per second over the
-seeds that pass their checks, with a bootstrap interval over seeds (level ``interval``, ``bootstrap``
+then one passing form is recommended; two or more are compared by their speed, the median over the seeds
+that pass their checks of the bulk ESS per second of sampling of the slowest-mixing group-level scale (each
+seed's smaller of σ_a's and σ_b's, :data:`SPEED`): the fastest against the runner-up, with a bootstrap interval
+over seeds (level ``interval``, ``bootstrap``
 resamples from the fixed ``bootstrap_seed``): a form is preferred only when the whole interval lies
 beyond the ``ess_factor`` band, else "either"; none: "neither passes". Across samplers the same applies to
 "passes with every sampler", the speed compared by the geometric mean over samplers of the per-sampler
@@ -27,15 +29,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .models import MODELS
+from .records import SLOWEST_SCALE_PER_S
 
 #: The forms the verdict compares (every registered one, funnel.forms), and its two other outcomes.
 FORMS = MODELS
 #: The two whole forms: what the ratios compare when no other form is fitted (non-centered ÷ centered).
 PAIR = ("centered", "noncentered")
-#: The speed criterion, stated once: each seed's bulk ESS of σ_b per second of sampling (records column), its
-#: median over a form's clean seeds; among passing forms the fastest on it wins, by the ratio to the runner-up.
-SPEED = "ess_bulk_sigma_b_per_s"
-SPEED_TEXT = "median ESS(σ_b) per second of sampling over the seeds that pass every check"
+#: The speed criterion, stated once: each seed's bulk ESS per second of sampling of its slowest-mixing group-level
+#: scale (records column: the smaller of σ_a's and σ_b's), its median over a form's clean seeds; among passing forms
+#: the fastest on it wins, by the ratio to the runner-up. A form is as slow as its worst-mixing scale: σ_b is the
+#: funnel's neck on some data, σ_a (the intercepts' scale) on others.
+SPEED = SLOWEST_SCALE_PER_S
+#: Its name in a sentence, and in full.
+SPEED_NAME = "ESS per second of the slowest group-level scale"
+SPEED_TEXT = (
+    "median, over the seeds that pass every check, of the bulk ESS per second of sampling of the slowest-mixing "
+    "group-level scale (each seed's smaller of σ_a's and σ_b's)"
+)
 EITHER = "either"
 NEITHER = "neither passes"
 RECOMMENDATIONS = (*FORMS, EITHER, NEITHER)
@@ -51,7 +61,7 @@ class Rule:
     ``checks_alpha``   a form fails its checks when its clean seeds fall significantly below ``pass_share``
                        (one-sided exact binomial test at this level), or none is clean;
     ``alpha``          the family-wise level of a form's bias tests (Bonferroni over them);
-    ``ess_factor``     two passing forms whose ESS(σ_b)/s are within this factor of each other: "either";
+    ``ess_factor``     two passing forms whose speeds (:data:`SPEED`) are within this factor of each other: "either";
     ``interval``       the level of the bootstrap interval of the ESS/s ratio;
     ``bootstrap``      its resamples over seeds; ``bootstrap_seed`` its fixed random seed.
     """

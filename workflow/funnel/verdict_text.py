@@ -20,7 +20,7 @@ from .models import FORM_NAMES
 from .notebook import num
 from .prose import plural
 from .records import CHECKS, SIGMA_B, ran_ok, z_column
-from .verdict_rule import EITHER, FORMS, NEITHER, PAIR, REJECTED, RULE, Rule
+from .verdict_rule import EITHER, FORMS, NEITHER, PAIR, REJECTED, RULE, SPEED_NAME, SPEED_TEXT, Rule
 
 if TYPE_CHECKING:
     from .advice import Remedy
@@ -44,8 +44,9 @@ def rule_text(rule: Rule = RULE) -> str:
         f"unless a bias test rejects at {rule.alpha:g} (family-wise): against the reference run, the t test of the "
         f"seeds' mean and the χ² test of their z-scores for E[σ], E[log σ] and P(σ in the neck) of σ_b and σ_a; "
         f"without one, Welch's t test of E[σ_b] between the forms. The form that passes with every sampler is "
-        f"recommended; if both do, the one with the higher median ESS(σ_b) per second over clean seeds when the "
-        f"ratio's {rule.interval:.0%} bootstrap interval lies beyond {rule.ess_factor:g}×, else either; if none "
+        f"recommended; if several do, the fastest by the median {SPEED_NAME} (σ_a or σ_b, whichever mixes worse) "
+        f"over clean seeds when its ratio to the runner-up has a {rule.interval:.0%} bootstrap interval beyond "
+        f"{rule.ess_factor:g}×, else either; if none "
         "does, the form that passes with some sampler, named with it."
     )
 
@@ -85,10 +86,11 @@ def rule_markdown(rule: Rule = RULE) -> str:
             "per-fit z-scores (below). Without a usable one: Welch's t test of E[σ_b] between the forms. With "
             "fewer than two seeds only the checks count.",
             "",
-            "If exactly one form passes, use it; if both pass, compare their median ESS(σ_b) per second of "
-            "sampling over the seeds that pass every check: the form that leads is recommended only when the "
-            f"ratio's {rule.interval:.0%} bootstrap interval over seeds ({rule.bootstrap} resamples, fixed seed "
-            f"{rule.bootstrap_seed}) lies wholly beyond {rule.ess_factor:g}×; otherwise **either**. If none passes, "
+            "If exactly one form passes, use it; if two or more pass, compare their speed: the "
+            f"{SPEED_TEXT}. A form is as slow as its worst-mixing scale (σ_b is the funnel's neck on some data, "
+            "σ_a on others). The fastest form is recommended only when its ratio to the runner-up has its "
+            f"{rule.interval:.0%} bootstrap interval over seeds ({rule.bootstrap} resamples, fixed seed "
+            f"{rule.bootstrap_seed}) wholly beyond {rule.ess_factor:g}×; otherwise **either**. If none passes, "
             "**neither passes**, and the verdict says what failed.",
             "",
             'Across samplers the same applies to "passes with every sampler", and the speed comparison uses the '
@@ -190,7 +192,7 @@ def interval_clause(
         lo, hi = 1 / hi, 1 / lo
     span = f"{num(lo, 2)}–{num(hi, 2)} ({leader}; the band of 'either' is up to {rule.ess_factor:g})"
     if sentence:
-        return f" The {rule.interval:.0%} bootstrap interval over seeds of the ESS(σ_b)/s ratio: {span}."
+        return f" The {rule.interval:.0%} bootstrap interval over seeds of the ratio of the {SPEED_NAME}: {span}."
     return f"; {rule.interval:.0%} bootstrap interval {span}"
 
 
@@ -475,9 +477,9 @@ def sampler_reason(
         return f"only the {FORM_NAMES[pick]} form passes ({'; '.join(failing)})"
     both = _both(len([f for f in forms.values() if f.passes]))
     if pick == EITHER:
-        return f"{both} pass; median ESS(σ_b)/s within {ess_factor:g}× ({ratio_text(ratio, pair)})"
+        return f"{both} pass; median {SPEED_NAME} within {ess_factor:g}× ({ratio_text(ratio, pair)})"
     other = "the other's" if both == "both forms" else f"the runner-up's ({FORM_NAMES[_other(pair, pick)]})"
-    return f"{both} pass; the {FORM_NAMES[pick]} form's median ESS(σ_b)/s is {lead(ratio)}× {other}"
+    return f"{both} pass; the {FORM_NAMES[pick]} form's median {SPEED_NAME} is {lead(ratio)}× {other}"
 
 
 def _other(pair: Sequence[str], pick: str) -> str:
@@ -527,11 +529,11 @@ def overall_reason(
     if pick == EITHER and len(everywhere) > 2:
         return (
             f"{both} pass {every}; the two fastest, the {FORM_NAMES[pair[0]]} and the {FORM_NAMES[pair[1]]} form, "
-            f"have median ESS(σ_b) per second within {ess_factor:g}× of each other ({ratio_text(ratio, pair)}{mean})."
+            f"have median {SPEED_NAME} within {ess_factor:g}× of each other ({ratio_text(ratio, pair)}{mean})."
         )
     if pick == EITHER:
         return (
-            f"{both} pass {every}, and their median ESS(σ_b) per second are within {ess_factor:g}× of each other "
+            f"{both} pass {every}, and their median {SPEED_NAME} are within {ess_factor:g}× of each other "
             f"({ratio_text(ratio, pair)}{mean})."
         )
     if len(everywhere) == 1:
@@ -539,7 +541,7 @@ def overall_reason(
     other = "the other" if len(everywhere) == 2 else f"the runner-up, the {FORM_NAMES[_other(pair, pick)]} form"
     return (
         f"{both} pass {every}; the {FORM_NAMES[pick]} form gives {lead(ratio)}× the median "
-        f"ESS(σ_b) per second of {other}{mean}, beyond the {ess_factor:g}× of 'either'."
+        f"{SPEED_NAME} of {other}{mean}, beyond the {ess_factor:g}× of 'either'."
     )
 
 
@@ -652,7 +654,7 @@ def table_rows(verdict: Verdict) -> list[dict[str, str]]:
                 "seeds passing every check": f"{f.passing}/{f.seeds} ({f.share_pass:.0%})",
                 "median divergences": _cell(f.median_divergences, "g"),
                 "median ESS_bulk(σ_b)": _cell(f.median_ess_bulk_sigma_b, ".0f"),
-                "median ESS(σ_b)/s, clean seeds": _cell(f.median_ess_per_s),
+                "median ESS/s of the slowest scale, clean seeds": _cell(f.median_ess_per_s),
                 "ESS ratio": ratio_text(s.ratio_ess, s.compared),
                 "ESS/s ratio": ratio_text(s.ratio_ess_per_s, s.compared)
                 + ratio_interval_text(s.ratio_interval, s.ratio_ess_per_s),
@@ -755,9 +757,9 @@ def verdict_html(
             parts.append("</tr>")
         parts.append("</tbody></table>")
         parts.append(
-            "<p class='note'>Medians over the seeds whose fit ran (ESS of σ_b per second: over the seeds that pass "
-            "every check); the ratios compare the two forms' medians, named after the form that leads, the ESS/s "
-            "ratio with its bootstrap interval over seeds.</p>"
+            "<p class='note'>Medians over the seeds whose fit ran (the ESS per second of the slowest group-level "
+            "scale, σ_a or σ_b per seed: over the seeds that pass every check); the ratios compare the two forms' "
+            "medians, named after the form that leads, the ESS/s ratio with its bootstrap interval over seeds.</p>"
         )
     intro, *per_group = bias_lines(v)
     parts.append(f"<p class='bias'>{_md_inline(intro)}</p>")
