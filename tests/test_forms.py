@@ -243,3 +243,75 @@ def test_the_partial_forms_store_key_holds_its_rule_and_the_whole_forms_keys_are
     assert before["form_rule"]["slope"] == 4.0 and before["form_rule"]["intercept"] == 1.0
     monkeypatch.setattr(partial, "SLOPE_THRESHOLD", 2.0)
     assert key("partial") != before  # a changed rule refits instead of reusing the old draws
+
+
+def test_the_sbc_and_map_store_keys_hold_the_partial_rule_and_the_whole_forms_keys_are_unchanged(monkeypatch, tmp_path):
+    """funnel.forms.rule_key is the one helper every form-specific store key adds: the fit's, the SBC record's and
+    the MAP point's. A changed partial threshold changes the partial form's keys; the whole forms' keys are
+    byte-identical to those before forms had rules (pinned: existing stores stay valid)."""
+    from funnel import partial
+    from funnel.batch import MapBatch
+    from funnel.fitting import FitSettings
+    from funnel.forms import rule_key
+    from funnel.sbc import SBCSettings
+    from funnel.store import fit_key
+
+    def sbc_key(model: str) -> str:
+        settings = FitSettings(sampler="pymc", model=model, chains=2, tune=100, draws=100, target_accept=0.9,
+                               priors="auto", backend="numba", threads=1)  # fmt: skip
+        parts = SBCSettings(dataset="toy", fit=settings).key_parts()
+        return fit_key({"table_sha256": "abc", **parts, "record_version": 1, "simulation": 3})
+
+    map_parts = {"kind": "map", "dataset": "d", "table_sha256": "abc", "priors": "blog", "seed": 0,
+                 "method": "L-BFGS-B", "versions": {"pymc": "x"}}  # fmt: skip
+
+    def map_keys() -> dict[str, str]:
+        outputs = {m: tmp_path / "map" / f"{m}.json" for m in NAMES}
+        return MapBatch(outputs=outputs, key_parts=map_parts, compute=lambda m: {}, log=lambda _: None).keys
+
+    # The whole forms: no rule, and the keys of before (computed with the code before rule_key).
+    assert rule_key("centered") == rule_key("noncentered") == rule_key("unknown") == {}
+    assert (sbc_key("centered"), sbc_key("noncentered")) == ("07be5647c0331627", "fb75f5038a606931")
+    before = map_keys()
+    assert (before["centered"], before["noncentered"]) == ("0299b54d941082fb", "8b791692755e2b40")
+    assert before["centered"] == fit_key({**map_parts, "model": "centered"})
+    # The partial form: its rule is in every key, and a changed threshold changes each.
+    assert rule_key("partial")["form_rule"]["intercept"] == partial.INTERCEPT_THRESHOLD
+    assert before["partial"] != fit_key({**map_parts, "model": "partial"})
+    sbc_partial = sbc_key("partial")
+    monkeypatch.setattr(partial, "INTERCEPT_THRESHOLD", 2.0)
+    assert sbc_key("partial") != sbc_partial
+    after = map_keys()
+    assert after["partial"] != before["partial"]
+    assert (sbc_key("centered"), after["centered"], after["noncentered"]) == (
+        "07be5647c0331627", before["centered"], before["noncentered"]
+    )  # fmt: skip
+
+
+def sleepstudy_shaped(seed: int = 4) -> ModelData:
+    """18 subjects × 10 days (x = 0..9), reaction-time scales (sleepstudy): every subject's data pin down both its
+    intercept and its slope, so the partial form's rule centers every subject."""
+    rng = np.random.default_rng(seed)
+    idx = np.repeat(np.arange(18), 10)
+    x = np.tile(np.arange(10.0), 18)
+    a, b = rng.normal(250.0, 25.0, 18), rng.normal(10.0, 6.0, 18)
+    y = a[idx] + b[idx] * x + rng.normal(0.0, 25.0, idx.size)
+    return ModelData("Subject", tuple(f"s{i}" for i in range(18)), idx, x, y, dataset="sleep")
+
+
+def test_where_the_rule_centers_every_group_the_partial_form_is_the_centered_model():
+    """As on sleepstudy: the rule centers all 18 subjects (both effects), and build_model(..., 'partial') with the
+    rule's own centering (no centering handed in) has the centered model's free variables and log density. So a
+    partial fit there samples exactly the centered model (bench/forms_bench.py's identical draws)."""
+    data = sleepstudy_shaped()
+    masks, record = partial_centering(data)
+    assert masks["a"].all() and masks["b"].all() and (record["centered_a"], record["centered_b"]) == (18, 18)
+    model = build_model(data, "partial", "auto")
+    centered = build_model(data, "centered", "auto")
+    assert [rv.name for rv in model.free_RVs] == [rv.name for rv in centered.free_RVs]
+    assert [v.name for v in model.value_vars] == [v.name for v in centered.value_vars]
+    logp, logp_c = model.compile_logp(), centered.compile_logp()
+    rng = np.random.default_rng(0)
+    for shift in (0.0, 0.3):  # the initial point and a random one near it
+        point = {k: v + shift * rng.normal(size=np.shape(v)) for k, v in centered.initial_point().items()}
+        assert float(logp(point)) == pytest.approx(float(logp_c(point)), rel=1e-12)

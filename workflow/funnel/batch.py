@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .fitting import IncompleteFit, check_complete, check_trace_storage, write_trace
+from .forms import rule_key
 from .records import failed_checks
 from .store import STORE, Store, check_attrs, copy_out, fit_key, library_versions
 
@@ -447,7 +448,8 @@ class MapBatch(Batch):
         super().__init__(**kwargs)
         self.outputs = {model: Path(path) for model, path in outputs.items()}
         self.stores = {model: Store.beside(path, self.log) for model, path in self.outputs.items()}
-        self.keys = {model: fit_key({**key_parts, "model": model}) for model in outputs}
+        # A form with a rule (partial) keys its MAP by it too (funnel.forms.rule_key): its model depends on it.
+        self.keys = {model: fit_key({**key_parts, "model": model, **rule_key(model)}) for model in outputs}
         self._compute = compute
         self.seconds: dict[str, float] = {}
         for model, path in self.outputs.items():

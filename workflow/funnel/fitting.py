@@ -56,13 +56,12 @@ def check_complete(idata: Any, chains: int, draws: int) -> None:
 
 def settings_key(settings: FitSettings, dataset: str, table_sha256: str) -> dict[str, Any]:
     """The store-key parts of a fit: the data's bytes, every setting but threads, library versions."""
-    from .forms import FORMS
+    from .forms import rule_key
     from .store import library_versions
 
     parts = {k: v for k, v in asdict(settings).items() if k != "threads"}
     # A form whose centering follows a rule (partial) keys its entries by the rule too: a changed threshold refits.
-    rule = FORMS[settings.model].rule() if settings.model in FORMS else {}
-    extra = {"form_rule": rule} if rule else {}
+    extra = rule_key(settings.model)
     return {"dataset": dataset, "table_sha256": table_sha256, **parts, **extra, "versions": library_versions()}
 
 

@@ -145,6 +145,17 @@ def form(name: str) -> Form:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}") from None
 
 
+def rule_key(model: str) -> dict[str, Any]:
+    """The store-key part of a form's rule (:attr:`Form.rule`): ``{'form_rule': <its constants>}`` for a form whose
+    centering follows a rule (partial: a changed threshold recomputes its fits, MAP points and SBC records), ``{}``
+    for a whole form or an unregistered name (so their keys are what they were before forms had rules). Every store
+    key of a form-specific entry adds it (funnel.fitting.settings_key, funnel.sbc.SBCSettings.key_parts,
+    funnel.batch.MapBatch)."""
+    registered = FORMS.get(model)
+    rule = dict(registered.rule()) if registered is not None else {}
+    return {"form_rule": rule} if rule else {}
+
+
 def split_text(record: Mapping[str, Any]) -> str:
     """A fit's split in a sentence (a leading space), from its record: '' for a whole form or a record without it."""
     registered = FORMS.get(str(record.get("model", "")))

@@ -452,9 +452,18 @@ class SBCSettings:
     thin: str | int = "ess"
 
     def key_parts(self) -> dict[str, Any]:
-        """Every setting that decides a record (not the threads) for the store's key."""
+        """Every setting that decides a record (not the threads) for the store's key; a form with a rule
+        (partial) adds it (:func:`funnel.forms.rule_key`)."""
+        from .forms import rule_key
+
         fit = {k: v for k, v in asdict(self.fit).items() if k != "threads"}
-        return {"dataset": self.dataset, **fit, "rank_draws": self.rank_draws, "thin": self.thin}
+        return {
+            "dataset": self.dataset,
+            **fit,
+            **rule_key(self.fit.model),
+            "rank_draws": self.rank_draws,
+            "thin": self.thin,
+        }
 
 
 def prior_warning(priors: str) -> str | None:
