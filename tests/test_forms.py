@@ -315,3 +315,32 @@ def test_where_the_rule_centers_every_group_the_partial_form_is_the_centered_mod
     for shift in (0.0, 0.3):  # the initial point and a random one near it
         point = {k: v + shift * rng.normal(size=np.shape(v)) for k, v in centered.initial_point().items()}
         assert float(logp(point)) == pytest.approx(float(logp_c(point)), rel=1e-12)
+
+
+def test_the_forms_bench_reports_identical_draws_and_the_max_abs_z_per_form():
+    """bench/forms_bench.py's tables from per-seed rows: the partial ÷ better-whole ratio says when the partial draws
+    equal the centered ones (timing only), and the max |z| per dataset × sampler × form is checked against 4."""
+    import importlib.util
+
+    import pandas as pd
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("forms_bench", ROOT / "bench" / "forms_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = []
+    for name, speed, same in (("centered", 100.0, np.nan), ("noncentered", 40.0, np.nan), ("partial", 90.0, 1.0)):
+        for seed, z in ((1, 0.5), (2, 4.5 if name == "noncentered" else 1.0)):
+            row = {"dataset": "sleep", "sampler": "nutpie", "form": name, "seed": seed}
+            row |= {f"ess_s_{h}": speed for h in (*bench.HYPERPARAMETERS, "slowest_scale")}
+            row |= {"same_draws_as_centered": same, "abs_z_sigma_b": z, "abs_z_log_sigma_b": 0.1, "abs_z_b[308]": 2.0}
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    (ratio,) = bench.ratios(table).to_dict("records")
+    assert ratio["ess_s_sigma_b"] == 0.9 and ratio["partial vs centered"].endswith("the ratio is timing only")
+    table.loc[table["form"].eq("partial") & table["seed"].eq(2), "same_draws_as_centered"] = 0.0
+    assert bench.ratios(table)["partial vs centered"].iloc[0] == "same draws as centered on 1 of 2 seeds"
+    z = bench.z_table(table)
+    assert list(z["all < 4"]) == [True, False, True]
+    assert z.loc[("sleep", "nutpie", "noncentered"), "max|z| E[σ_b]"] == 4.5
+    assert (z["max|z| tracked slope"] == 2.0).all()
