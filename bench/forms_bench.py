@@ -82,9 +82,10 @@ def load(name: str, where: Path) -> tuple[datasets.ModelData, str, str]:
     return datasets.load(table_path, provenance), spec["priors"], sha
 
 
-def reference_for(name: str, data: datasets.ModelData, priors: str, sha: str) -> dict[str, dict[str, float]] | None:
-    """The stored reference's estimands (E[σ_b], E[log σ_b], the tracked slope) when it is of this very table and
-    these priors; None otherwise (a z against another table's posterior means nothing), said on stderr."""
+def reference_for(name: str, priors: str, sha: str) -> tuple[dict[str, dict[str, float]], str] | None:
+    """The stored reference's estimands (E[σ_b], E[log σ_b], its tracked group's slope) and that tracked group, when
+    it is of this very table and these priors; None otherwise (a z against another table's posterior means
+    nothing), said on stderr. Its tracked group is the config's (radon: TRAVERSE), whatever the bench's spec picks."""
     path = REFERENCES / f"{name}.json"
     if not path.exists():
         print(f"{name}: no stored reference ({path}); no z-scores", file=sys.stderr)
@@ -93,8 +94,9 @@ def reference_for(name: str, data: datasets.ModelData, priors: str, sha: str) ->
     if (stored.get("table_sha256"), stored.get("priors")) != (sha, priors):
         print(f"{name}: the stored reference is of another table or priors; no z-scores", file=sys.stderr)
         return None
-    wanted = (*Z_ESTIMANDS, R.slope_estimand(str(data.track_group)))
-    return {k: v for k, v in stored["estimands"].items() if k in wanted}
+    track = str(stored["track_group"])
+    wanted = (*Z_ESTIMANDS, R.slope_estimand(track))
+    return {k: v for k, v in stored["estimands"].items() if k in wanted}, track
 
 
 def draws_of(idata) -> dict[str, np.ndarray]:
@@ -114,8 +116,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
             data, priors, sha = load(name, Path(tmp))
-            track = str(data.track_group)
-            reference = reference_for(name, data, priors, sha)
+            found = reference_for(name, priors, sha)
+            reference, track = found if found else (None, str(data.track_group))
             for sampler in args.samplers:
                 centered_draws: dict[int, dict[str, np.ndarray]] = {}
                 for form in args.forms:
@@ -201,7 +203,7 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
         rows = table[table["dataset"].eq(dataset) & table["sampler"].eq(sampler) & table["form"].eq("partial")]
         same = rows["same_draws_as_centered"]
         note = (
-            "same draws as centered on every seed: the ratio is timing only"
+            "same draws as centered on every seed: the ratio is sampling time only"
             if len(same) and same.eq(1.0).all()
             else f"same draws as centered on {int(same.eq(1.0).sum())} of {len(same)} seeds"
         )

@@ -337,7 +337,7 @@ def test_the_forms_bench_reports_identical_draws_and_the_max_abs_z_per_form():
             rows.append(row)
     table = pd.DataFrame(rows)
     (ratio,) = bench.ratios(table).to_dict("records")
-    assert ratio["ess_s_sigma_b"] == 0.9 and ratio["partial vs centered"].endswith("the ratio is timing only")
+    assert ratio["ess_s_sigma_b"] == 0.9 and ratio["partial vs centered"].endswith("the ratio is sampling time only")
     table.loc[table["form"].eq("partial") & table["seed"].eq(2), "same_draws_as_centered"] = 0.0
     assert bench.ratios(table)["partial vs centered"].iloc[0] == "same draws as centered on 1 of 2 seeds"
     z = bench.z_table(table)
