@@ -145,8 +145,11 @@ def test_the_partial_forms_split_and_description_appear_only_when_it_ran():
     assert list(splits) == ["partial"] and splits["partial"] == forms.split_text({"model": "partial", **SPLIT}).strip()
     assert F.form_splits(_fits()) == {}
     text = prose.other_forms_paragraph(["centered", "noncentered", "partial"], splits, "nutpie")
-    assert text.startswith("Besides the two whole forms this run fitted the **partially centered** form: ")
-    assert "centered where the group's data pin the effect down" in text and "funnel.partial" not in text
+    assert text.startswith(
+        "Besides the two whole forms this run fitted the **partially centered** form (per group and effect, centered "
+        "where the group's data pin the effect down). It appears beside them in every table and figure below"
+    )
+    assert "funnel.partial" not in text
     assert "the intercepts of 39 groups and the slopes of 0 are sampled centered" in text
     assert prose.other_forms_paragraph(["centered", "noncentered"], splits, "nutpie") == ""
     assert prose.other_form_heading("partial", 0) == "### 2b. The partially centered form"

@@ -129,11 +129,14 @@ def other_forms_paragraph(models: Sequence[str], splits: Mapping[str, str], samp
     extra = extra_forms(models)
     if not extra:
         return ""
-    names = " and ".join(f"the **{form_prose(m)}** form" for m in extra)
+    names = " and ".join(
+        f"the **{form_prose(m)}** form" + (f" ({FORMS[m].description.split(' (funnel.')[0]})" if m in FORMS else "")
+        for m in extra
+    )
     parts = [
-        f"Besides the two whole forms this run fitted {names}: "
-        + "; ".join(f"{form_prose(m)}: {FORMS[m].description.split(' (funnel.')[0]}" for m in extra if m in FORMS)
-        + f". It appears beside them in every table and figure below (figures from the {sampler} fits)."
+        f"Besides the two whole forms this run fitted {names}. "
+        f"{'It appears' if len(extra) == 1 else 'They appear'} beside them in every table and figure below "
+        f"(figures from the {sampler} fits)."
     ]
     parts += [splits[m] for m in extra if m in splits]
     return " ".join(parts)
