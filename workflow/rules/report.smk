@@ -18,15 +18,6 @@ FIT_GROUPS = [(s, m) for s in SAMPLERS for m in MODELS]
 COMPARE = {"centered", "noncentered"} <= set(MODELS)
 COMPARED = form_order(MODELS)
 
-
-def comparison_traces(wildcards):
-    """The comparison's traces: per form fitted, the report sampler's draw seeds."""
-    return {
-        m: fit_outputs("nc", wildcards.dataset, [REPORT_SAMPLER], [m], DRAW_SEEDS)
-        for m in COMPARED
-    }
-
-
 # Radon datasets get the blog's numbers beside the run's (one more table), so
 # their comparison has a rule of its own; "(?!)" matches no name at all.
 RADON = "|".join(d for d in DATASET_NAMES if is_radon(DATASETS[d])) or "(?!)"
@@ -181,7 +172,14 @@ rule report_comparison:
         # The traces of every form fitted (an input named after each), and, with more than
         # the two whole forms, the verdict: the page names its pick and its lead over the
         # runner-up (the default comparison does not wait for the verdict).
-        unpack(comparison_traces),
+        unpack(
+            lambda wildcards: {
+                m: fit_outputs(
+                    "nc", wildcards.dataset, [REPORT_SAMPLER], [m], DRAW_SEEDS
+                )
+                for m in COMPARED
+            }
+        ),
         template=str(TEMPLATES / "comparison.ipynb"),
         fits=rules.aggregate.output.fits,
         summary=rules.aggregate.output.summary,
