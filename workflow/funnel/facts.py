@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 from . import records as R
+from .forms import FORMS
+from .forms import split_text as form_split_text
 from .records import below_column
+from .verdict_rule import PAIR as WHOLE_FORMS  # the two whole forms: the comparison's story (the funnel, its removal)
 
 # |z| at which a fit's estimate counts as off the reference run's (see funnel.bias).
 Z_FLAG = 3.0
@@ -158,15 +161,56 @@ def seed_table(records: Sequence[Mapping[str, Any]], track_group: str) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------ the forms fitted
+def form_key(model: str) -> tuple[int, str]:
+    """A form's place in every table and figure: the registry's order (funnel.forms), unknown names after."""
+    names = list(FORMS)
+    return (names.index(model), "") if model in FORMS else (len(names), str(model))
+
+
+def form_order(models: Any) -> list[str]:
+    """The distinct forms of ``models`` in the registry's order."""
+    return sorted({str(m) for m in models}, key=form_key)
+
+
+def extra_forms(models: Any) -> list[str]:
+    """The forms of ``models`` beyond the two whole ones (centered, non-centered), in the registry's order."""
+    return [m for m in form_order(models) if m not in WHOLE_FORMS]
+
+
+def form_splits(fits: pd.DataFrame) -> dict[str, str]:
+    """Per form whose fits record a split (the partial form): the split in a sentence (funnel.forms.split_text),
+    from its first fit that has it (every seed of a dataset has the same split)."""
+    out: dict[str, str] = {}
+    for model in form_order(fits["model"]):
+        for _, row in fits[fits["model"].astype(str).eq(model)].iterrows():
+            record = {k: _read_back(v) for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
+            text = form_split_text(record)
+            if text:
+                out[model] = text.strip()
+                break
+    return out
+
+
+def _read_back(value: Any) -> Any:
+    """A cell as its record held it: a whole float back to an int (a CSV column with empty cells, as the whole
+    forms leave a partial form's counts, is read as floats)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def group_order(fits: pd.DataFrame) -> list[tuple[str, str]]:
-    return sorted(set(zip(fits["sampler"], fits["model"])))
+    """The (sampler, model) pairs of a fits table: by sampler, then in the registry's order of forms."""
+    return sorted(
+        {(str(s), str(m)) for s, m in zip(fits["sampler"], fits["model"])}, key=lambda g: (g[0], form_key(g[1]))
+    )
 
 
 def group_stats(fits: pd.DataFrame, sigma_b_small: float = 0.1) -> pd.DataFrame:
-    """Per (sampler, model): fits, fits with divergences, and medians/extremes used in the prose."""
+    """Per (sampler, model), in :func:`group_order`: fits, fits with divergences, and medians/extremes used in the
+    prose."""
     grouped = fits.groupby(["sampler", "model"], sort=True)
     below = below_column(sigma_b_small)
-    return pd.DataFrame(
+    stats = pd.DataFrame(
         {
             "fits": grouped.size(),
             "fits_with_divergences": grouped["divergences"].apply(lambda s: int((s > 0).sum())),
@@ -181,6 +225,7 @@ def group_stats(fits: pd.DataFrame, sigma_b_small: float = 0.1) -> pd.DataFrame:
             "share_pass_all": grouped[R.PASS_ALL].mean(),
         }
     )
+    return stats.loc[[g for g in group_order(fits) if g in stats.index]]
 
 
 def sigma_b_bias(fits: pd.DataFrame, sampler: str, sigma_b_small: float = 0.1) -> dict[str, float]:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .escape import html_text
-from .prose import plural
+from .facts import extra_forms, form_order
+from .forms import FORMS
+from .prose import count_words, forms_title, plural, ranking_sentence
 from .verdict import Verdict
 from .verdict_text import VERDICT_CSS, headline_sentence, verdict_html
 
@@ -87,17 +89,49 @@ def relative_href(target: str | os.PathLike[str], page: str | os.PathLike[str]) 
     return Path(os.path.relpath(Path(target), Path(page).parent)).as_posix()
 
 
+ORDINALS = {3: "third", 4: "fourth", 5: "fifth"}
+
+
+def fitted_forms(verdicts: Sequence[Verdict]) -> list[str]:
+    """The forms any of ``verdicts`` fitted, in the registry's order."""
+    return form_order(f.model for verdict in verdicts for f in verdict.forms)
+
+
+def _plain(description: str) -> str:
+    """A registry description without its pointer to the library module (for developers, not this screen)."""
+    return description.split(" (funnel.")[0]
+
+
+def index_intro(verdicts: Sequence[Verdict]) -> str:
+    """The line under the index's title: the forms the run fitted, and what the page holds."""
+    forms = fitted_forms(verdicts) or ["centered", "noncentered"]
+    return (
+        f"{forms_title(forms)[:1].upper()}{forms_title(forms)[1:]} varying-intercept, varying-slope models: for each "
+        "dataset, the verdict (which form to use, computed from the fits by the rule stated with it) and its evidence, "
+        "then its notebooks and tables; last, the table across datasets. Every notebook reads this run's tables and "
+        "traces (none fits a model); every number below comes from them."
+    )
+
+
 def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]]) -> str:
-    """The newcomer's first screen, before any table: what a funnel is, what the two forms are, and what the
-    verdict means for their model (one line per dataset), with a link to the comparison page.
+    """The newcomer's first screen, before any table: what a funnel is, what the forms are (the two whole ones,
+    and any other the run fitted, from the registry), and what the verdict means for their model (one line per
+    dataset; with more than two forms, the winner's speed against the runner-up's), with a link to the comparison.
 
     ``verdicts``: dataset -> (its verdict, its comparison page or None).
     """
+    fitted = fitted_forms([verdict for verdict, _ in verdicts.values()])
+    n = max(len(fitted), 2)
     comparison = next((page for _, page in verdicts.values() if page), None)
     link = (
-        f" <a href='{html_text(relative_href(comparison, index))}'>See the two forms side by side</a>."
+        f" <a href='{html_text(relative_href(comparison, index))}'>See the {count_words(n)} forms side by side</a>."
         if comparison
         else ""
+    )
+    others = "".join(
+        f" A {ORDINALS.get(i, f'{i}th')} form, <em>{html_text(FORMS[m].prose)}</em>, mixes the two: "
+        f"{html_text(_plain(FORMS[m].description))}."
+        for i, m in enumerate((m for m in extra_forms(fitted) if m in FORMS), start=3)
     )
     parts = [
         "<div class='first'>",
@@ -108,13 +142,16 @@ def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]])
         "estimates are biased.</p>",
         "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the slopes sampled "
         "as they are (b ~ Normal(μ_b, σ_b)), or <em>non-centered</em>, standard-normal offsets scaled by σ_b "
-        "(b = μ_b + σ_b·z), which hides the funnel from the sampler. This run fitted both, with several seeds "
-        f"and samplers, and checked every fit.{link}</p>",
+        f"(b = μ_b + σ_b·z), which hides the funnel from the sampler.{others} This run fitted "
+        f"{'both' if n == 2 else f'all {count_words(n)}'}, with several seeds and samplers, and checked every "
+        f"fit.{link}</p>",
     ]
     for dataset, (verdict, _) in verdicts.items():
         where = f"#{dataset_anchor(dataset)}"
         name = f"<a href='{html_text(where)}'>{html_text(dataset)}</a>"
-        parts.append(f"<p class='for-you'>For your model on {name}: {html_text(headline_sentence(verdict))}</p>")
+        ranking = ranking_sentence(verdict)
+        text = headline_sentence(verdict) + (f" {ranking}" if ranking else "")
+        parts.append(f"<p class='for-you'>For your model on {name}: {html_text(text)}</p>")
     parts.append(
         "<p class='s'>Each dataset's section below gives the reasons, what to try where a form fails, the funnel "
         "figures, and the evidence (folded: click to open).</p></div>"
@@ -157,12 +194,14 @@ def dataset_section(
             data_line(read_table(table, record), record, few_rows),
         )
     ]
-    for (s, m), page in sorted(group_pages.items()):
+    order = {form: i for i, form in enumerate(form_order(m for _, m in group_pages))}
+    for (s, m), page in sorted(group_pages.items(), key=lambda item: (item[0][0], order[item[0][1]])):
         entries.append((f"Fit group {s} / {m}", relative_href(page, index), group_line(summary.loc[(s, m)])))
     if "comparison" in pages:
+        title = forms_title(summary.index.get_level_values("model"))
         entries.append(
             (
-                "Centered vs non-centered",
+                title[:1].upper() + title[1:],
                 relative_href(pages["comparison"], index),
                 comparison_line(summary.reset_index(), maps, sampler),
             )

@@ -7,16 +7,37 @@ three significant figures (:func:`funnel.notebook.num`), whatever the data's sca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from .facts import Z_FLAG, data_facts, group_stats
+from .facts import WHOLE_FORMS, Z_FLAG, data_facts, extra_forms, form_order, group_stats
+from .forms import FORMS
 from .notebook import label, num, pct
 from .records import SIGMA_B, z_column
 
+if TYPE_CHECKING:
+    from .verdict import Verdict
+
 Z_SIGMA_B = z_column(SIGMA_B)
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def form_prose(model: str) -> str:
+    """A form's name in sentences, from the registry ('non-centered'); an unregistered name as it is."""
+    return FORMS[model].prose if model in FORMS else str(model)
+
+
+def count_words(n: int) -> str:
+    """'two', 'three', ... (digits from six on)."""
+    return NUMBER_WORDS.get(n, str(n))
+
+
+def forms_title(models: Sequence[str]) -> str:
+    """'centered vs non-centered' (vs 'partially centered' ...): the forms fitted, in the registry's order."""
+    return " vs ".join(form_prose(m) for m in form_order(models))
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -78,7 +99,84 @@ def describe_bias(bias: Mapping[str, float]) -> str:
             f"non-centered {pct(bias['below_noncentered'], 1)}"
             + (" (the centered chains under-visit the funnel's neck)." if under else ".")
         )
+    for model in extra_forms(k.removeprefix("mean_") for k in bias if k.startswith("mean_")):
+        mean, rel_nc = bias[f"mean_{model}"], bias[f"mean_{model}"] / nc - 1
+        against = (
+            "within 2% of the non-centered"
+            if abs(rel_nc) < 0.02
+            else (f"{pct(abs(rel_nc), 1)} {'above' if rel_nc > 0 else 'below'} the non-centered")
+        )
+        text += f" The {form_prose(model)} form: {num(mean)} ({against})"
+        if f"below_{model}" in bias:
+            text += f"; share of draws with σ_b < {bias['sigma_b_small']:g}: {pct(bias[f'below_{model}'], 1)}"
+        text += "."
     return text
+
+
+def pooled_means(means: Mapping[str, float]) -> str:
+    """'centered 0.31, non-centered 0.26, partially centered 0.27': a value per form, in the registry's order."""
+    return ", ".join(f"{form_prose(m)} {num(means[m])}" for m in form_order(means))
+
+
+def posteriors_heading(models: Sequence[str]) -> str:
+    """The σ_b section's heading: 'both forms' for two, 'the three forms' for three."""
+    n = len(set(models))
+    return f"## 3. σ_b posteriors of {'both forms' if n == 2 else f'the {count_words(n)} forms'}"
+
+
+def other_forms_paragraph(models: Sequence[str], splits: Mapping[str, str], sampler: str) -> str:
+    """What the forms beyond the two whole ones are and how they split the groups; '' when only those two ran."""
+    extra = extra_forms(models)
+    if not extra:
+        return ""
+    names = " and ".join(
+        f"the **{form_prose(m)}** form" + (f" ({FORMS[m].description.split(' (funnel.')[0]})" if m in FORMS else "")
+        for m in extra
+    )
+    parts = [
+        f"Besides the two whole forms this run fitted {names}. "
+        f"{'It appears' if len(extra) == 1 else 'They appear'} beside them in every table and figure below "
+        f"(figures from the {sampler} fits)."
+    ]
+    parts += [splits[m] for m in extra if m in splits]
+    return " ".join(parts)
+
+
+def ranking_sentence(verdict: Verdict) -> str:
+    """With more than the two whole forms: the verdict's pick among them and its ESS(σ_b)/s ratio to the runner-up
+    (the verdict's own numbers: ``compared``, ``ratio_ess_per_s``, ``ratio_interval``); '' otherwise."""
+    from .verdict_rule import EITHER
+
+    fitted = form_order(f.model for f in verdict.forms)
+    if len(fitted) <= len(WHOLE_FORMS):
+        return ""
+    pair, ratio, interval = list(verdict.compared), verdict.ratio_ess_per_s, list(verdict.ratio_interval)
+    if len(pair) != 2 or not np.isfinite(ratio) or ratio <= 0:
+        return ""
+    span = ""
+    finite = len(interval) == 2 and all(np.isfinite(interval)) and min(interval) > 0
+    how = "geometric mean over samplers of the medians" if len(verdict.samplers) > 1 else "median"
+    pick = verdict.recommendation
+    if pick in pair:
+        other = pair[0] if pick == pair[1] else pair[1]
+        lead = ratio if pick == pair[1] else 1 / ratio
+        if finite:
+            lo, hi = interval if pick == pair[1] else (1 / interval[1], 1 / interval[0])
+            span = f" (95% bootstrap interval over seeds {num(lo, 2)}–{num(hi, 2)})"
+        passes = all(f.passes for f in verdict.forms if f.model == other)
+        return (
+            f"Of the {count_words(len(fitted))} forms fitted, the {form_prose(pick)} form wins: its {how} ESS(σ_b) "
+            f"per second is {num(lead, 2)}× that of the runner-up, the {form_prose(other)} form{span}"
+            + ("." if passes else ", which does not pass with every sampler.")
+        )
+    if pick == EITHER:
+        lead = max(ratio, 1 / ratio)
+        return (
+            f"Of the {count_words(len(fitted))} forms fitted, the two fastest, the {form_prose(pair[0])} and the "
+            f"{form_prose(pair[1])} form, are within {verdict.rule.get('ess_factor', 1.5):g}× of each other in "
+            f"{how} ESS(σ_b) per second ({num(lead, 2)}×): either will do."
+        )
+    return ""
 
 
 def conclusions(fits: pd.DataFrame, maps: pd.DataFrame, rhat_max: float, ess_min: float) -> list[str]:
@@ -114,6 +212,7 @@ def conclusions(fits: pd.DataFrame, maps: pd.DataFrame, rhat_max: float, ess_min
                 rhat += ": R-hat alone would not have flagged the funnel"
 
         out.append(f"**{sampler}**: {divs}; {ess}; {rhat}.")
+        out += _extra_form_lines(fits, stats, sampler)
     low_ess = fits.loc[fits["ess_bulk_sigma_b"] < ess_min]
     if len(low_ess):
         groups = ", ".join(sorted({label(s, m) for s, m in zip(low_ess["sampler"], low_ess["model"])}))
@@ -133,6 +232,93 @@ def conclusions(fits: pd.DataFrame, maps: pd.DataFrame, rhat_max: float, ess_min
             "hierarchical posterior sits where the volume is not."
         )
     return out
+
+
+def _extra_form_lines(fits: pd.DataFrame, stats: pd.DataFrame, sampler: str) -> list[str]:
+    """A conclusion per form beyond the two whole ones, with ``sampler``: its divergences and its ESS(σ_b) and
+    ESS(σ_b) per second against each whole form's (medians over seeds)."""
+    lines = []
+    mine = fits[fits["sampler"].eq(sampler)]
+    rate = mine.groupby("model")["ess_bulk_sigma_b_per_s"].median() if "ess_bulk_sigma_b_per_s" in mine else None
+    for model in extra_forms(mine["model"]):
+        e = stats.loc[(sampler, model)]
+        whole = [m for m in WHOLE_FORMS if (sampler, m) in stats.index]
+        against = " and ".join(
+            f"{stats.loc[(sampler, m), 'ess_bulk_sigma_b_median']:.0f} {form_prose(m)}" for m in whole
+        )
+        text = (
+            f"**{sampler}**, {form_prose(model)}: {int(e['fits_with_divergences'])} of {int(e['fits'])} fits diverged "
+            f"({int(e['divergences_total'])} divergent transitions in all); median bulk ESS of σ_b "
+            f"{e['ess_bulk_sigma_b_median']:.0f}" + (f" against {against}" if against else "")
+        )
+        if rate is not None and np.isfinite(rate.get(model, np.nan)):
+            per_s = " and ".join(f"{num(rate[m])} {form_prose(m)}" for m in whole if np.isfinite(rate.get(m, np.nan)))
+            text += f"; per second of sampling {num(rate[model])}" + (f" against {per_s}" if per_s else "")
+        lines.append(text + ".")
+    return lines
+
+
+def map_lines(maps: pd.DataFrame) -> list[str]:
+    """The MAP against the posterior mean of σ_b, one Markdown bullet per form fitted (registry order)."""
+    m = maps.set_index("model")
+    lines = []
+    for model in form_order(m.index):
+        r = m.loc[model]
+        if model == "centered":
+            lines.append(
+                f"- **centered**: MAP σ_b = {r['map_sigma_b']:.1e}, every b between {num(r['map_b_min'])} and "
+                f"{num(r['map_b_max'])} (= μ_b {num(r['map_mu_b'])}): complete pooling. Posterior mean σ_b "
+                f"{num(r['posterior_mean_sigma_b'])} (median over all centered fits)."
+            )
+            continue
+        ratio = r["map_sigma_b"] / r["posterior_mean_sigma_b"]
+        lines.append(
+            f"- **{form_prose(model)}**: MAP σ_b = {num(r['map_sigma_b'])}, {num(ratio, 2)} times the posterior mean "
+            f"{num(r['posterior_mean_sigma_b'])}" + (" (inflated)." if ratio > 1 else ".")
+        )
+    return lines
+
+
+def other_form_heading(model: str, index: int) -> str:
+    """'### 2b. The partially centered form' (index 0 -> b, 1 -> c, ...)."""
+    return f"### 2{chr(ord('b') + index)}. The {form_prose(model)} form"
+
+
+def other_form_sentence(
+    model: str,
+    facts: Mapping[str, Any],
+    spread: Mapping[str, float],
+    whole: Mapping[str, Mapping[str, Any]],
+    track: str,
+) -> str:
+    """A form beyond the two whole ones, from its draws: its divergences and smallest σ_b against the whole forms'
+    (``whole``: form -> :func:`funnel.facts.funnel_facts`), and the spread of b[track] by σ_b."""
+    against = ", ".join(f"{int(f['divergent'])} {form_prose(m)}" for m, f in whole.items())
+    reach = ", ".join(f"{form_prose(m)} {num(f['min_sigma_b'], 2)}" for m, f in whole.items())
+    return (
+        f"Divergent draws: **{int(facts['divergent'])}** of {facts['draws']} ({pct(facts['share_divergent'], 2)})"
+        + (f", against {against}" if against else "")
+        + f". Its chains reach σ_b down to {num(facts['min_sigma_b'], 2)}"
+        + (f" ({reach})" if reach else "")
+        + f". The spread of b[{track}] is {num(spread['sd_low'])} in the lower half of σ_b and {num(spread['sd_high'])} "
+        f"in the upper half (ratio {spread['ratio']:.2f}): the posterior is the same in every form, only the "
+        "coordinates the sampler moves in differ."
+    )
+
+
+def moves_in(model: str) -> str:
+    """What a form's sampler moves in, for its fit page ('' for the centered form)."""
+    if model == "noncentered":
+        return (
+            " The posterior, and so this funnel, is the same in both forms; this form's sampler moves in "
+            "b_offset instead, where there is no neck (see the comparison notebook)."
+        )
+    if model in extra_forms([model]):
+        return (
+            " The posterior, and so this funnel, is the same in every form; this form's sampler moves in b for the "
+            "groups whose slope it centers and in b_offset for the others (its split is stated on this page)."
+        )
+    return ""
 
 
 # ------------------------------------------------------------------ experiments
@@ -231,21 +417,23 @@ def data_line(table: pd.DataFrame, provenance: Mapping[str, Any], few_rows: int 
 
 def comparison_line(summary: pd.DataFrame, maps: pd.DataFrame, sampler: str) -> str:
     s = summary.set_index(["sampler", "model"])
-    m = maps.set_index("model")
+    point = maps.set_index("model")
     parts = []
-    if (sampler, "centered") in s.index and (sampler, "noncentered") in s.index:
-        c, nc = s.loc[(sampler, "centered")], s.loc[(sampler, "noncentered")]
+    models = form_order(model for by, model in s.index if by == sampler)
+    if set(WHOLE_FORMS) <= set(models):
+        rows = [s.loc[(sampler, m)] for m in models]
         parts.append(
-            f"{sampler}: median bulk ESS(σ_b) centered {c['ess_bulk_sigma_b_median']:.0f} vs non-centered "
-            f"{nc['ess_bulk_sigma_b_median']:.0f}, divergences {c['divergences_median']:.0f} vs "
-            f"{nc['divergences_median']:.0f}"
+            f"{sampler}: median bulk ESS(σ_b) "
+            + " vs ".join(f"{form_prose(m)} {r['ess_bulk_sigma_b_median']:.0f}" for m, r in zip(models, rows))
+            + ", divergences "
+            + " vs ".join(f"{r['divergences_median']:.0f}" for r in rows)
         )
-    if "centered" in m.index:
+    if "centered" in point.index:
         parts.append(
-            f"centered MAP σ_b {m.loc['centered', 'map_sigma_b']:.1e} vs posterior mean "
-            f"{num(m.loc['centered', 'posterior_mean_sigma_b'])}"
+            f"centered MAP σ_b {point.loc['centered', 'map_sigma_b']:.1e} vs posterior mean "
+            f"{num(point.loc['centered', 'posterior_mean_sigma_b'])}"
         )
-    return "; ".join(parts) or "the centered vs non-centered comparison"
+    return "; ".join(parts) or f"the {forms_title(models if len(models) > 1 else WHOLE_FORMS)} comparison"
 
 
 def experiments_line(fits: pd.DataFrame, z_flag: float = Z_FLAG) -> str:

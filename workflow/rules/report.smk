@@ -4,6 +4,8 @@
 # report` builds it all. A template is an input of its own rule only, so editing
 # one reruns that notebook and the index, nothing else.
 from funnel.datasets import is_radon
+from funnel.facts import form_order
+from funnel.prose import forms_title
 from funnel.radon import BLOG
 
 TEMPLATES = Path(workflow.basedir) / "workflow/notebooks"
@@ -11,7 +13,11 @@ PAGES = f"{DS}/report"
 # The comparison's trace figures use the fits of the MAP job's sampler (common.smk).
 REPORT_SAMPLER = MAIN_SAMPLER
 FIT_GROUPS = [(s, m) for s in SAMPLERS for m in MODELS]
+# The comparison tells the funnel's story with the two whole forms, and shows every
+# other form fitted (funnel.forms) beside them, in the registry's order.
 COMPARE = {"centered", "noncentered"} <= set(MODELS)
+COMPARED = form_order(MODELS)
+
 # Radon datasets get the blog's numbers beside the run's (one more table), so
 # their comparison has a rule of its own; "(?!)" matches no name at all.
 RADON = "|".join(d for d in DATASET_NAMES if is_radon(DATASETS[d])) or "(?!)"
@@ -163,16 +169,26 @@ rule report_fit:
 # Datasets other than radon; report_comparison_radon below adds the blog's table.
 rule report_comparison:
     input:
+        # The traces of every form fitted (an input named after each), and, with more than
+        # the two whole forms, the verdict: the page names its pick and its lead over the
+        # runner-up (the default comparison does not wait for the verdict).
+        unpack(
+            lambda wildcards: {
+                m: fit_outputs(
+                    "nc", wildcards.dataset, [REPORT_SAMPLER], [m], DRAW_SEEDS
+                )
+                for m in COMPARED
+            }
+        ),
         template=str(TEMPLATES / "comparison.ipynb"),
         fits=rules.aggregate.output.fits,
         summary=rules.aggregate.output.summary,
         map_table=rules.aggregate.output.map_table,
         provenance=cleaned()["provenance"],
-        centered=lambda wildcards: fit_outputs(
-            "nc", wildcards.dataset, [REPORT_SAMPLER], ["centered"], DRAW_SEEDS
-        ),
-        noncentered=lambda wildcards: fit_outputs(
-            "nc", wildcards.dataset, [REPORT_SAMPLER], ["noncentered"], DRAW_SEEDS
+        verdict=lambda wildcards: (
+            [rules.verdict.output.json.format(dataset=wildcards.dataset)]
+            if len(COMPARED) > 2
+            else []
         ),
     output:
         **COMPARISON_OUTPUTS,
@@ -187,7 +203,7 @@ rule report_comparison:
     threads: 1
     params:
         **NOTEBOOK,
-        title=lambda wildcards: f"{wildcards.dataset}: centered vs non-centered",
+        title=lambda wildcards: f"{wildcards.dataset}: {forms_title(COMPARED)}",
         parameters=lambda wildcards, input: {
             "dataset": wildcards.dataset,
             "fits_path": input.fits,
@@ -195,10 +211,8 @@ rule report_comparison:
             "map_path": input.map_table,
             "provenance_path": input.provenance,
             "sampler": REPORT_SAMPLER,
-            "traces": {
-                "centered": list(input.centered),
-                "noncentered": list(input.noncentered),
-            },
+            "traces": {m: list(getattr(input, m)) for m in COMPARED},
+            **({"verdict_path": input.verdict[0]} if input.verdict else {}),
             # Wiecki (2017)'s numbers, quoted for radon datasets only.
             "blog": BLOG if is_radon(DATASETS[wildcards.dataset]) else {},
             **thresholds(),

@@ -16,6 +16,7 @@ with script_log(smk.log[0]):
         dataset_section,
         datasets_section,
         first_screen,
+        index_intro,
         index_page,
         read_verdict,
         sbc_section,
@@ -44,25 +45,19 @@ with script_log(smk.log[0]):
             lead += "\n" + sbc_section(index, sbc["conclusion"], sbc["page"], markdown=sbc.get("markdown"))
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))
+    verdicts = {d: read_verdict(layout["verdict"]["json"]) for d, layout in layouts.items()}
     page = index_page(
         "Funnel workflow: report",
-        "Centered vs non-centered varying-intercept, varying-slope models: for each dataset, the verdict (which "
-        "form to use, computed from the fits by the rule stated with it) and its evidence, then its notebooks and "
-        "tables; last, the table across datasets. Every notebook reads this run's tables and traces (none fits a "
-        "model); every number below comes from them.",
+        index_intro(list(verdicts.values())),
         sections,
         preface=(
             verdicts_at_a_glance(index, {d: layout["verdict"]["json"] for d, layout in layouts.items()})
             if len(layouts) > 1
             else ""
         ),
-        # Before any table: what a funnel is, the two forms, what each verdict means for the user's model.
+        # Before any table: what a funnel is, the forms, what each verdict means for the user's model.
         first=first_screen(
-            index,
-            {
-                d: (read_verdict(layout["verdict"]["json"]), layout["pages"].get("comparison"))
-                for d, layout in layouts.items()
-            },
+            index, {d: (verdicts[d], layout["pages"].get("comparison")) for d, layout in layouts.items()}
         ),
     )
     with atomic_path(index) as tmp:

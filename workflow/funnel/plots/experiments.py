@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..facts import Z_FLAG
+from ..facts import Z_FLAG, form_key
 from ..prose import ROWS_AXIS
 from .style import fit_groups, form_color, panels, sampler_line, seed_strip
 
@@ -29,7 +29,8 @@ def plot_bias(fits: pd.DataFrame, columns: Mapping[str, str], z_flag: float = Z_
 
 def _sweep_lines(ax: Any, frame: pd.DataFrame, x: str, y: str, seeds: pd.DataFrame | None = None) -> None:
     """One line per (sampler, model): colour by form, style by sampler; ``seeds`` adds each seed as a dot."""
-    for (sampler, model), group in frame.groupby(["sampler", "model"], sort=True):
+    groups = sorted(frame.groupby(["sampler", "model"]), key=lambda item: (item[0][0], form_key(item[0][1])))
+    for (sampler, model), group in groups:
         group = group.sort_values(x)
         ax.plot(
             group[x],

@@ -7,15 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..facts import form_key
 from .style import form_color
 
 
 def plot_map_vs_mean(maps: pd.DataFrame, ax: Any = None) -> Any:
-    """σ_b: MAP against posterior mean for each model form (log axis: the centered MAP is near 0)."""
+    """σ_b: MAP against posterior mean for each model form, in the registry's order (log axis: the centered MAP is
+    near 0)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     ax = ax or plt.subplots(figsize=(7, 4))[1]
+    maps = maps.iloc[sorted(range(len(maps)), key=lambda i: form_key(str(maps["model"].iloc[i])))]
     models = list(maps["model"])
     x = np.arange(len(models))
     width = 0.36

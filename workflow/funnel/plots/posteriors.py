@@ -7,19 +7,22 @@ from typing import Any
 
 import numpy as np
 
+from ..facts import form_order
 from .style import form_color
 
 
 def plot_sigma_b_posteriors(
     samples: Mapping[str, np.ndarray], sigma_b_small: float | None = None, ax: Any = None
 ) -> Any:
-    """Histograms of sigma_b per model form, each with a dashed line at its mean; dotted: the neck's threshold."""
+    """Histograms of sigma_b per model form (in the registry's order), each with a dashed line at its mean; dotted:
+    the neck's threshold."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(7.5, 4))[1]
     top = max(float(np.quantile(v, 0.995)) for v in samples.values())
     bins = np.linspace(0, top, 50)
-    for model, values in samples.items():
+    for model in form_order(samples):
+        values = samples[model]
         color = form_color(model)
         mean = float(np.mean(values))
         ax.hist(

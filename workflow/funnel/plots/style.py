@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..facts import group_order
 from ..forms import FORMS
 
 # One colour per model form, in every figure (funnel.forms).
@@ -37,8 +38,8 @@ def panels(ncols: int, width: float = 4.4, height: float = 3.8) -> tuple[Any, np
 
 
 def fit_groups(fits: pd.DataFrame) -> list[tuple[str, str]]:
-    """The (sampler, model) pairs of a fits table, in a fixed order."""
-    return sorted(set(zip(fits["sampler"], fits["model"])))
+    """The (sampler, model) pairs of a fits table: by sampler, then in the registry's order of forms."""
+    return group_order(fits)
 
 
 def seed_strip(ax: Any, fits: pd.DataFrame, column: str, groups: Sequence[tuple[str, str]] | None = None) -> None:
