@@ -154,7 +154,7 @@ def test_the_sweep_confirms_or_rejects_the_first_remedy():
     assert raise_it[0].sweep == A.REJECTED and rejected.advice[0].kind != A.TARGET_ACCEPT
     # The headline no longer proposes what the sweep rejected.
     assert "raise target_accept" not in T.headline_sentence(rejected)
-    assert T.headline_sentence(rejected).endswith("6 of 8 seeds: try a partially centered form.")
+    assert T.headline_sentence(rejected).endswith("6 of 8 seeds: fit the partially centered form.")
 
 
 # ---------------------------------------------------------------- Orthodont: x far from zero
@@ -259,3 +259,15 @@ def test_samplers_that_each_pass_a_different_form_say_which_goes_with_which():
         "Either form: no form passes with every sampler, but each passes with some: with nutpie, use the "
         "centered form; with PyMC's NUTS, use the non-centered form."
     )
+
+
+def test_the_partial_remedy_names_the_registered_form_until_it_was_fitted():
+    """Not fitted: add `partial` to fit.models. Fitted (and still failing): the continuous weight, not fitted here."""
+    fits = math_achieve_like()
+    first = [r for r in with_advice(fits, None).advice if r.kind == A.PARTIAL]
+    assert first and first[0].text.startswith("fit the partially centered form: add partial to fit.models")
+    partial = seeds("pymc", "partial", divergences=[0, 1, 2, 3, 3, 4, 5, 6], ess=1500, ess_per_s=20.0)
+    with_partial = pd.concat([fits, table(partial)], ignore_index=True)
+    after = [r for r in with_advice(with_partial, None).advice if r.kind == A.PARTIAL]
+    assert after and all("not fitted by this workflow" in r.text for r in after)
+    assert not any("add partial to fit.models" in r.text for r in after)

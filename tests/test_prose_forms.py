@@ -165,7 +165,7 @@ def test_the_headline_names_the_winner_and_its_lead_over_the_runner_up():
     text = prose.ranking_sentence(verdict)
     assert text.startswith(
         "Of the three forms fitted, the partially centered form wins: its geometric mean over samplers of the "
-        f"medians ESS(σ_b) per second is {prose.num(lead, 2)}× that of the runner-up, the non-centered form "
+        f"medians ESS per second of the slowest group-level scale is {prose.num(lead, 2)}× that of the runner-up, the non-centered form "
         f"(95% bootstrap interval over seeds {prose.num(lo, 2)}–{prose.num(hi, 2)})"
     )
     assert lead == pytest.approx(2.0) and text.endswith(".")
@@ -177,7 +177,7 @@ def test_the_headline_names_the_winner_and_its_lead_over_the_runner_up():
     v = V.compute_verdict(slow)
     assert v.recommendation == "noncentered" and v.compared == ["noncentered", "partial"]
     assert (
-        f"non-centered form wins: its geometric mean over samplers of the medians ESS(σ_b) per second is {prose.num(1 / v.ratio_ess_per_s, 2)}× that of the runner-up, the partially centered form"
+        f"non-centered form wins: its geometric mean over samplers of the medians ESS per second of the slowest group-level scale is {prose.num(1 / v.ratio_ess_per_s, 2)}× that of the runner-up, the partially centered form"
         in prose.ranking_sentence(v)
     )
 

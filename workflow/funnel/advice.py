@@ -186,7 +186,7 @@ def remedies_for(
                 share * 0.5,
                 False,
                 "",
-                words.partial_remedy(),
+                words.partial_remedy(fits is not None and "partial" in set(fits["model"].astype(str))),
                 words.partial_evidence(),
             )
         )

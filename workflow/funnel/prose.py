@@ -143,7 +143,7 @@ def other_forms_paragraph(models: Sequence[str], splits: Mapping[str, str], samp
 
 
 def ranking_sentence(verdict: Verdict) -> str:
-    """With more than the two whole forms: the verdict's pick among them and its ESS(σ_b)/s ratio to the runner-up
+    """With more than the two whole forms: the verdict's pick among them and its speed ratio to the runner-up
     (the verdict's own numbers: ``compared``, ``ratio_ess_per_s``, ``ratio_interval``); '' otherwise."""
     from .verdict_rule import EITHER
 
@@ -165,8 +165,8 @@ def ranking_sentence(verdict: Verdict) -> str:
             span = f" (95% bootstrap interval over seeds {num(lo, 2)}–{num(hi, 2)})"
         passes = all(f.passes for f in verdict.forms if f.model == other)
         return (
-            f"Of the {count_words(len(fitted))} forms fitted, the {form_prose(pick)} form wins: its {how} ESS(σ_b) "
-            f"per second is {num(lead, 2)}× that of the runner-up, the {form_prose(other)} form{span}"
+            f"Of the {count_words(len(fitted))} forms fitted, the {form_prose(pick)} form wins: its {how} ESS per second "
+            f"of the slowest group-level scale is {num(lead, 2)}× that of the runner-up, the {form_prose(other)} form{span}"
             + ("." if passes else ", which does not pass with every sampler.")
         )
     if pick == EITHER:
@@ -174,7 +174,7 @@ def ranking_sentence(verdict: Verdict) -> str:
         return (
             f"Of the {count_words(len(fitted))} forms fitted, the two fastest, the {form_prose(pair[0])} and the "
             f"{form_prose(pair[1])} form, are within {verdict.rule.get('ess_factor', 1.5):g}× of each other in "
-            f"{how} ESS(σ_b) per second ({num(lead, 2)}×): either will do."
+            f"{how} ESS per second of the slowest group-level scale ({num(lead, 2)}×): either will do."
         )
     return ""
 

@@ -307,9 +307,16 @@ def other_form_evidence(other: FormStats) -> str:
     )
 
 
-def partial_remedy() -> str:
+def partial_remedy(fitted: bool) -> str:
+    """The partial-centering remedy: the registered per-group form when the run did not fit it, else the
+    continuous one (a weight between the two whole forms), which this workflow does not fit."""
+    if not fitted:
+        return (
+            f"fit the {FORM_NAMES['partial']} form: add partial to fit.models (it centers a group's intercept or "
+            "slope only where that group's data pin it down)"
+        )
     return (
-        "try a partially centered form: b = μ_b + σ_b^(1−w)·η with η ~ Normal(0, σ_b^w), w between 0 "
+        "try a continuously partially centered form: b = μ_b + σ_b^(1−w)·η with η ~ Normal(0, σ_b^w), w between 0 "
         "(non-centered) and 1 (centered) (Papaspiliopoulos, Roberts & Sköld 2007; not fitted by this workflow)"
     )
 
