@@ -430,13 +430,14 @@ def test_uneven_seed_batches_run_on_the_c_backend_and_store_traces_as_configured
 
 @pytest.mark.slow
 def test_offset_transform_end_to_end(workdir, shared_radon):
-    """transform: offset (the blog's log(activity + 0.1)) from the raw files through a fit."""
+    """transform: offset (the blog's log(activity + 0.1)) from the raw files through a fit, of the partial
+    form: its fit job runs through the rules like the whole forms' and records its split."""
     import arviz as az
     import numpy as np
 
-    fit = {**TINY_FIT, "seeds": [1], "batch_size": 1, "samplers": ["nutpie"], "models": ["noncentered"]}
+    fit = {**TINY_FIT, "seeds": [1], "batch_size": 1, "samplers": ["nutpie"], "models": ["partial"]}
     copy_config(workdir, datasets=radon(source="local", local_dir=str(shared_radon), transform="offset"), fit=fit)
-    target = _fit_files(workdir, "nutpie", "noncentered", [1])[0]
+    target = _fit_files(workdir, "nutpie", "partial", [1])[0]
     run_snakemake(workdir, target)
     provenance = json.loads((workdir / "results/radon/data/provenance.json").read_text())
     assert provenance["transform"] == "offset" and provenance["download"]["source"] == "local"
@@ -452,4 +453,10 @@ def test_offset_transform_end_to_end(workdir, shared_radon):
     record = json.loads((workdir / target).read_text())
     assert record["dataset"] == "radon" and record["track_group"] == "TRAVERSE" and record["seed"] == 1
     trace = az.from_netcdf(workdir / target.replace(".json", ".nc"))
-    assert trace.posterior.sizes == {"chain": 2, "draw": 100, "county": 85}
+    post = trace.posterior
+    assert {name: post[name].sizes["county"] for name in ("a", "b")} == {"a": 85, "b": 85}
+    assert (post.sizes["chain"], post.sizes["draw"]) == (2, 100)
+    # The split: some counties' intercepts centered (their draws in a_centered), the others' offsets; no slope.
+    split = record["centered_a"]
+    assert 0 < split < 85 and record["centered_b"] == 0 and record["pilot_eps"] > 0
+    assert post["a_centered"].size // 200 == split and post["a_offset"].size // 200 == 85 - split
