@@ -259,3 +259,15 @@ def test_the_index_section_lists_every_forms_fit_group_and_names_the_comparison_
     assert prose.comparison_line(two, _maps(), "pymc").startswith(
         "pymc: median bulk ESS(σ_b) centered 90 vs non-centered 1000, divergences 5 vs 0; centered MAP σ_b 6.2e-05"
     )
+
+
+def test_no_passing_form_of_three_is_no_form_and_of_two_neither():
+    from funnel import verdict_text as T
+
+    failing = _three().assign(divergences=5, pass_all=False, pass_divergences=False)
+    three = V.compute_verdict(failing, dataset="trial")
+    assert three.recommendation == "neither passes"
+    assert T.headline_sentence(three).startswith("No form passes")
+    assert T.verdict_markdown(three).startswith("# trial: No form passes")
+    two = V.compute_verdict(failing[failing["model"].ne("partial")], dataset="trial")
+    assert T.headline_sentence(two).startswith("Neither form passes")

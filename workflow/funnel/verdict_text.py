@@ -397,7 +397,7 @@ def headline_sentence(verdict: Verdict) -> str:
     6 of 8 seeds: raise target_accept from 0.8 to 0.95 or more.'
     """
     v = verdict
-    head = headline(v.recommendation)
+    head = headline(v.recommendation, _fitted(v))
     if v.recommendation in FORMS:
         forms = [f for f in v.forms if f.model == v.recommendation]
         passing = [f for f in forms if f.passes]
@@ -420,7 +420,9 @@ def headline_sentence(verdict: Verdict) -> str:
         return f"{head} {every}{first}."
     if all(f.passes for f in v.forms):
         return f"{head}: both pass with every sampler, at speeds within {v.rule['ess_factor']:g}× of each other."
-    per = "; ".join(f"with {sampler_name(s.sampler)}, {headline(s.recommendation).lower()}" for s in v.samplers)
+    per = "; ".join(
+        f"with {sampler_name(s.sampler)}, {headline(s.recommendation, _fitted(v)).lower()}" for s in v.samplers
+    )
     return f"{head}: no form passes with every sampler, but each passes with some: {per}."
 
 
@@ -455,10 +457,15 @@ def lead(ratio: float) -> str:
     return num(max(ratio, 1 / ratio), 2) if np.isfinite(ratio) and ratio > 0 else "n/a"
 
 
-def headline(recommendation: str) -> str:
+def headline(recommendation: str, forms: int = 2) -> str:
+    """The verdict's headline; ``forms``: how many forms were fitted ("Neither" of two, "No form" of more)."""
     if recommendation in FORMS:
         return registered_form(recommendation).headline
-    return {EITHER: "Either form", NEITHER: "Neither form passes"}[recommendation]
+    return {EITHER: "Either form", NEITHER: "Neither form passes" if forms <= 2 else "No form passes"}[recommendation]
+
+
+def _fitted(v: Verdict) -> int:
+    return len({f.model for f in v.forms})
 
 
 def _failures(forms: Sequence[FormStats], model: str) -> str:
@@ -743,7 +750,7 @@ def verdict_html(
     # The rule's fixed words (no data in them) in a text node: only <, > and & need escaping.
     parts.append(f"<p class='rule'><em>The rule.</em> {html.escape(v.rule['text'], quote=False)}</p>")
     if len(v.samplers) > 1:
-        per = "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers)
+        per = "; ".join(f"{s.sampler}: {headline(s.recommendation, _fitted(v)).lower()}" for s in v.samplers)
         parts.append(f"<p>Per sampler: {html_text(per)}.</p>")
     rows = table_rows(v)
     if rows:
@@ -816,7 +823,7 @@ def verdict_markdown(verdict: Verdict) -> str:
     """The verdict as Markdown: the same content as the page."""
     v = verdict
     lines = [
-        f"# {v.dataset}: {headline(v.recommendation)}",
+        f"# {v.dataset}: {headline(v.recommendation, _fitted(v))}",
         "",
         f"**{headline_sentence(v)}**",
         "",
@@ -834,7 +841,9 @@ def verdict_markdown(verdict: Verdict) -> str:
     ]
     if len(v.samplers) > 1:
         lines += [
-            "Per sampler: " + "; ".join(f"{s.sampler}: {headline(s.recommendation).lower()}" for s in v.samplers) + ".",
+            "Per sampler: "
+            + "; ".join(f"{s.sampler}: {headline(s.recommendation, _fitted(v)).lower()}" for s in v.samplers)
+            + ".",
             "",
         ]
     rows = table_rows(v)
