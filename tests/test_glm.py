@@ -325,3 +325,35 @@ def test_a_users_prior_replaces_the_auto_one_of_its_parameter_only(table):
     want = pm.logp(pm.HalfStudentT.dist(nu=3, sigma=0.5), 0.8).eval()
     assert float(logp(point)) == pytest.approx(float(want))
     assert model["eps"].owner.op.name == "exponential"  # eps keeps its auto prior
+
+
+def test_the_shorthand_formula_non_centered_is_todays_non_centered_model_renamed(table):
+    # columns {group: g, x: x, y: y} as y ~ 1 + x + (1 + x | g) with the blog's priors: the same density as
+    # funnel.models' non-centered model (mu_a = Intercept, mu_b = x, a_offset = 1|g_offset, ...). The centered
+    # forms differ: funnel.models samples a ~ Normal(mu_a, sigma_a), Bambi's (and funnel.glm's) 1|g ~ Normal(0, sigma).
+    from funnel.datasets import ModelData
+    from funnel.models import build_model
+
+    data = ModelData("g", ("a", "b", "c", "d"), codes(table["g"]), table["x"].to_numpy(), table["y"].to_numpy())
+    wide, scale = {"dist": "Normal", "mu": 0.0, "sigma": 100.0**2}, {"dist": "HalfCauchy", "beta": 5.0}
+    priors = {"Intercept": wide, "x": wide, "sigma_1|g": scale, "sigma_x|g": scale, "eps": scale}
+    formula = build_glm(parse_formula("y ~ 1 + x + (1 + x | g)", table, "demo"), "gaussian", False, priors)
+    today = build_model(data, "noncentered", "blog")
+    renamed = {
+        "mu_a": "Intercept",
+        "mu_b": "x",
+        "sigma_a_log__": "sigma_1|g_log__",
+        "sigma_b_log__": "sigma_x|g_log__",
+        "eps_log__": "eps_log__",
+        "a_offset": "1|g_offset",
+        "b_offset": "x|g_offset",
+    }
+    assert sorted(renamed) == sorted(v.name for v in today.value_vars)
+    assert sorted(renamed.values()) == sorted(v.name for v in formula.value_vars)
+    logp_today = today.compile_fn(today.logp(), inputs=today.value_vars, mode=MODE)
+    logp_formula = formula.compile_fn(formula.logp(), inputs=formula.value_vars, mode=MODE)
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        point = {k: rng.normal(0.0, 0.7, size=np.shape(v)) for k, v in today.initial_point().items()}
+        same = {renamed[k]: v for k, v in point.items()}
+        assert float(logp_formula(same)) == pytest.approx(float(logp_today(point)), rel=1e-9)
