@@ -44,6 +44,7 @@ ENV_PACKAGES: dict[str, list[str]] = {
         "xarray",
         "h5netcdf",
         "scipy",
+        "formulae",  # funnel.formula (issue 26's formula models; not called by a rule yet)
     ],
     "report": [
         "numpy",

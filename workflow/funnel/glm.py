@@ -1,0 +1,351 @@
+"""A hierarchical GLM in PyMC from a formula's design (:mod:`funnel.formula`), in any centering per term and group.
+
+    eta_i = X_i . beta + sum over group-specific terms t of  u_t[g_t(i)] . z_t(i)
+    y_i   ~ family(link^-1(eta_i))
+    u_t[l] ~ Normal(0, sigma_t)       (independent across terms, levels and predictor columns)
+
+As Bambi builds it: the common terms carry the fixed effects (``Intercept``, ``x``, a categorical ``period``:
+one variable per term), each group-specific term ``expr|factor`` has zero-mean normal effects with its own
+scale ``sigma_<term>`` (``sigma_1|g``), and the terms are independent (no correlation between a group's
+intercept and slope). Families and their canonical links: ``gaussian`` (identity; residual scale ``eps``, or
+the design's known per-row standard errors when it has an ``se`` column: no ``eps``), ``bernoulli`` (logit),
+``binomial`` (logit, trials from ``p(k, n)``) and ``poisson`` (log).
+
+**Centering** is chosen per term and per level of its factor, as :mod:`funnel.forms` does for ``a`` and ``b``
+(a :class:`~funnel.forms.Centering` whose keys are the term names, a plain mapping, or one bool for all):
+centered samples ``<term>`` ~ Normal(0, sigma) directly; non-centered samples ``<term>_offset`` ~ Normal(0, 1)
+and keeps ``<term>`` = offset × sigma as a deterministic; a mix samples the centered levels in
+``<term>_centered`` and the others in ``<term>_offset``, ``<term>`` their deterministic union. Every form
+reports the same ``<term>`` with the factor's dimension.
+
+**Priors** (:func:`auto_priors`, as rstanarm's defaults, on the link scale) with s = sd(y) and m = mean(y) for
+gaussian, s = 1 and m = 0 for the other families, sd() the sample sd (ddof 1) of a design column:
+
+    Intercept        ~ Normal(m, 2.5 s)
+    beta_k           ~ Normal(0, 2.5 s / sd(x_k))       each other common column k
+    eps              ~ Exponential(1 / s)               gaussian without known se (rstanarm's prior_aux)
+    sigma_<term>     ~ Exponential(sd(z_j) / s)         per predictor column j of the term (sd = 1 for an intercept)
+
+rstanarm puts the intercept's prior on centered predictors; here it is on the intercept of the design as it
+stands (Bambi's choice). For the group-level scales rstanarm's ``decov(1, 1, 1, 1)`` reduces, for one
+independent effect, to an Exponential(1) on the scale's ratio to the data's scale; it multiplies by the
+residual sd for gaussian where this uses sd(y), and does not divide by sd(z): both keep each scale's prior
+independent of the others and free of the predictors' units. A user's prior per parameter
+(``{"sigma_1|g": {"dist": "HalfNormal", "sigma": 1.0}}``) replaces the auto one: any PyMC distribution by
+name with its parameters, validated by :func:`check_priors` (unknown parameter or distribution, a bad
+parameter, a scale's prior with support below zero) with a :class:`~funnel.errors.DataError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+from .formula import CommonTerm, Design, GroupTerm
+
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson")
+OUTCOME = "y"
+Y_DATA = "y_obs"
+RESIDUAL = "eps"
+INTERCEPT = "Intercept"
+
+
+@dataclass(frozen=True)
+class TermNames:
+    """The variables of one group-specific term: its effects, their scale, offsets and centered part, and the
+    dimensions of its levels and (for several predictor columns) its columns."""
+
+    effect: str
+    sigma: str
+    offset: str
+    centered: str
+    level_dim: str
+    column_dim: str | None
+
+
+def term_names(term: GroupTerm) -> TermNames:
+    return TermNames(
+        effect=term.name,
+        sigma=f"sigma_{term.name}",
+        offset=f"{term.name}_offset",
+        centered=f"{term.name}_centered",
+        level_dim=f"{term.factor}__factor_dim",
+        column_dim=f"{term.name}__expr_dim" if len(term.columns) > 1 else None,
+    )
+
+
+def common_dim(term: CommonTerm) -> str | None:
+    return f"{term.name}_dim" if len(term.columns) > 1 else None
+
+
+# --- checks -------------------------------------------------------------------------------------------------
+
+
+def check_family(design: Design, family: str) -> None:
+    """The family's data checks (each names the dataset, the column and the fix)."""
+    where = f"dataset {design.dataset!r}: {family} outcome {design.response!r}"
+    if family not in FAMILIES:
+        raise DataError(f"dataset {design.dataset!r}: unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if (family == "binomial") != (design.trials is not None):
+        fix = "write the response as p(successes, trials)" if family == "binomial" else "use family binomial"
+        raise DataError(f"{where}: binomial needs a p(successes, trials) response and only binomial takes one; {fix}")
+    if design.se is not None and family != "gaussian":
+        raise DataError(f"{where}: known standard errors ({design.se_column!r}) go with family gaussian only")
+    y = design.y
+    if family == "bernoulli" and not np.isin(y, (0.0, 1.0)).all():
+        raise DataError(f"{where} has values other than 0 and 1; recode it as 0/1")
+    if family in ("binomial", "poisson"):
+        if (y < 0).any() or not np.equal(np.round(y), y).all():
+            raise DataError(f"{where} has negative or non-integer counts; counts must be whole numbers >= 0")
+    if family == "binomial":
+        trials = design.trials
+        if (trials < y).any() or not np.equal(np.round(trials), trials).all():
+            raise DataError(f"{where}: the trials have non-integer values or fewer trials than successes in some rows")
+
+
+def _sd(values: np.ndarray, what: str, design: Design) -> float:
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    if not (sd > 0 and np.isfinite(sd)):
+        raise DataError(
+            f"dataset {design.dataset!r}: {what} is constant (sd {sd}); the auto priors scale by its sd: "
+            "drop it from the formula or give its priors explicitly"
+        )
+    return sd
+
+
+def _is_constant(column: np.ndarray) -> bool:
+    return bool(np.all(column == column[0]))
+
+
+def auto_priors(design: Design, family: str) -> dict[str, dict[str, Any]]:
+    """The ``auto`` prior of every parameter (formulas in the module's docstring)."""
+    gaussian = family == "gaussian"
+    s = _sd(design.y, f"the outcome {design.response!r}", design) if gaussian else 1.0
+    m = float(np.mean(design.y)) if gaussian else 0.0
+    priors: dict[str, dict[str, Any]] = {}
+    for term in design.common:
+        if term.kind == "intercept":
+            priors[term.name] = {"dist": "Normal", "mu": m, "sigma": 2.5 * s}
+            continue
+        scales = [2.5 * s / _sd(term.matrix[:, j], f"the column {c!r}", design) for j, c in enumerate(term.columns)]
+        priors[term.name] = {"dist": "Normal", "mu": 0.0, "sigma": scales[0] if len(scales) == 1 else scales}
+    for term in design.group:
+        rates = [
+            1.0 / s
+            if _is_constant(term.predictor[:, j])
+            else _sd(term.predictor[:, j], f"the column {c!r}", design) / s
+            for j, c in enumerate(term.columns)
+        ]
+        priors[term_names(term).sigma] = {"dist": "Exponential", "lam": rates[0] if len(rates) == 1 else rates}
+    if gaussian and design.se is None:
+        priors[RESIDUAL] = {"dist": "Exponential", "lam": 1.0 / s}
+    return priors
+
+
+def parameters(design: Design, family: str) -> dict[str, tuple[int, ...]]:
+    """Every parameter that takes a prior, with its shape; the group-level scales and ``eps`` are scales."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for term in design.common:
+        shapes[term.name] = () if len(term.columns) == 1 else (len(term.columns),)
+    for term in design.group:
+        shapes[term_names(term).sigma] = () if len(term.columns) == 1 else (len(term.columns),)
+    if family == "gaussian" and design.se is None:
+        shapes[RESIDUAL] = ()
+    return shapes
+
+
+def _is_scale(name: str) -> bool:
+    return name == RESIDUAL or name.startswith("sigma_")
+
+
+def check_priors(priors: Mapping[str, Any], design: Design, family: str) -> None:
+    """Refuse a user's prior that names no parameter, an unknown PyMC distribution or parameter, a parameter
+    value the distribution rejects, or a scale's prior that puts mass below zero."""
+    import pymc as pm
+
+    shapes = parameters(design, family)
+    where = f"dataset {design.dataset!r}: prior"
+    for name, spec in priors.items():
+        if name not in shapes:
+            raise DataError(
+                f"{where} for {name!r}: the model has no such parameter; its parameters are {', '.join(shapes)}"
+            )
+        if not isinstance(spec, Mapping) or "dist" not in spec:
+            raise DataError(f"{where} for {name!r}: write it as {{dist: <PyMC distribution>, <its parameters>}}")
+        dist = spec["dist"]
+        cls = getattr(pm, str(dist), None)
+        if not (isinstance(cls, type) and issubclass(cls, pm.Distribution)) or not hasattr(cls, "rv_op"):
+            raise DataError(
+                f"{where} for {name!r}: {dist!r} is not a PyMC distribution (e.g. Normal, HalfNormal, Exponential, StudentT)"
+            )
+        params = {k: v for k, v in spec.items() if k != "dist"}
+        accepted = [p for p in inspect.signature(cls.dist).parameters if p not in ("args", "kwargs", "cls")]
+        unknown = [p for p in params if p not in accepted]
+        if unknown:
+            raise DataError(
+                f"{where} for {name!r}: {dist} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(accepted)}"
+            )
+        try:
+            rv = cls.dist(**params, shape=shapes[name])
+            pm.logp(rv, np.ones(shapes[name])).eval()  # PyMC checks the parameters' values here
+            below = pm.logp(rv, -np.ones(shapes[name])).eval()
+        except Exception as error:  # noqa: BLE001 - PyMC raises TypeError, ValueError, ParameterValueError, ...
+            raise DataError(
+                f"{where} for {name!r}: {dist}({params}) is refused by PyMC ({type(error).__name__}: {error})"
+            ) from None
+        if _is_scale(name) and np.any(np.isfinite(below)):
+            raise DataError(
+                f"{where} for {name!r}: {name} is a scale (> 0) but {dist} allows negative values; use HalfNormal, Exponential, HalfStudentT, ..."
+            )
+
+
+def resolve_priors(design: Design, family: str, priors: str | Mapping[str, Any] = "auto") -> dict[str, dict[str, Any]]:
+    """``auto``, with a user's priors (a mapping parameter -> spec) replacing the auto one of each parameter they name."""
+    chosen = auto_priors(design, family)
+    if isinstance(priors, str):
+        if priors != "auto":
+            raise DataError(
+                f"dataset {design.dataset!r}: unknown prior set {priors!r} for a formula model; use 'auto' or a mapping of priors"
+            )
+        return chosen
+    check_priors(priors, design, family)
+    chosen.update({name: dict(spec) for name, spec in priors.items()})
+    return chosen
+
+
+def masks(design: Design, centering: Any) -> dict[str, np.ndarray]:
+    """One bool per level of each group-specific term's factor (True = centered) from ``centering``: one bool for
+    every term, or a mapping term name -> bool or bools per level (a :class:`~funnel.forms.Centering` too);
+    terms a mapping leaves out are non-centered (Bambi's default)."""
+    mapping = getattr(centering, "centered", centering)
+    out: dict[str, np.ndarray] = {}
+    for term in design.group:
+        value = mapping if isinstance(mapping, (bool, np.bool_)) else (mapping or {}).get(term.name, False)
+        mask = np.broadcast_to(np.asarray(value, dtype=bool), (term.n_levels,)).copy()
+        out[term.name] = mask
+    if isinstance(mapping, Mapping):
+        unknown = [name for name in mapping if name not in out]
+        if unknown:
+            raise ValueError(f"centering names term(s) {', '.join(unknown)}; the design's terms are {', '.join(out)}")
+    return out
+
+
+# --- the terms ----------------------------------------------------------------------------------------------
+
+
+def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> Any:
+    import pymc as pm
+
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    return getattr(pm, spec["dist"])(name, **params, **kwargs)
+
+
+def common_term(term: CommonTerm, prior: Mapping[str, Any]) -> Any:
+    """A common term's contribution to eta: its coefficient(s) times its column(s) of X."""
+    dim = common_dim(term)
+    beta = _prior(term.name, prior, dims=dim) if dim else _prior(term.name, prior)
+    return term.matrix @ beta if dim else beta * term.matrix[:, 0]
+
+
+def group_effects(term: GroupTerm, sigma: Any, mask: np.ndarray) -> Any:
+    """The term's effects (levels[, columns]) ~ Normal(0, sigma): centered, non-centered, or mixed per level."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    names = term_names(term)
+    dims = (names.level_dim, names.column_dim) if names.column_dim else names.level_dim
+    tail = (len(term.columns),) if names.column_dim else ()
+    if mask.all():
+        return pm.Normal(names.effect, mu=0.0, sigma=sigma, dims=dims)
+    if not mask.any():
+        offset = pm.Normal(names.offset, mu=0.0, sigma=1.0, dims=dims)
+        return pm.Deterministic(names.effect, offset * sigma, dims=dims)
+    centered = pm.Normal(names.centered, mu=0.0, sigma=sigma, shape=(int(mask.sum()), *tail))
+    offset = pm.Normal(names.offset, mu=0.0, sigma=1.0, shape=(int((~mask).sum()), *tail))
+    value = pt.zeros((term.n_levels, *tail))
+    value = pt.set_subtensor(value[np.flatnonzero(mask)], centered)
+    value = pt.set_subtensor(value[np.flatnonzero(~mask)], offset * sigma)
+    return pm.Deterministic(names.effect, value, dims=dims)
+
+
+def intercept_term(term: GroupTerm, effects: Any) -> Any:
+    """``1|g``: each row gets its level's intercept."""
+    return effects[term.index]
+
+
+def slope_term(term: GroupTerm, effects: Any) -> Any:
+    """``x|g``: each row gets its level's slope times its x."""
+    return effects[term.index] * term.predictor[:, 0]
+
+
+def categoric_term(term: GroupTerm, effects: Any) -> Any:
+    """``period|g``: each row gets its level's effects dotted with its columns of the predictor."""
+    return (effects[term.index] * term.predictor).sum(axis=-1)
+
+
+TERM_KINDS = {"intercept": intercept_term, "numeric": slope_term, "categoric": categoric_term}
+
+
+def group_term(term: GroupTerm, prior: Mapping[str, Any], mask: np.ndarray) -> Any:
+    names = term_names(term)
+    sigma = _prior(names.sigma, prior, dims=names.column_dim) if names.column_dim else _prior(names.sigma, prior)
+    kind = term.kind if term.kind in TERM_KINDS else ("categoric" if names.column_dim else "numeric")
+    return TERM_KINDS[kind](term, group_effects(term, sigma, mask))
+
+
+def likelihood(design: Design, family: str, eta: Any, observed: Any, priors: Mapping[str, Any]) -> Any:
+    """The outcome given the linear predictor, through the family's canonical link."""
+    import pymc as pm
+
+    if family == "gaussian":
+        sigma = design.se if design.se is not None else _prior(RESIDUAL, priors[RESIDUAL])
+        return pm.Normal(OUTCOME, mu=eta, sigma=sigma, observed=observed)
+    if family == "bernoulli":
+        return pm.Bernoulli(OUTCOME, logit_p=eta, observed=observed)
+    if family == "binomial":
+        return pm.Binomial(OUTCOME, n=design.trials.astype(np.int64), logit_p=eta, observed=observed)
+    return pm.Poisson(OUTCOME, mu=pm.math.exp(eta), observed=observed)
+
+
+def build_glm(
+    design: Design,
+    family: str = "gaussian",
+    centering: Any = False,
+    priors: str | Mapping[str, Any] = "auto",
+    mutable_y: bool = False,
+) -> Any:
+    """The PyMC model of ``design`` (see the module's docstring); ``centering`` as :func:`masks` reads it;
+    ``mutable_y`` holds the outcome in ``pm.Data`` (:data:`Y_DATA`), as funnel.models does for SBC.
+    The model keeps the masks as ``model.centering`` (term name -> bools per level)."""
+    import pymc as pm
+
+    check_family(design, family)
+    chosen = resolve_priors(design, family, priors)
+    centered = masks(design, centering)
+    coords: dict[str, Any] = {}
+    for term in design.common:
+        if common_dim(term):
+            coords[common_dim(term)] = list(term.columns)
+    for term in design.group:
+        names = term_names(term)
+        if coords.setdefault(names.level_dim, list(term.levels)) != list(term.levels):
+            raise ValueError(f"two terms of the factor {term.factor!r} have different levels")
+        if names.column_dim:
+            coords[names.column_dim] = list(term.columns)
+    with pm.Model(coords=coords) as model:
+        eta = 0.0
+        for term in design.common:
+            eta = eta + common_term(term, chosen[term.name])
+        for term in design.group:
+            eta = eta + group_term(term, chosen[term_names(term).sigma], centered[term.name])
+        eta = eta + np.zeros(design.n_rows)  # a formula with no term at all still has one eta per row
+        y = design.y.astype(np.int64) if family != "gaussian" else design.y
+        observed = pm.Data(Y_DATA, y) if mutable_y else y
+        likelihood(design, family, eta, observed, chosen)
+    model.centering = centered
+    return model
