@@ -21,6 +21,12 @@ centered model exactly (tests/test_forms.py), so a seed gives the same draws; th
 compares the partial form's posterior arrays with the centered form's of the same sampler and seed, and the ratio
 table says when the partial ÷ centered ratio is therefore timing alone.
 
+**Thresholds.** ``--intercept-threshold T`` and ``--slope-threshold S`` set funnel.partial's INTERCEPT_THRESHOLD and
+SLOPE_THRESHOLD for the run (default: the library's): the partial form's split (and store key) follows them, the table's
+header and the CSV's ``intercept_threshold``/``slope_threshold`` say which were used. The ratio table needs the whole
+forms in the same invocation (``--forms centered noncentered partial``); per-seed rows of separate invocations can be
+joined from their ``--csv`` files (docs/method.md, "Other thresholds, measured").
+
 **Correctness.** Each fit's z-scores against the stored long reference (tests/references/<dataset>.json) of E[σ_b],
 E[log σ_b] and the tracked group's slope, z = (est − ref) / √(MCSE_fit² + MCSE_ref²) (funnel.bias.z_columns, as the
 workflow's fits table computes them), and the max |z| per dataset × sampler × form against issue 25's |z| < 4.
@@ -40,7 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from funnel import datasets  # noqa: E402
+from funnel import datasets, partial  # noqa: E402
 from funnel import records as R  # noqa: E402
 from funnel.bias import z_columns  # noqa: E402
 from funnel.diagnostics import fit_diagnostics  # noqa: E402
@@ -163,6 +169,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                             centered_a=record.get("centered_a", np.nan),
                             centered_b=record.get("centered_b", np.nan),
                             pilot_seconds=record.get("pilot_seconds", np.nan),
+                            intercept_threshold=partial.INTERCEPT_THRESHOLD if form == "partial" else np.nan,
+                            slope_threshold=partial.SLOPE_THRESHOLD if form == "partial" else np.nan,
                         )
                         z = z_columns(record, reference) if reference else {}
                         for estimand in (*Z_ESTIMANDS, R.slope_estimand(track)):
@@ -212,7 +220,9 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options; the partial form's thresholds are set in funnel.partial for the run (its split and store key read
+    them there)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--chains", type=int, default=4)
@@ -229,10 +239,35 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="sample each seed K times back to back; its ESS/s uses the minimum of the K sampling times",
     )
+    parser.add_argument(
+        "--intercept-threshold",
+        type=float,
+        default=partial.INTERCEPT_THRESHOLD,
+        help="the partial form centers group g's intercept when n_g·σ_a²/eps² exceeds this (funnel.partial)",
+    )
+    parser.add_argument(
+        "--slope-threshold",
+        type=float,
+        default=partial.SLOPE_THRESHOLD,
+        help="the partial form centers group g's slope when S_g·σ_b²/eps² exceeds this (funnel.partial)",
+    )
     parser.add_argument("--csv", help="write the per-seed rows here")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    for option, value in (
+        ("--intercept-threshold", args.intercept_threshold),
+        ("--slope-threshold", args.slope_threshold),
+    ):
+        if not value >= 0:
+            parser.error(f"{option} must be a number ≥ 0, got {value}")
+    # The partial form reads its thresholds from funnel.partial when it builds its split (and its store key).
+    partial.INTERCEPT_THRESHOLD, partial.SLOPE_THRESHOLD = args.intercept_threshold, args.slope_threshold
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     table = run(args)
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -251,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     timing = "the minimum" if args.repeats > 1 else "one timing"
     print(
         f"\nMedian over seeds of bulk ESS per second of sampling (per seed: {timing} of {args.repeats} back-to-back "
-        "samplings; same_draws_as_centered: seeds whose partial draws equal the centered form's):\n"
+        "samplings; same_draws_as_centered: seeds whose partial draws equal the centered form's; partial form's "
+        f"thresholds: intercept n_g·σ_a²/eps² > {partial.INTERCEPT_THRESHOLD:g}, slope S_g·σ_b²/eps² > "
+        f"{partial.SLOPE_THRESHOLD:g}):\n"
     )
     print(summary.round(1).to_markdown())
     print("\npartial ÷ the better whole form, per hyperparameter (median ESS/s):\n")

@@ -344,3 +344,34 @@ def test_the_forms_bench_reports_identical_draws_and_the_max_abs_z_per_form():
     assert list(z["all < 4"]) == [True, False, True]
     assert z.loc[("sleep", "nutpie", "noncentered"), "max|z| E[σ_b]"] == 4.5
     assert (z["max|z| tracked slope"] == 2.0).all()
+
+
+def test_the_forms_bench_threshold_options_reach_the_partial_forms_split(monkeypatch):
+    """bench/forms_bench.py --intercept-threshold / --slope-threshold set funnel.partial's thresholds for the run, so
+    the partial form's split (and its store key) follows them; a negative threshold is refused."""
+    import importlib.util
+
+    from conftest import ROOT
+    from funnel import partial
+    from funnel.forms import rule_key
+
+    spec = importlib.util.spec_from_file_location("forms_bench", ROOT / "bench" / "forms_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name in ("INTERCEPT_THRESHOLD", "SLOPE_THRESHOLD"):
+        monkeypatch.setattr(partial, name, getattr(partial, name))  # restored after the test
+    data, _ = simulated()
+    n = np.bincount(data.group_idx)
+    bench.parse_args([])
+    default = partial_centering(data)[1]
+    assert (default["centered_a"], default["centered_b"]) == (int((n >= 5).sum()), 0)  # the simulated table's split
+    args = bench.parse_args(["--intercept-threshold", "4", "--slope-threshold", "0"])
+    assert (args.intercept_threshold, args.slope_threshold) == (4.0, 0.0)
+    masks, record = partial_centering(data)
+    # n_g · 0.8² / 1.5² ≈ 0.28 n_g > 4 from about n_g = 15: only the groups of 20 and 40 rows; every slope with
+    # S_g > 0 (not the 8 groups of one row).
+    assert 0 < record["centered_a"] < default["centered_a"] and masks["a"][n <= 10].sum() == 0
+    assert record["centered_b"] == int((slope_information(data) > 0).sum()) == data.n_groups - 8
+    assert rule_key("partial")["form_rule"]["intercept"] == 4.0
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--slope-threshold", "-1"])

@@ -102,7 +102,10 @@ def partial_centering(data: ModelData, priors: str = "blog") -> tuple[dict[str, 
     (the pilot's inputs and time). The priors do not enter it."""
     start = time.perf_counter()
     point = pilot(data)
-    masks = centered_groups(data, point["eps"], point["sigma_a"], point["sigma_b"])
+    # The thresholds as the module holds them now (not the defaults bound at import): the store key reads them so.
+    masks = centered_groups(
+        data, point["eps"], point["sigma_a"], point["sigma_b"], INTERCEPT_THRESHOLD, SLOPE_THRESHOLD
+    )
     record = {
         "centered_a": int(masks["a"].sum()),
         "centered_b": int(masks["b"].sum()),
