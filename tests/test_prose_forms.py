@@ -4,9 +4,6 @@ always was."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +11,7 @@ from funnel import facts as F
 from funnel import forms, index_page, plots, prose
 from funnel import verdict as V
 from funnel.plots.style import FORM_COLORS
-from test_report import _fits, _maps, _provenance, _table
+from test_report import _fits, _maps, _trial_dataset
 
 SPLIT = {
     "centered_a": 39,
@@ -206,13 +203,8 @@ def test_the_first_screen_introduces_the_third_form_and_its_lead(tmp_path):
 
 def test_the_index_section_lists_every_forms_fit_group_and_names_the_comparison_after_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    base = Path("results/trial")
-    (base / "data").mkdir(parents=True)
-    (base / "tables").mkdir()
-    _table().to_csv(base / "data/table.csv", index=False)
-    (base / "data/provenance.json").write_text(json.dumps(_provenance(y_transform="none", source_y="response")))
     fits = _three()
-    fits.to_csv(base / "tables/fits.csv", index=False)
+    base = _trial_dataset(fits)
     stats = F.group_stats(fits)
     summary = pd.DataFrame(
         [

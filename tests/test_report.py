@@ -371,15 +371,21 @@ def test_experiment_figures_draw():
     plt.close("all")
 
 
-def test_index_sections_link_every_dataset_and_the_cross_dataset_table(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def _trial_dataset(fits: pd.DataFrame) -> Path:
+    """A dataset 'trial' under results/ of the current folder: its table, provenance and ``fits``."""
     base = Path("results/trial")
     (base / "data").mkdir(parents=True)
     (base / "tables").mkdir()
     _table().to_csv(base / "data/table.csv", index=False)
     (base / "data/provenance.json").write_text(json.dumps(_provenance(y_transform="none", source_y="response")))
-    fits = _fits()
     fits.to_csv(base / "tables/fits.csv", index=False)
+    return base
+
+
+def test_index_sections_link_every_dataset_and_the_cross_dataset_table(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fits = _fits()
+    base = _trial_dataset(fits)
     summary = pd.DataFrame(
         [
             {
