@@ -86,14 +86,18 @@ def centered_groups(
     eps: float,
     sigma_a: float,
     sigma_b: float,
-    intercept_threshold: float = INTERCEPT_THRESHOLD,
-    slope_threshold: float = SLOPE_THRESHOLD,
+    intercept_threshold: float | None = None,
+    slope_threshold: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per effect, one bool per group: True where the rule centers that group's effect."""
+    """Per effect, one bool per group: True where the rule centers that group's effect. A threshold left out is
+    the module's as it is at the call (:data:`INTERCEPT_THRESHOLD`, :data:`SLOPE_THRESHOLD`), as the store key
+    reads them, not a default bound at import."""
+    intercept = INTERCEPT_THRESHOLD if intercept_threshold is None else intercept_threshold
+    slope = SLOPE_THRESHOLD if slope_threshold is None else slope_threshold
     n = np.bincount(data.group_idx, minlength=data.n_groups).astype(float)
     return {
-        "a": n * sigma_a**2 / eps**2 > intercept_threshold,
-        "b": slope_information(data) * sigma_b**2 / eps**2 > slope_threshold,
+        "a": n * sigma_a**2 / eps**2 > intercept,
+        "b": slope_information(data) * sigma_b**2 / eps**2 > slope,
     }
 
 
@@ -102,10 +106,7 @@ def partial_centering(data: ModelData, priors: str = "blog") -> tuple[dict[str, 
     (the pilot's inputs and time). The priors do not enter it."""
     start = time.perf_counter()
     point = pilot(data)
-    # The thresholds as the module holds them now (not the defaults bound at import): the store key reads them so.
-    masks = centered_groups(
-        data, point["eps"], point["sigma_a"], point["sigma_b"], INTERCEPT_THRESHOLD, SLOPE_THRESHOLD
-    )
+    masks = centered_groups(data, point["eps"], point["sigma_a"], point["sigma_b"])
     record = {
         "centered_a": int(masks["a"].sum()),
         "centered_b": int(masks["b"].sum()),
