@@ -77,6 +77,11 @@ class Form:
     def headline(self) -> str:
         return f"Use the {self.prose} form"
 
+    @property
+    def plain_description(self) -> str:
+        """The description for readers of the report: without its pointer to the library module (for developers)."""
+        return self.description.split(" (funnel.")[0]
+
 
 def _partial(data: ModelData, priors: str) -> Centering:
     from .partial import partial_centering

@@ -97,11 +97,6 @@ def fitted_forms(verdicts: Sequence[Verdict]) -> list[str]:
     return form_order(f.model for verdict in verdicts for f in verdict.forms)
 
 
-def _plain(description: str) -> str:
-    """A registry description without its pointer to the library module (for developers, not this screen)."""
-    return description.split(" (funnel.")[0]
-
-
 def index_intro(verdicts: Sequence[Verdict]) -> str:
     """The line under the index's title: the forms the run fitted, and what the page holds."""
     forms = fitted_forms(verdicts) or ["centered", "noncentered"]
@@ -130,7 +125,7 @@ def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]])
     )
     others = "".join(
         f" A {ORDINALS.get(i, f'{i}th')} form, <em>{html_text(FORMS[m].prose)}</em>, mixes the two: "
-        f"{html_text(_plain(FORMS[m].description))}."
+        f"{html_text(FORMS[m].plain_description)}."
         for i, m in enumerate((m for m in extra_forms(fitted) if m in FORMS), start=3)
     )
     parts = [

@@ -130,8 +130,7 @@ def other_forms_paragraph(models: Sequence[str], splits: Mapping[str, str], samp
     if not extra:
         return ""
     names = " and ".join(
-        f"the **{form_prose(m)}** form" + (f" ({FORMS[m].description.split(' (funnel.')[0]})" if m in FORMS else "")
-        for m in extra
+        f"the **{form_prose(m)}** form" + (f" ({FORMS[m].plain_description})" if m in FORMS else "") for m in extra
     )
     parts = [
         f"Besides the two whole forms this run fitted {names}. "
