@@ -882,7 +882,9 @@ def test_index_section_opens_on_the_verdict_with_its_figures_and_links(tmp_path,
         "t",
         "intro",
         [index_page.IndexSection("Dataset trial", entries, lead, index_page.dataset_anchor("trial")), ("Across", [])],
-        preface=index_page.verdicts_at_a_glance(index, {"trial": str(tables / "verdict.json")}),
+        preface=index_page.verdicts_at_a_glance(
+            index, {"trial": index_page.read_verdict(str(tables / "verdict.json"))}
+        ),
     )
     assert "<a href='#dataset-trial'>trial</a>: <strong>Use the non-centered form: it passes" in page
     assert page.index("<h2 id='dataset-trial'>") < page.index("Verdict: Use") < page.index("../trial/report/data.html")

@@ -291,11 +291,11 @@ def sbc_section(index: str, conclusion_json: str, page: str, *, markdown: str | 
     )
 
 
-def verdicts_at_a_glance(index: str, verdicts: Mapping[str, str]) -> str:
-    """One line per dataset (name -> verdict.json): its recommendation, linking to its section."""
+def verdicts_at_a_glance(index: str, verdicts: Mapping[str, Verdict]) -> str:
+    """One line per dataset (name -> its verdict, as :func:`read_verdict` read it): its recommendation, linking to
+    its section."""
     items = []
-    for dataset, path in verdicts.items():
-        verdict = read_verdict(path)
+    for dataset, verdict in verdicts.items():
         items.append(
             f"<li><a href='#{html_text(dataset_anchor(dataset))}'>{html_text(dataset)}</a>: "
             f"<strong>{html_text(headline_sentence(verdict))}</strong> "

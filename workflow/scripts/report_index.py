@@ -45,16 +45,12 @@ with script_log(smk.log[0]):
             lead += "\n" + sbc_section(index, sbc["conclusion"], sbc["page"], markdown=sbc.get("markdown"))
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))
-    verdicts = {d: read_verdict(layout["verdict"]["json"]) for d, layout in layouts.items()}
+    verdicts = {d: read_verdict(layout["verdict"]["json"]) for d, layout in layouts.items()}  # each read once
     page = index_page(
         "Funnel workflow: report",
         index_intro(list(verdicts.values())),
         sections,
-        preface=(
-            verdicts_at_a_glance(index, {d: layout["verdict"]["json"] for d, layout in layouts.items()})
-            if len(layouts) > 1
-            else ""
-        ),
+        preface=verdicts_at_a_glance(index, verdicts) if len(layouts) > 1 else "",
         # Before any table: what a funnel is, the forms, what each verdict means for the user's model.
         first=first_screen(
             index, {d: (verdicts[d], layout["pages"].get("comparison")) for d, layout in layouts.items()}
