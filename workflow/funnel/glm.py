@@ -47,6 +47,7 @@ import numpy as np
 
 from .errors import DataError
 from .formula import CommonTerm, Design, GroupTerm
+from .models import prior_variable
 
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson")
 OUTCOME = "y"
@@ -238,17 +239,10 @@ def masks(design: Design, centering: Any) -> dict[str, np.ndarray]:
 # --- the terms ----------------------------------------------------------------------------------------------
 
 
-def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> Any:
-    import pymc as pm
-
-    params = {k: v for k, v in spec.items() if k != "dist"}
-    return getattr(pm, spec["dist"])(name, **params, **kwargs)
-
-
 def common_term(term: CommonTerm, prior: Mapping[str, Any]) -> Any:
     """A common term's contribution to eta: its coefficient(s) times its column(s) of X."""
     dim = common_dim(term)
-    beta = _prior(term.name, prior, dims=dim) if dim else _prior(term.name, prior)
+    beta = prior_variable(term.name, prior, dims=dim) if dim else prior_variable(term.name, prior)
     return term.matrix @ beta if dim else beta * term.matrix[:, 0]
 
 
@@ -293,7 +287,11 @@ TERM_KINDS = {"intercept": intercept_term, "numeric": slope_term, "categoric": c
 
 def group_term(term: GroupTerm, prior: Mapping[str, Any], mask: np.ndarray) -> Any:
     names = term_names(term)
-    sigma = _prior(names.sigma, prior, dims=names.column_dim) if names.column_dim else _prior(names.sigma, prior)
+    sigma = (
+        prior_variable(names.sigma, prior, dims=names.column_dim)
+        if names.column_dim
+        else prior_variable(names.sigma, prior)
+    )
     kind = term.kind if term.kind in TERM_KINDS else ("categoric" if names.column_dim else "numeric")
     return TERM_KINDS[kind](term, group_effects(term, sigma, mask))
 
@@ -303,7 +301,7 @@ def likelihood(design: Design, family: str, eta: Any, observed: Any, priors: Map
     import pymc as pm
 
     if family == "gaussian":
-        sigma = design.se if design.se is not None else _prior(RESIDUAL, priors[RESIDUAL])
+        sigma = design.se if design.se is not None else prior_variable(RESIDUAL, priors[RESIDUAL])
         return pm.Normal(OUTCOME, mu=eta, sigma=sigma, observed=observed)
     if family == "bernoulli":
         return pm.Bernoulli(OUTCOME, logit_p=eta, observed=observed)

@@ -15,6 +15,7 @@ labelled with its values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,11 +39,13 @@ CENTERED_PARTS = tuple(f"{name}_centered" for name in EFFECTS)
 OUTCOME = "y"
 
 
-def _prior(name: str, spec: dict[str, Any]) -> Any:
+def prior_variable(name: str, spec: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The PyMC variable ``name`` of a prior spec ({'dist': <PyMC distribution>, <its parameters>}); ``kwargs``
+    (dims, shape) go to the distribution. Inside a model context."""
     import pymc as pm
 
     params = {k: v for k, v in spec.items() if k != "dist"}
-    return getattr(pm, spec["dist"])(name, **params)
+    return getattr(pm, spec["dist"])(name, **params, **kwargs)
 
 
 Y_DATA = "y_obs"
@@ -78,7 +81,7 @@ def build_model(
     dim = data.group_dim
     prior = describe_priors(priors, data)
     with pm.Model(coords={dim: list(data.groups)}) as model:
-        hyper = {name: _prior(name, prior[name]) for name in HYPERPARAMETERS}
+        hyper = {name: prior_variable(name, prior[name]) for name in HYPERPARAMETERS}
         effects: dict[str, Any] = {}
         parts: dict[str, tuple[Any, Any]] = {}
         for name, offset, part in zip(EFFECTS, OFFSETS, CENTERED_PARTS):
