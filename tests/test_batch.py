@@ -514,6 +514,38 @@ sys.exit(min(failed, 1))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_every_name_imported_from_the_library_exists_including_imports_inside_functions():
+    """A renamed or removed library name breaks its importers at once, even those that import it only
+    inside a function (which run only deep in a fit job): every ``from funnel.<m> import <name>`` and
+    ``from .<m> import <name>`` in the library, the scripts, the benches and the tests names something
+    <m> defines or a submodule of it."""
+    import ast
+    import importlib
+
+    files = [p for d in ("workflow", "bench", "tests") for p in (ROOT / d).rglob("*.py")]
+    missing = []
+    for path in files:
+        inside = path.relative_to(ROOT / "workflow").parts[:-1] if path.is_relative_to(ROOT / "workflow") else ()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = list(inside[: len(inside) - (node.level - 1)])
+                module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            else:
+                module = node.module or ""
+            if not (module == "funnel" or module.startswith("funnel.")):
+                continue
+            imported = importlib.import_module(module)
+            for alias in node.names:
+                if alias.name != "*" and not hasattr(imported, alias.name):
+                    try:
+                        importlib.import_module(f"{module}.{alias.name}")
+                    except ModuleNotFoundError:
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}.{alias.name}")
+    assert not missing, "imported names that do not exist:\n" + "\n".join(missing)
+
+
 # ---------------------------------------------------------------- MAP points (write_maps)
 
 

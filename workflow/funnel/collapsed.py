@@ -57,12 +57,12 @@ def build_collapsed_model(data: ModelData, priors: str = "blog") -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    from .models import _prior
+    from .models import prior_variable
 
     prior = describe_priors(priors, data)
     stats = group_stats(data)
     with pm.Model() as model:
-        hyper = {name: _prior(name, prior[name]) for name in HYPERPARAMETERS}
+        hyper = {name: prior_variable(name, prior[name]) for name in HYPERPARAMETERS}
         pm.Potential(POTENTIAL, marginal_loglik(stats, *(hyper[n] for n in HYPERPARAMETERS), xp=pt))
     return model
 
