@@ -60,17 +60,17 @@ def codes(column: pd.Series) -> np.ndarray:
     return pd.Categorical(column).codes.astype(int)
 
 
-def hand_effect(name: str, sigma, mask: np.ndarray, tail: tuple[int, ...] = ()):
-    """The hand model's effects: centered levels ~ Normal(0, sigma), the others offset * sigma, joined by a
-    permutation (a construction independent of the library's set_subtensor)."""
+def hand_effect(name: str, sigma, mask: np.ndarray, tail: tuple[int, ...] = (), mean=0.0):
+    """The hand model's effects: centered levels ~ Normal(mean, sigma), the others mean + offset * sigma, joined
+    by a permutation (a construction independent of the library's set_subtensor)."""
     if mask.all():
-        return pm.Normal(name, 0.0, sigma, shape=(len(mask), *tail))
+        return pm.Normal(name, mean, sigma, shape=(len(mask), *tail))
     if not mask.any():
-        return pm.Normal(f"{name}_offset", 0.0, 1.0, shape=(len(mask), *tail)) * sigma
-    centered = pm.Normal(f"{name}_centered", 0.0, sigma, shape=(int(mask.sum()), *tail))
+        return mean + pm.Normal(f"{name}_offset", 0.0, 1.0, shape=(len(mask), *tail)) * sigma
+    centered = pm.Normal(f"{name}_centered", mean, sigma, shape=(int(mask.sum()), *tail))
     offset = pm.Normal(f"{name}_offset", 0.0, 1.0, shape=(int((~mask).sum()), *tail))
     order = np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)])
-    return pt.concatenate([centered, offset * sigma])[np.argsort(order)]
+    return pt.concatenate([centered, mean + offset * sigma])[np.argsort(order)]
 
 
 def sd(values) -> float:
@@ -109,7 +109,8 @@ CENTERINGS = {
 @pytest.mark.parametrize("form", CENTERINGS)
 def test_gaussian_varying_intercept_and_slope_equals_the_hand_model(table, form):
     # kills: a dropped term, x|g on sigma_1|g (swapped scale), x|g times -x or another row's x (flipped
-    # predictor), an identity link replaced, Exponential(s) for Exponential(1/s), a missing sd(x)
+    # predictor), an identity link replaced, Exponential(s) for Exponential(1/s), a missing sd(x), the
+    # effects centered on 0 instead of their common twin (1|g on Intercept, x|g on x), the twin added twice
     design = parse_formula("y ~ 1 + x + (1 + x | g)", table, "demo")
     mask_a, mask_b = CENTERINGS[form](4), CENTERINGS[form](4)[::-1].copy()
     model = build_glm(design, "gaussian", {"1|g": mask_a, "x|g": mask_b})
@@ -119,11 +120,11 @@ def test_gaussian_varying_intercept_and_slope_equals_the_hand_model(table, form)
         intercept = pm.Normal("Intercept", np.mean(y), 2.5 * s)
         slope = pm.Normal("x", 0.0, 2.5 * s / sd(x))
         sigma_a = pm.Exponential("sigma_1|g", 1.0 / s)
-        a = hand_effect("1|g", sigma_a, mask_a)
+        a = hand_effect("1|g", sigma_a, mask_a, mean=intercept)
         sigma_b = pm.Exponential("sigma_x|g", sd(x) / s)
-        b = hand_effect("x|g", sigma_b, mask_b)
+        b = hand_effect("x|g", sigma_b, mask_b, mean=slope)
         eps = pm.Exponential("eps", 1.0 / s)
-        pm.Normal("y", intercept + slope * x + a[g] + b[g] * x, eps, observed=y)
+        pm.Normal("y", a[g] + b[g] * x, eps, observed=y)
     assert_same_density(model, hand)
 
 
@@ -136,22 +137,24 @@ def test_gaussian_with_known_se_has_no_eps_and_uses_each_rows_se(table, form):
     y, se, g = table["y"].to_numpy(), table["s"].to_numpy(), codes(table["g"])
     with pm.Model() as hand:
         mu = pm.Normal("Intercept", np.mean(y), 2.5 * sd(y))
-        theta = hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0 / sd(y)), mask)
-        pm.Normal("y", mu + theta[g], se, observed=y)
+        theta = hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0 / sd(y)), mask, mean=mu)
+        pm.Normal("y", theta[g], se, observed=y)
     assert "eps" not in model.named_vars
     assert_same_density(model, hand)
 
 
 @pytest.mark.parametrize("form", CENTERINGS)
 def test_bernoulli_crossed_intercepts_equal_the_hand_model(table, form):
-    # kills: p = eta or exp(eta) (wrong link), a dropped crossed term, (1|h) indexed by g, sigma_1|g for both
+    # kills: p = eta or exp(eta) (wrong link), a dropped crossed term, (1|h) indexed by g, sigma_1|g for both,
+    # the Intercept anchoring both crossed terms (1|h's effects are zero-mean)
     design = parse_formula("b ~ x + (1 | g) + (1 | h)", table, "demo")
     mask_g, mask_h = CENTERINGS[form](4), CENTERINGS[form](3)
     model = build_glm(design, "bernoulli", {"1|g": mask_g, "1|h": mask_h})
     x = table["x"].to_numpy()
     with pm.Model() as hand:
-        eta = pm.Normal("Intercept", 0.0, 2.5) + pm.Normal("x", 0.0, 2.5 / sd(x)) * x
-        eta = eta + hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask_g)[codes(table["g"])]
+        intercept = pm.Normal("Intercept", 0.0, 2.5)
+        eta = pm.Normal("x", 0.0, 2.5 / sd(x)) * x
+        eta = eta + hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask_g, mean=intercept)[codes(table["g"])]
         eta = eta + hand_effect("1|h", pm.Exponential("sigma_1|h", 1.0), mask_h)[codes(table["h"])]
         pm.Bernoulli("y", p=1.0 / (1.0 + pt.exp(-eta)), observed=table["b"].to_numpy())
     assert_same_density(model, hand)
@@ -166,8 +169,11 @@ def test_binomial_with_a_categorical_common_term_equals_the_hand_model(table, fo
     dummies = np.column_stack([(table["period"] == p).to_numpy(float) for p in ("p2", "p3")])
     with pm.Model() as hand:
         beta = pm.Normal("period", 0.0, 2.5 / np.array([sd(dummies[:, 0]), sd(dummies[:, 1])]), shape=2)
-        eta = pm.Normal("Intercept", 0.0, 2.5) + pt.dot(dummies, beta)
-        eta = eta + hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask)[codes(table["g"])]
+        intercept = pm.Normal("Intercept", 0.0, 2.5)
+        eta = (
+            pt.dot(dummies, beta)
+            + hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask, mean=intercept)[codes(table["g"])]
+        )
         p = pt.sigmoid(eta)
         pm.Binomial("y", n=table["trials"].to_numpy(), p=p, observed=table["k"].to_numpy())
     assert design.columns == ("Intercept", "period[p2]", "period[p3]")
@@ -184,9 +190,9 @@ def test_poisson_with_a_slope_and_a_categorical_group_term_equals_the_hand_model
     x, g, h = table["x"].to_numpy(), codes(table["g"]), codes(table["h"])
     onehot = np.column_stack([(table["period"] == p).to_numpy(float) for p in ("p1", "p2", "p3")])
     with pm.Model() as hand:
-        eta = pm.Normal("Intercept", 0.0, 2.5) + pm.Normal("x", 0.0, 2.5 / sd(x)) * x
-        eta = eta + hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask_g)[g]
-        eta = eta + hand_effect("x|g", pm.Exponential("sigma_x|g", sd(x)), mask_g)[g] * x
+        intercept, slope = pm.Normal("Intercept", 0.0, 2.5), pm.Normal("x", 0.0, 2.5 / sd(x))
+        eta = hand_effect("1|g", pm.Exponential("sigma_1|g", 1.0), mask_g, mean=intercept)[g]
+        eta = eta + hand_effect("x|g", pm.Exponential("sigma_x|g", sd(x)), mask_g, mean=slope)[g] * x
         rates = np.array([sd(onehot[:, j]) for j in range(3)])
         u = hand_effect("period|h", pm.Exponential("sigma_period|h", rates, shape=3), mask_h, (3,))
         eta = eta + (u[h] * onehot).sum(axis=1)
@@ -327,33 +333,69 @@ def test_a_users_prior_replaces_the_auto_one_of_its_parameter_only(table):
     assert model["eps"].owner.op.name == "exponential"  # eps keeps its auto prior
 
 
-def test_the_shorthand_formula_non_centered_is_todays_non_centered_model_renamed(table):
-    # columns {group: g, x: x, y: y} as y ~ 1 + x + (1 + x | g) with the blog's priors: the same density as
-    # funnel.models' non-centered model (mu_a = Intercept, mu_b = x, a_offset = 1|g_offset, ...). The centered
-    # forms differ: funnel.models samples a ~ Normal(mu_a, sigma_a), Bambi's (and funnel.glm's) 1|g ~ Normal(0, sigma).
+def shorthand_data(table):
     from funnel.datasets import ModelData
-    from funnel.models import build_model
 
-    data = ModelData("g", ("a", "b", "c", "d"), codes(table["g"]), table["x"].to_numpy(), table["y"].to_numpy())
-    wide, scale = {"dist": "Normal", "mu": 0.0, "sigma": 100.0**2}, {"dist": "HalfCauchy", "beta": 5.0}
-    priors = {"Intercept": wide, "x": wide, "sigma_1|g": scale, "sigma_x|g": scale, "eps": scale}
-    formula = build_glm(parse_formula("y ~ 1 + x + (1 + x | g)", table, "demo"), "gaussian", False, priors)
-    today = build_model(data, "noncentered", "blog")
-    renamed = {
-        "mu_a": "Intercept",
-        "mu_b": "x",
-        "sigma_a_log__": "sigma_1|g_log__",
-        "sigma_b_log__": "sigma_x|g_log__",
-        "eps_log__": "eps_log__",
-        "a_offset": "1|g_offset",
-        "b_offset": "x|g_offset",
-    }
-    assert sorted(renamed) == sorted(v.name for v in today.value_vars)
-    assert sorted(renamed.values()) == sorted(v.name for v in formula.value_vars)
-    logp_today = today.compile_fn(today.logp(), inputs=today.value_vars, mode=MODE)
-    logp_formula = formula.compile_fn(formula.logp(), inputs=formula.value_vars, mode=MODE)
-    rng = np.random.default_rng(1)
-    for _ in range(2):
-        point = {k: rng.normal(0.0, 0.7, size=np.shape(v)) for k, v in today.initial_point().items()}
-        same = {renamed[k]: v for k, v in point.items()}
-        assert float(logp_formula(same)) == pytest.approx(float(logp_today(point)), rel=1e-9)
+    return ModelData("g", ("a", "b", "c", "d"), codes(table["g"]), table["x"].to_numpy(), table["y"].to_numpy())
+
+
+def test_the_shorthand_design_is_what_formulae_makes_of_the_shorthand_formula(table):
+    # kills: the groups in another order than ModelData's, x|g's predictor not x, a term or its anchor dropped
+    from funnel.glm import anchors
+    from funnel.models import shorthand_design, shorthand_formula
+
+    data = shorthand_data(table)
+    assert shorthand_formula(data) == "y ~ 1 + x + (1 + x | g)"
+    built, parsed = shorthand_design(data), parse_formula(shorthand_formula(data), table, "")
+    assert [(t.name, t.kind, t.columns) for t in built.common] == [(t.name, t.kind, t.columns) for t in parsed.common]
+    for mine, theirs in zip(built.common, parsed.common, strict=True):
+        np.testing.assert_array_equal(mine.matrix, theirs.matrix)
+    assert len(built.group) == len(parsed.group) == 2
+    for mine, theirs in zip(built.group, parsed.group):
+        assert (mine.name, mine.expr, mine.factor, mine.kind, mine.levels, mine.columns) == (
+            theirs.name,
+            theirs.expr,
+            theirs.factor,
+            theirs.kind,
+            theirs.levels,
+            theirs.columns,
+        )
+        np.testing.assert_array_equal(mine.index, theirs.index)
+        np.testing.assert_array_equal(mine.predictor, theirs.predictor)
+    np.testing.assert_array_equal(built.y, parsed.y)
+    assert anchors(built) == anchors(parsed) == {"1|g": "Intercept", "x|g": "x"}
+
+
+@pytest.mark.parametrize("form", CENTERINGS)
+@pytest.mark.parametrize("priors", ["blog", "auto"])
+def test_the_shorthand_model_is_the_blogs_model_in_every_form(table, form, priors):
+    # columns {group: g, x: x, y: y} through funnel.glm: the 2017 blog's model written out here (a ~ Normal(mu_a,
+    # sigma_a), b ~ Normal(mu_b, sigma_b), y ~ Normal(a[g] + b[g] x, eps)) with the named prior set, its names,
+    # its group dimension and the order in which the samplers see its variables. Kills: a zero-mean effect
+    # beside mu_a, mu_b added twice, sigma_a on b, a prior set's scale or location swapped, variables reordered
+    # (which would change every draw of a seed).
+    from funnel.forms import Centering
+    from funnel.models import build_model
+    from funnel.priors import describe_priors
+
+    data = shorthand_data(table)
+    mask_a, mask_b = CENTERINGS[form](4), CENTERINGS[form](4)[::-1].copy()
+    model = build_model(data, "centered", priors, centering=Centering({"a": mask_a, "b": mask_b}))
+    prior = describe_priors(priors, data)
+
+    def hyper(name):
+        spec = dict(prior[name])
+        return getattr(pm, spec.pop("dist"))(name, **spec)
+
+    g, x, y = data.group_idx, data.x, data.y
+    with pm.Model() as hand:
+        mu_a, sigma_a, mu_b, sigma_b, eps = (hyper(n) for n in ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps"))
+        a = hand_effect("a", sigma_a, mask_a, mean=mu_a)
+        b = hand_effect("b", sigma_b, mask_b, mean=mu_b)
+        pm.Normal("y", a[g] + b[g] * x, eps, observed=y)
+    assert_same_density(model, hand)
+    parts = {"centered": ["a", "b"], "noncentered": ["a_offset", "b_offset"]}.get(
+        form, ["a_centered", "a_offset", "b_centered", "b_offset"]
+    )
+    assert [v.name for v in model.free_RVs] == ["mu_a", "sigma_a", "mu_b", "sigma_b", "eps", *parts]
+    assert model.named_vars_to_dims["a"] == ("g",) and list(model.coords["g"]) == ["a", "b", "c", "d"]

@@ -57,7 +57,7 @@ def build_collapsed_model(data: ModelData, priors: str = "blog") -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    from .models import prior_variable
+    from .priors import prior_variable
 
     prior = describe_priors(priors, data)
     stats = group_stats(data)

@@ -4,6 +4,10 @@
     y_i   ~ family(link^-1(eta_i))
     u_t[l] ~ Normal(0, sigma_t)       (independent across terms, levels and predictor columns)
 
+except that a group-specific term whose common twin is in the formula (``1|g`` with ``Intercept``, ``x|g``
+with ``x``) carries the groups' own coefficients, centered on the common one: ``u_t[l] ~ Normal(beta, sigma_t)``
+and beta leaves X (hierarchical centering, :func:`anchors`; the same model, the lesson's centered form).
+
 As Bambi builds it: the common terms carry the fixed effects (``Intercept``, ``x``, a categorical ``period``:
 one variable per term), each group-specific term ``expr|factor`` has zero-mean normal effects with its own
 scale ``sigma_<term>`` (``sigma_1|g``), and the terms are independent (no correlation between a group's
@@ -13,8 +17,9 @@ the design's known per-row standard errors when it has an ``se`` column: no ``ep
 
 **Centering** is chosen per term and per level of its factor, as :mod:`funnel.forms` does for ``a`` and ``b``
 (a :class:`~funnel.forms.Centering` whose keys are the term names, a plain mapping, or one bool for all):
-centered samples ``<term>`` ~ Normal(0, sigma) directly; non-centered samples ``<term>_offset`` ~ Normal(0, 1)
-and keeps ``<term>`` = offset × sigma as a deterministic; a mix samples the centered levels in
+centered samples ``<term>`` ~ Normal(mean, sigma) directly (mean 0, or its anchor's coefficient);
+non-centered samples ``<term>_offset`` ~ Normal(0, 1) and keeps ``<term>`` = mean + offset × sigma as a
+deterministic; a mix samples the centered levels in
 ``<term>_centered`` and the others in ``<term>_offset``, ``<term>`` their deterministic union. Every form
 reports the same ``<term>`` with the factor's dimension.
 
@@ -40,20 +45,37 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import DataError
 from .formula import CommonTerm, Design, GroupTerm
-from .models import prior_variable
+from .priors import prior_variable
 
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson")
 OUTCOME = "y"
 Y_DATA = "y_obs"
 RESIDUAL = "eps"
 INTERCEPT = "Intercept"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """The names a model gives its variables and dimensions, when not Bambi's: ``variables`` maps a common
+    or group-specific term's name to the caller's (``{"Intercept": "mu_a", "1|county": "a"}``; a term's
+    scale, offsets and centered part follow its new name: ``sigma_a``, ``a_offset``); ``dims`` maps a grouping
+    factor to its dimension's name (``{"county": "county"}``; Bambi's ``county__factor_dim`` otherwise)."""
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+    dims: Mapping[str, str] = field(default_factory=dict)
+
+    def var(self, name: str) -> str:
+        return self.variables.get(name, name)
+
+
+BAMBI = Naming()
 
 
 @dataclass(frozen=True)
@@ -69,19 +91,46 @@ class TermNames:
     column_dim: str | None
 
 
-def term_names(term: GroupTerm) -> TermNames:
+def term_names(term: GroupTerm, naming: Naming = BAMBI) -> TermNames:
+    effect = naming.var(term.name)
     return TermNames(
-        effect=term.name,
-        sigma=f"sigma_{term.name}",
-        offset=f"{term.name}_offset",
-        centered=f"{term.name}_centered",
-        level_dim=f"{term.factor}__factor_dim",
-        column_dim=f"{term.name}__expr_dim" if len(term.columns) > 1 else None,
+        effect=effect,
+        sigma=f"sigma_{effect}",
+        offset=f"{effect}_offset",
+        centered=f"{effect}_centered",
+        level_dim=naming.dims.get(term.factor, f"{term.factor}__factor_dim"),
+        column_dim=f"{effect}__expr_dim" if len(term.columns) > 1 else None,
     )
 
 
 def common_dim(term: CommonTerm) -> str | None:
     return f"{term.name}_dim" if len(term.columns) > 1 else None
+
+
+def anchors(design: Design) -> dict[str, str]:
+    """Group-specific term -> the common term whose coefficient is its effects' mean (hierarchical centering).
+
+    A one-column term ``1|g`` or ``x|g`` whose formula also has the common term ``Intercept`` or ``x`` (the same
+    column of the design) varies that coefficient by group: its effects are the groups' own coefficients,
+    centered on the common one (``a_g ~ Normal(mu_a, sigma_a)``, the centered form of Gelfand, Sahu & Carlin
+    1995 and of the 2017 blog), and the common term adds nothing more to eta. Each common term anchors the
+    first such term only; every other group-specific term (``1|h`` crossed with ``1|g``, ``1|g:h``, a term
+    without its common twin) has zero-mean effects, as Bambi's.
+    """
+    out: dict[str, str] = {}
+    for term in design.group:
+        if len(term.columns) != 1:
+            continue
+        for common in design.common:
+            if common.name in out.values() or len(common.columns) != 1:
+                continue
+            same = (term.kind == "intercept" and common.kind == "intercept") or (
+                term.kind == "numeric" and common.kind == "numeric" and common.name == term.expr
+            )
+            if same and np.array_equal(common.matrix[:, 0], term.predictor[:, 0]):
+                out[term.name] = common.name
+                break
+    return out
 
 
 # --- checks -------------------------------------------------------------------------------------------------
@@ -123,7 +172,7 @@ def _is_constant(column: np.ndarray) -> bool:
     return bool(np.all(column == column[0]))
 
 
-def auto_priors(design: Design, family: str) -> dict[str, dict[str, Any]]:
+def auto_priors(design: Design, family: str, naming: Naming = BAMBI) -> dict[str, dict[str, Any]]:
     """The ``auto`` prior of every parameter (formulas in the module's docstring)."""
     gaussian = family == "gaussian"
     s = _sd(design.y, f"the outcome {design.response!r}", design) if gaussian else 1.0
@@ -131,10 +180,14 @@ def auto_priors(design: Design, family: str) -> dict[str, dict[str, Any]]:
     priors: dict[str, dict[str, Any]] = {}
     for term in design.common:
         if term.kind == "intercept":
-            priors[term.name] = {"dist": "Normal", "mu": m, "sigma": 2.5 * s}
+            priors[naming.var(term.name)] = {"dist": "Normal", "mu": m, "sigma": 2.5 * s}
             continue
         scales = [2.5 * s / _sd(term.matrix[:, j], f"the column {c!r}", design) for j, c in enumerate(term.columns)]
-        priors[term.name] = {"dist": "Normal", "mu": 0.0, "sigma": scales[0] if len(scales) == 1 else scales}
+        priors[naming.var(term.name)] = {
+            "dist": "Normal",
+            "mu": 0.0,
+            "sigma": scales[0] if len(scales) == 1 else scales,
+        }
     for term in design.group:
         rates = [
             1.0 / s
@@ -142,19 +195,19 @@ def auto_priors(design: Design, family: str) -> dict[str, dict[str, Any]]:
             else _sd(term.predictor[:, j], f"the column {c!r}", design) / s
             for j, c in enumerate(term.columns)
         ]
-        priors[term_names(term).sigma] = {"dist": "Exponential", "lam": rates[0] if len(rates) == 1 else rates}
+        priors[term_names(term, naming).sigma] = {"dist": "Exponential", "lam": rates[0] if len(rates) == 1 else rates}
     if gaussian and design.se is None:
         priors[RESIDUAL] = {"dist": "Exponential", "lam": 1.0 / s}
     return priors
 
 
-def parameters(design: Design, family: str) -> dict[str, tuple[int, ...]]:
+def parameters(design: Design, family: str, naming: Naming = BAMBI) -> dict[str, tuple[int, ...]]:
     """Every parameter that takes a prior, with its shape; the group-level scales and ``eps`` are scales."""
     shapes: dict[str, tuple[int, ...]] = {}
     for term in design.common:
-        shapes[term.name] = () if len(term.columns) == 1 else (len(term.columns),)
+        shapes[naming.var(term.name)] = () if len(term.columns) == 1 else (len(term.columns),)
     for term in design.group:
-        shapes[term_names(term).sigma] = () if len(term.columns) == 1 else (len(term.columns),)
+        shapes[term_names(term, naming).sigma] = () if len(term.columns) == 1 else (len(term.columns),)
     if family == "gaussian" and design.se is None:
         shapes[RESIDUAL] = ()
     return shapes
@@ -164,12 +217,12 @@ def _is_scale(name: str) -> bool:
     return name == RESIDUAL or name.startswith("sigma_")
 
 
-def check_priors(priors: Mapping[str, Any], design: Design, family: str) -> None:
+def check_priors(priors: Mapping[str, Any], design: Design, family: str, naming: Naming = BAMBI) -> None:
     """Refuse a user's prior that names no parameter, an unknown PyMC distribution or parameter, a parameter
     value the distribution rejects, or a scale's prior that puts mass below zero."""
     import pymc as pm
 
-    shapes = parameters(design, family)
+    shapes = parameters(design, family, naming)
     where = f"dataset {design.dataset!r}: prior"
     for name, spec in priors.items():
         if name not in shapes:
@@ -205,30 +258,36 @@ def check_priors(priors: Mapping[str, Any], design: Design, family: str) -> None
             )
 
 
-def resolve_priors(design: Design, family: str, priors: str | Mapping[str, Any] = "auto") -> dict[str, dict[str, Any]]:
-    """``auto``, with a user's priors (a mapping parameter -> spec) replacing the auto one of each parameter they name."""
-    chosen = auto_priors(design, family)
+def resolve_priors(
+    design: Design, family: str, priors: str | Mapping[str, Any] = "auto", naming: Naming = BAMBI
+) -> dict[str, dict[str, Any]]:
+    """``auto``, with a user's priors (a mapping parameter -> spec) replacing the auto one of each parameter they
+    name. A mapping that names every parameter (a named set, :mod:`funnel.priors`) is taken as it is."""
+    if isinstance(priors, Mapping) and set(priors) == set(parameters(design, family, naming)):
+        return {name: dict(spec) for name, spec in priors.items()}
+    chosen = auto_priors(design, family, naming)
     if isinstance(priors, str):
         if priors != "auto":
             raise DataError(
                 f"dataset {design.dataset!r}: unknown prior set {priors!r} for a formula model; use 'auto' or a mapping of priors"
             )
         return chosen
-    check_priors(priors, design, family)
+    check_priors(priors, design, family, naming)
     chosen.update({name: dict(spec) for name, spec in priors.items()})
     return chosen
 
 
-def masks(design: Design, centering: Any) -> dict[str, np.ndarray]:
+def masks(design: Design, centering: Any, naming: Naming = BAMBI) -> dict[str, np.ndarray]:
     """One bool per level of each group-specific term's factor (True = centered) from ``centering``: one bool for
-    every term, or a mapping term name -> bool or bools per level (a :class:`~funnel.forms.Centering` too);
-    terms a mapping leaves out are non-centered (Bambi's default)."""
+    every term, or a mapping from a term's (effect's) name to a bool or bools per level (a
+    :class:`~funnel.forms.Centering` too); terms a mapping leaves out are non-centered (Bambi's default).
+    Keyed by the effect's name."""
     mapping = getattr(centering, "centered", centering)
     out: dict[str, np.ndarray] = {}
     for term in design.group:
-        value = mapping if isinstance(mapping, (bool, np.bool_)) else (mapping or {}).get(term.name, False)
-        mask = np.broadcast_to(np.asarray(value, dtype=bool), (term.n_levels,)).copy()
-        out[term.name] = mask
+        name = naming.var(term.name)
+        value = mapping if isinstance(mapping, (bool, np.bool_)) else (mapping or {}).get(name, False)
+        out[name] = np.broadcast_to(np.asarray(value, dtype=bool), (term.n_levels,)).copy()
     if isinstance(mapping, Mapping):
         unknown = [name for name in mapping if name not in out]
         if unknown:
@@ -239,31 +298,59 @@ def masks(design: Design, centering: Any) -> dict[str, np.ndarray]:
 # --- the terms ----------------------------------------------------------------------------------------------
 
 
-def common_term(term: CommonTerm, prior: Mapping[str, Any]) -> Any:
+def common_term(term: CommonTerm, beta: Any) -> Any:
     """A common term's contribution to eta: its coefficient(s) times its column(s) of X."""
+    return term.matrix @ beta if common_dim(term) else beta * term.matrix[:, 0]
+
+
+def common_coefficient(term: CommonTerm, name: str, prior: Mapping[str, Any]) -> Any:
     dim = common_dim(term)
-    beta = prior_variable(term.name, prior, dims=dim) if dim else prior_variable(term.name, prior)
-    return term.matrix @ beta if dim else beta * term.matrix[:, 0]
+    return prior_variable(name, prior, dims=dim) if dim else prior_variable(name, prior)
 
 
-def group_effects(term: GroupTerm, sigma: Any, mask: np.ndarray) -> Any:
-    """The term's effects (levels[, columns]) ~ Normal(0, sigma): centered, non-centered, or mixed per level."""
+@dataclass(frozen=True)
+class Effects:
+    """A group-specific term's sampled parts: all of them (centered) or its offsets (non-centered) or both (a
+    mix), before :func:`join_effects` makes the term's effects from them."""
+
+    centered: Any
+    offset: Any
+
+
+def sample_effects(
+    names: TermNames, n_levels: int, tail: tuple[int, ...], mean: Any, sigma: Any, mask: np.ndarray
+) -> Effects:
+    """The term's sampled variables: centered levels ~ Normal(mean, sigma), the others' offsets ~ Normal(0, 1)."""
+    import pymc as pm
+
+    dims = (names.level_dim, names.column_dim) if names.column_dim else names.level_dim
+    if mask.all():
+        return Effects(pm.Normal(names.effect, mu=mean, sigma=sigma, dims=dims), None)
+    if not mask.any():
+        return Effects(None, pm.Normal(names.offset, mu=0.0, sigma=1.0, dims=dims))
+    return Effects(
+        pm.Normal(names.centered, mu=mean, sigma=sigma, shape=(int(mask.sum()), *tail)),
+        pm.Normal(names.offset, mu=0.0, sigma=1.0, shape=(int((~mask).sum()), *tail)),
+    )
+
+
+def join_effects(
+    names: TermNames, parts: Effects, n_levels: int, tail: tuple[int, ...], mean: Any, sigma: Any, mask: np.ndarray
+) -> Any:
+    """The term's effects from its parts: the centered variable itself, or ``mean + offset * sigma`` (a
+    deterministic), or both placed at their levels."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    names = term_names(term)
+    if parts.offset is None:
+        return parts.centered
     dims = (names.level_dim, names.column_dim) if names.column_dim else names.level_dim
-    tail = (len(term.columns),) if names.column_dim else ()
-    if mask.all():
-        return pm.Normal(names.effect, mu=0.0, sigma=sigma, dims=dims)
-    if not mask.any():
-        offset = pm.Normal(names.offset, mu=0.0, sigma=1.0, dims=dims)
-        return pm.Deterministic(names.effect, offset * sigma, dims=dims)
-    centered = pm.Normal(names.centered, mu=0.0, sigma=sigma, shape=(int(mask.sum()), *tail))
-    offset = pm.Normal(names.offset, mu=0.0, sigma=1.0, shape=(int((~mask).sum()), *tail))
-    value = pt.zeros((term.n_levels, *tail))
-    value = pt.set_subtensor(value[np.flatnonzero(mask)], centered)
-    value = pt.set_subtensor(value[np.flatnonzero(~mask)], offset * sigma)
+    shifted = parts.offset * sigma if mean is None else mean + parts.offset * sigma
+    if parts.centered is None:
+        return pm.Deterministic(names.effect, shifted, dims=dims)
+    value = pt.zeros((n_levels, *tail))
+    value = pt.set_subtensor(value[np.flatnonzero(mask)], parts.centered)
+    value = pt.set_subtensor(value[np.flatnonzero(~mask)], shifted)
     return pm.Deterministic(names.effect, value, dims=dims)
 
 
@@ -285,23 +372,18 @@ def categoric_term(term: GroupTerm, effects: Any) -> Any:
 TERM_KINDS = {"intercept": intercept_term, "numeric": slope_term, "categoric": categoric_term}
 
 
-def group_term(term: GroupTerm, prior: Mapping[str, Any], mask: np.ndarray) -> Any:
-    names = term_names(term)
-    sigma = (
-        prior_variable(names.sigma, prior, dims=names.column_dim)
-        if names.column_dim
-        else prior_variable(names.sigma, prior)
-    )
-    kind = term.kind if term.kind in TERM_KINDS else ("categoric" if names.column_dim else "numeric")
-    return TERM_KINDS[kind](term, group_effects(term, sigma, mask))
+def group_term(term: GroupTerm, effects: Any) -> Any:
+    """A group-specific term's contribution to eta, by its kind."""
+    kind = term.kind if term.kind in TERM_KINDS else ("categoric" if len(term.columns) > 1 else "numeric")
+    return TERM_KINDS[kind](term, effects)
 
 
-def likelihood(design: Design, family: str, eta: Any, observed: Any, priors: Mapping[str, Any]) -> Any:
+def likelihood(design: Design, family: str, eta: Any, observed: Any, residual: Any) -> Any:
     """The outcome given the linear predictor, through the family's canonical link."""
     import pymc as pm
 
     if family == "gaussian":
-        sigma = design.se if design.se is not None else prior_variable(RESIDUAL, priors[RESIDUAL])
+        sigma = design.se if design.se is not None else residual
         return pm.Normal(OUTCOME, mu=eta, sigma=sigma, observed=observed)
     if family == "bernoulli":
         return pm.Bernoulli(OUTCOME, logit_p=eta, observed=observed)
@@ -316,34 +398,76 @@ def build_glm(
     centering: Any = False,
     priors: str | Mapping[str, Any] = "auto",
     mutable_y: bool = False,
+    naming: Naming = BAMBI,
 ) -> Any:
     """The PyMC model of ``design`` (see the module's docstring); ``centering`` as :func:`masks` reads it;
-    ``mutable_y`` holds the outcome in ``pm.Data`` (:data:`Y_DATA`), as funnel.models does for SBC.
-    The model keeps the masks as ``model.centering`` (term name -> bools per level)."""
+    ``mutable_y`` holds the outcome in ``pm.Data`` (:data:`Y_DATA`), as funnel.models does for SBC; ``naming``
+    renames its variables and dimensions (:class:`Naming`).
+
+    The hyperparameters come first (each common coefficient followed by the scale of the group-specific term
+    it anchors, then the other scales, then ``eps``), then each term's sampled effects, then the
+    deterministics: the order in which the samplers see the variables. The model keeps the masks as
+    ``model.centering`` (effect name -> bools per level)."""
     import pymc as pm
 
     check_family(design, family)
-    chosen = resolve_priors(design, family, priors)
-    centered = masks(design, centering)
+    chosen = resolve_priors(design, family, priors, naming)
+    centered = masks(design, centering, naming)
+    anchored = anchors(design)
     coords: dict[str, Any] = {}
     for term in design.common:
         if common_dim(term):
             coords[common_dim(term)] = list(term.columns)
     for term in design.group:
-        names = term_names(term)
+        names = term_names(term, naming)
         if coords.setdefault(names.level_dim, list(term.levels)) != list(term.levels):
             raise ValueError(f"two terms of the factor {term.factor!r} have different levels")
         if names.column_dim:
             coords[names.column_dim] = list(term.columns)
     with pm.Model(coords=coords) as model:
-        eta = 0.0
-        for term in design.common:
-            eta = eta + common_term(term, chosen[term.name])
+        betas: dict[str, Any] = {}
+        sigmas: dict[str, Any] = {}
+
+        def scale(term: GroupTerm) -> None:
+            names = term_names(term, naming)
+            prior = chosen[names.sigma]
+            sigmas[term.name] = (
+                prior_variable(names.sigma, prior, dims=names.column_dim)
+                if names.column_dim
+                else prior_variable(names.sigma, prior)
+            )
+
+        for common in design.common:
+            betas[common.name] = common_coefficient(common, naming.var(common.name), chosen[naming.var(common.name)])
+            for term in design.group:
+                if anchored.get(term.name) == common.name:
+                    scale(term)
         for term in design.group:
-            eta = eta + group_term(term, chosen[term_names(term).sigma], centered[term.name])
-        eta = eta + np.zeros(design.n_rows)  # a formula with no term at all still has one eta per row
+            if term.name not in sigmas:
+                scale(term)
+        residual = None
+        if family == "gaussian" and design.se is None:
+            residual = prior_variable(RESIDUAL, chosen[RESIDUAL])
+        sampled = {}
+        for term in design.group:
+            names, tail = term_names(term, naming), ((len(term.columns),) if len(term.columns) > 1 else ())
+            mean = betas[anchored[term.name]] if term.name in anchored else 0.0
+            sampled[term.name] = sample_effects(
+                names, term.n_levels, tail, mean, sigmas[term.name], centered[names.effect]
+            )
+        parts = [common_term(c, betas[c.name]) for c in design.common if c.name not in anchored.values()]
+        for term in design.group:
+            names, tail = term_names(term, naming), ((len(term.columns),) if len(term.columns) > 1 else ())
+            mean = betas.get(anchored.get(term.name, ""))
+            effects = join_effects(
+                names, sampled[term.name], term.n_levels, tail, mean, sigmas[term.name], centered[names.effect]
+            )
+            parts.append(group_term(term, effects))
+        eta = parts[0] if parts else np.zeros(design.n_rows)
+        for part in parts[1:]:
+            eta = eta + part
         y = design.y.astype(np.int64) if family != "gaussian" else design.y
         observed = pm.Data(Y_DATA, y) if mutable_y else y
-        likelihood(design, family, eta, observed, chosen)
+        likelihood(design, family, eta, observed, residual)
     model.centering = centered
     return model

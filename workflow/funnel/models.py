@@ -15,13 +15,14 @@ labelled with its values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .forms import EFFECTS, FORMS, NAMES, Centering
 from .forms import form as registered_form
+from .formula import CommonTerm, Design, GroupTerm
+from .glm import OUTCOME, Y_DATA, Naming, build_glm
 from .priors import PRIORS, describe_priors
 
 if TYPE_CHECKING:
@@ -36,21 +37,55 @@ HYPERPARAMETERS = ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps")
 # mixed form, and the outcome.
 OFFSETS = tuple(f"{name}_offset" for name in EFFECTS)
 CENTERED_PARTS = tuple(f"{name}_centered" for name in EFFECTS)
-OUTCOME = "y"
 
 
-def prior_variable(name: str, spec: Mapping[str, Any], **kwargs: Any) -> Any:
-    """The PyMC variable ``name`` of a prior spec ({'dist': <PyMC distribution>, <its parameters>}); ``kwargs``
-    (dims, shape) go to the distribution. Inside a model context."""
-    import pymc as pm
-
-    params = {k: v for k, v in spec.items() if k != "dist"}
-    return getattr(pm, spec["dist"])(name, **params, **kwargs)
-
-
-Y_DATA = "y_obs"
 # Every name the model gives a variable (a group column may not take one: it names the group dimension).
 VARIABLE_NAMES = (*HYPERPARAMETERS, *EFFECTS, *OFFSETS, *CENTERED_PARTS, OUTCOME, Y_DATA)
+
+
+def shorthand_formula(data: ModelData) -> str:
+    """The formula the columns {group, x, y} stand for: ``y ~ 1 + x + (1 + x | group)``."""
+    return f"{data.y_name} ~ 1 + {data.x_name} + (1 + {data.x_name} | {data.group_dim})"
+
+
+def shorthand_design(data: ModelData) -> Design:
+    """The design of :func:`shorthand_formula` on ``data`` (what :func:`funnel.formula.parse_formula` makes of it,
+    tests/test_glm.py checks that), built from its arrays: the groups in ``data``'s order."""
+    ones = np.ones((len(data.y), 1))
+    x = np.asarray(data.x, dtype=float)[:, None]
+    g = data.group_dim
+    group = {"factor": g, "levels": tuple(data.groups), "index": np.asarray(data.group_idx, dtype=np.int64)}
+    return Design(
+        formula=shorthand_formula(data),
+        dataset=data.dataset,
+        response=data.y_name,
+        y=np.asarray(data.y, dtype=float),
+        trials=None,
+        se=None,
+        se_column=None,
+        common=(
+            CommonTerm("Intercept", "intercept", ("Intercept",), ones),
+            CommonTerm(data.x_name, "numeric", (data.x_name,), x),
+        ),
+        group=(
+            GroupTerm(name=f"1|{g}", expr="1", kind="intercept", predictor=ones, columns=("1",), **group),
+            GroupTerm(
+                name=f"{data.x_name}|{g}",
+                expr=data.x_name,
+                kind="numeric",
+                predictor=x,
+                columns=(data.x_name,),
+                **group,
+            ),
+        ),
+    )
+
+
+def shorthand_naming(data: ModelData) -> Naming:
+    """The blog's names for the shorthand's variables (mu_a, sigma_a, a, ...) and the group column's name
+    for the group dimension."""
+    g, x = data.group_dim, data.x_name
+    return Naming(variables={"Intercept": "mu_a", x: "mu_b", f"1|{g}": "a", f"{x}|{g}": "b"}, dims={g: g})
 
 
 def build_model(
@@ -58,6 +93,8 @@ def build_model(
 ) -> Any:
     """Build the model (a ``pm.Model``) in parameterization ``form`` with prior set ``priors``.
 
+    The model is :mod:`funnel.glm`'s of the shorthand formula ``y ~ 1 + x + (1 + x | group)``
+    (:func:`shorthand_design`) with the blog's names (:func:`shorthand_naming`) and the named prior set.
     ``mutable_y=True`` holds the outcome in a ``pm.Data`` container named
     :data:`Y_DATA`, so that one compiled model fits many simulated outcomes on the
     same design (simulation-based calibration); the priors stay those of
@@ -66,48 +103,23 @@ def build_model(
 
     Which groups' effects are centered is the form's :class:`~funnel.forms.Centering` (``centering``, or
     computed from ``data`` by the registered form); the model keeps it as ``model.centering``. Every
-    sampled variable comes first, in the order of :data:`EFFECTS` (an effect's centered part before its
-    offsets), then the deterministics: the centered and non-centered forms are the models they always were.
+    sampled variable comes first (mu_a, sigma_a, mu_b, sigma_b, eps, then a's parts, then b's), then the
+    deterministics: the centered and non-centered forms are the models they always were.
     """
-    import pymc as pm  # imported here so that the report can use this module without PyMC
-    import pytensor.tensor as pt
-
     registered = registered_form(form)
     if priors not in PRIORS:
         raise ValueError(f"unknown prior set {priors!r}; choose one of {', '.join(PRIORS)}")
     if centering is None:
         centering = registered.centering(data, priors)
     masks = {name: centering.mask(name, data.n_groups) for name in EFFECTS}
-    dim = data.group_dim
-    prior = describe_priors(priors, data)
-    with pm.Model(coords={dim: list(data.groups)}) as model:
-        hyper = {name: prior_variable(name, prior[name]) for name in HYPERPARAMETERS}
-        effects: dict[str, Any] = {}
-        parts: dict[str, tuple[Any, Any]] = {}
-        for name, offset, part in zip(EFFECTS, OFFSETS, CENTERED_PARTS):
-            mu, sigma, mask = hyper[f"mu_{name}"], hyper[f"sigma_{name}"], masks[name]
-            if mask.all():
-                effects[name] = pm.Normal(name, mu=mu, sigma=sigma, dims=dim)
-            elif not mask.any():
-                parts[name] = (None, pm.Normal(offset, mu=0.0, sigma=1.0, dims=dim))
-            else:
-                parts[name] = (
-                    pm.Normal(part, mu=mu, sigma=sigma, shape=int(mask.sum())),
-                    pm.Normal(offset, mu=0.0, sigma=1.0, shape=int((~mask).sum())),
-                )
-        for name, (centered, z) in parts.items():  # a and b from their parts (the order of the original model)
-            mu, sigma, mask = hyper[f"mu_{name}"], hyper[f"sigma_{name}"], masks[name]
-            if centered is None:
-                value = mu + z * sigma
-            else:
-                value = pt.zeros(data.n_groups)
-                value = pt.set_subtensor(value[np.flatnonzero(mask)], centered)
-                value = pt.set_subtensor(value[np.flatnonzero(~mask)], mu + z * sigma)
-            effects[name] = pm.Deterministic(name, value, dims=dim)
-        a, b = effects["a"], effects["b"]
-        mu = a[data.group_idx] + b[data.group_idx] * data.x
-        observed = pm.Data(Y_DATA, data.y) if mutable_y else data.y
-        pm.Normal(OUTCOME, mu=mu, sigma=hyper["eps"], observed=observed)
+    model = build_glm(
+        shorthand_design(data),
+        "gaussian",
+        masks,
+        describe_priors(priors, data),
+        mutable_y=mutable_y,
+        naming=shorthand_naming(data),
+    )
     model.centering = centering
     return model
 

@@ -1,12 +1,13 @@
 """The prior sets of the hyperparameters: ``blog``, ``weakly_informative`` and ``auto`` (scaled to the data).
 
 :func:`describe_priors` gives each hyperparameter's prior as ``{"dist": <PyMC class>, <parameters>}``;
-:mod:`funnel.models` builds the model from it. Nothing here imports PyMC.
+:func:`prior_variable` makes one the PyMC variable the models build on (PyMC is imported only there).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
     from .datasets import ModelData
 
 PRIORS = ("blog", "weakly_informative", "auto")
+
+
+def prior_variable(name: str, spec: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The PyMC variable ``name`` of a prior spec ({'dist': <PyMC distribution>, <its parameters>}); ``kwargs``
+    (dims, shape) go to the distribution. Inside a model context."""
+    import pymc as pm
+
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    return getattr(pm, spec["dist"])(name, **params, **kwargs)
 
 
 def describe_priors(priors: str, data: ModelData) -> dict[str, dict[str, Any]]:
