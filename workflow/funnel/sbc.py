@@ -122,28 +122,66 @@ def simulate(data: ModelData, priors: str, seed: int) -> tuple[dict[str, np.ndar
     model. Returns the true values (hyperparameters, ``a`` and ``b`` per group)
     and the simulated outcome, one value per row of the design.
     """
-    return Simulator(data, priors).draw(seed)
+    return Simulator.for_data(data, priors).draw(seed)
+
+
+class LogLikelihood:
+    """log p(y | theta) of a model's outcome at any values of its variables: the model's own density of its
+    observed variable (PyMC's logp, no Jacobian), so every family (gaussian, bernoulli, binomial, poisson, a
+    known se) is ranked by the likelihood it is fitted with. Compiled once; ``model`` is built with
+    ``mutable_y=True`` (:data:`~funnel.glm.Y_DATA`), in the form whose sampled variables a posterior reports
+    for every form (the centered one: hyperparameters and effects)."""
+
+    def __init__(self, model: Any) -> None:
+        from pymc.model.transform.conditioning import remove_value_transforms
+
+        from .glm import OUTCOME
+
+        self._model = remove_value_transforms(model)  # its values are the variables themselves (sigma, not log sigma)
+        self.names = tuple(v.name for v in self._model.value_vars)
+        logp = self._model.logp(vars=[self._model[OUTCOME]], jacobian=False)
+        self._fn = self._model.compile_fn(logp, inputs=self._model.value_vars, on_unused_input="ignore")
+
+    def __call__(self, values: Mapping[str, np.ndarray], y: np.ndarray) -> np.ndarray:
+        """One log-likelihood of ``y`` per draw; ``values`` maps each of :attr:`names` to its draws (leading axis)."""
+        from .glm import Y_DATA
+
+        container = self._model[Y_DATA]
+        self._model.set_data(Y_DATA, np.asarray(y).astype(container.type.dtype))  # counts arrive as floats
+        draws = {name: np.asarray(values[name]) for name in self.names}
+        n = len(next(iter(draws.values())))
+        return np.array([float(self._fn({name: v[i] for name, v in draws.items()})) for i in range(n)])
 
 
 class Simulator:
-    """Draws (theta, y) from the prior predictive on a design, compiled once for any number of seeds.
+    """Draws (theta, y) from the prior predictive of a model, compiled once for any number of seeds, and
+    the model's :class:`LogLikelihood` (:attr:`loglik`).
 
     ``draw(seed)`` gives exactly what ``pm.draw(..., random_seed=seed)`` gives
     (the same reseeding of the same random generators), without compiling a
-    function per simulation.
+    function per simulation. ``model`` is built with ``mutable_y=True``;
+    ``names`` are the variables drawn besides the outcome.
     """
 
     NAMES = (*HYPERPARAMETERS, "a", "b", "y")
 
-    def __init__(self, data: ModelData, priors: str) -> None:
+    def __init__(self, model: Any, names: Sequence[str]) -> None:
         from pymc.pytensorf import collect_default_updates, compile
 
-        from .models import build_model
+        from .glm import OUTCOME
 
-        model = build_model(data, "centered", priors)
-        outputs = [model[name] for name in self.NAMES]
+        self.names = (*names, OUTCOME)
+        outputs = [model[name] for name in self.names]
         self._rngs = list(collect_default_updates(inputs=[], outputs=outputs))
         self._fn = compile(inputs=[], outputs=outputs)
+        self.loglik = LogLikelihood(model)
+
+    @classmethod
+    def for_data(cls, data: ModelData, priors: str) -> Simulator:
+        """The simulator of the varying-intercept, varying-slope model on ``data``'s design."""
+        from .models import build_model
+
+        return cls(build_model(data, "centered", priors, mutable_y=True), cls.NAMES[:-1])
 
     def draw(self, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         from pymc.pytensorf import reseed_rngs
@@ -152,7 +190,7 @@ class Simulator:
         (sub_seed,) = _get_seeds_per_chain(int(seed), 1)
         reseed_rngs(self._rngs, sub_seed)
         values = self._fn()
-        truth = {name: np.asarray(value, dtype=float) for name, value in zip(self.NAMES[:-1], values[:-1])}
+        truth = {name: np.asarray(value, dtype=float) for name, value in zip(self.names[:-1], values[:-1])}
         return truth, np.asarray(values[-1], dtype=float)
 
 
@@ -236,25 +274,18 @@ def record_ranks(fits: Any, quantity: str) -> np.ndarray:
     return randomized_ranks(ranks_[keep], n[keep], jitter)
 
 
-def log_likelihood(data: ModelData, a: np.ndarray, b: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """log p(y | a, b, eps) of ``data`` for each draw (leading axis of a, b: draws; eps: draws)."""
-    from scipy.stats import norm
-
-    mu = a[:, data.group_idx] + b[:, data.group_idx] * data.x[None, :]
-    return norm.logpdf(data.y[None, :], loc=mu, scale=np.asarray(eps)[:, None]).sum(axis=1)
-
-
 def ranks(
     posterior: Any,
     truth: Mapping[str, np.ndarray],
     data: ModelData,
     thin: int,
     rank_draws: int,
+    loglik: LogLikelihood,
 ) -> dict[str, Any]:
     """Ranks of the true values among ``rank_draws`` draws kept every ``thin``-th (chains pooled).
 
     Quantities: the hyperparameters, ``a`` and ``b`` of the tracked group and
-    the log-likelihood of the simulated data (``data.y``). A rank counts the
+    the log-likelihood (``loglik``, the model's own) of the simulated data (``data.y``). A rank counts the
     kept draws below the truth (0..n, n the draws kept; :func:`kept_draws`).
     Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}`` and the posterior mean and sd of
     each of :data:`PARAMETERS` over all draws (``post_mean_<p>``, ``post_sd_<p>``).
@@ -273,9 +304,7 @@ def ranks(
         out[f"rank_{name}"] = rank_of(flat[name][kept], float(truth[name]))
     for name in ("a", "b"):
         out[f"rank_{name}_track"] = rank_of(flat[name][kept, track], float(truth[name][track]))
-    draws_ll = log_likelihood(data, flat["a"][kept], flat["b"][kept], flat["eps"][kept])
-    true_ll = log_likelihood(data, truth["a"][None, :], truth["b"][None, :], np.atleast_1d(truth["eps"]))[0]
-    out["rank_loglik"] = rank_of(draws_ll, float(true_ll))
+    out["rank_loglik"] = loglik_rank(loglik, {name: v[kept] for name, v in flat.items()}, truth, data.y)
     out["rank_n"] = int(kept.size)
     out["thin"] = int(thin)
     # Posterior mean and sd over all draws (not only the kept ones): the data-averaged posterior check.
@@ -285,6 +314,14 @@ def ranks(
         out[f"post_mean_{name}"] = float(np.mean(every[name]))
         out[f"post_sd_{name}"] = float(np.std(every[name], ddof=1)) if every[name].size > 1 else float("nan")
     return out
+
+
+def loglik_rank(
+    loglik: LogLikelihood, draws: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray], y: np.ndarray
+) -> int:
+    """The rank of the true values' log-likelihood of ``y`` among the kept draws' (``draws``: one leading axis)."""
+    true_ll = loglik({name: np.asarray(truth[name])[None] for name in loglik.names}, y)[0]
+    return rank_of(loglik(draws, y), float(true_ll))
 
 
 @functools.lru_cache(maxsize=64)
@@ -531,7 +568,7 @@ def fit_simulation(
     record = sbc_diagnostics(idata, str(data.track_group))
     n = record["chains"] * record["draws"]
     thin = thinning(n, record["ess_bulk_min"]) if settings.thin == "ess" else int(settings.thin)
-    record |= ranks(idata.posterior, truth, data.with_y(y), thin, settings.rank_draws)
+    record |= ranks(idata.posterior, truth, data.with_y(y), thin, settings.rank_draws, simulator.loglik)
     return {**base_record(settings, index), "status": "ok", "error": "", **truth_record(truth, data), **record}, idata
 
 

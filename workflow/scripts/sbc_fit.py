@@ -56,7 +56,7 @@ with script_log(smk.log[0]):
         settings=settings,
         make_fitter=lambda: (
             BatchSampler(data, settings.fit, mutable_y=True),
-            Simulator(data, settings.fit.priors),
+            Simulator.for_data(data, settings.fit.priors),
         ),
         data=data,
         cache_dir=p.compile_cache,
