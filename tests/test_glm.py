@@ -306,7 +306,7 @@ def test_each_familys_data_check_names_the_problem(table, formula, family, messa
     [
         (
             {"sigma_1|h": {"dist": "HalfNormal", "sigma": 1.0}},
-            "no such parameter; its parameters are Intercept, x, sigma_1|g, eps",
+            "no such parameter; its parameters are Intercept, sigma_1|g, x, eps",
         ),
         ({"x": {"dist": "Normall", "mu": 0.0}}, "'Normall' is not a PyMC distribution"),
         ({"x": {"dist": "Normal", "mean": 0.0}}, "Normal has no parameter\\(s\\) mean"),
@@ -399,3 +399,25 @@ def test_the_shorthand_model_is_the_blogs_model_in_every_form(table, form, prior
     )
     assert [v.name for v in model.free_RVs] == ["mu_a", "sigma_a", "mu_b", "sigma_b", "eps", *parts]
     assert model.named_vars_to_dims["a"] == ("g",) and list(model.coords["g"]) == ["a", "b", "c", "d"]
+
+
+def test_the_structure_names_each_models_scalar_parameters_in_its_order_and_its_effects(table):
+    # what the diagnostics and records read of a model; kills: a scale missed, eps for a family without one,
+    # a multi-column term's vector taken for a scalar, the order of the hyperparameters changed
+    from funnel.glm import structure
+    from funnel.models import STRUCTURE, shorthand_design, shorthand_naming
+
+    data = shorthand_data(table)
+    assert structure(shorthand_design(data), "gaussian", shorthand_naming(data)) == STRUCTURE
+    assert STRUCTURE.hyperparameters == ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps")
+    assert STRUCTURE.scales == ("sigma_a", "sigma_b")
+    crossed = parse_formula("b ~ x + (1 | g) + (1 | h)", table, "demo")
+    model = build_glm(crossed, "bernoulli")
+    assert model.structure.hyperparameters == ("Intercept", "sigma_1|g", "x", "sigma_1|h")
+    assert model.structure.effects == ("1|g", "1|h") and model.structure.scales == ("sigma_1|g", "sigma_1|h")
+    free = [v.name for v in model.free_RVs]
+    assert free[: len(model.structure.hyperparameters)] == list(model.structure.hyperparameters)
+    counts = parse_formula("count ~ period + (1 + x | g) + (0 + period | h)", table, "demo")
+    assert structure(counts, "poisson").hyperparameters == ("Intercept", "sigma_1|g", "sigma_x|g")  # period: a vector
+    known = parse_formula("y ~ 1 + (1 | g)", table, "demo", se="s")
+    assert structure(known, "gaussian").hyperparameters == ("Intercept", "sigma_1|g")  # no eps: se is known

@@ -10,19 +10,22 @@ import pandas as pd
 
 from . import records as R
 from .bias import estimands, flat, z_columns
-from .models import HYPERPARAMETERS, group_dim
+from .glm import Structure
+from .models import STRUCTURE, group_dim
 from .records import Thresholds, ran_ok
 from .records import thresholds_from as thresholds_from  # the fit and aggregate scripts read it from here
 
 
-def tracked_variables(idata: Any, track_group: str) -> dict[str, Any]:
-    """Name -> selection of the scalars whose ESS we report: hyperparameters, a and b of the tracked group."""
+def tracked_variables(idata: Any, track_group: str, structure: Structure = STRUCTURE) -> dict[str, Any]:
+    """Name -> selection of the scalars whose ESS we report: the model's hyperparameters and the tracked
+    group's effects (a and b)."""
     dim = group_dim(idata.posterior)
     groups = [str(g) for g in idata.posterior[dim].values]
     if track_group not in groups:
         raise ValueError(f"track_group {track_group!r} is not a value of {dim!r} in the trace; e.g. {groups[:3]}")
-    selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in HYPERPARAMETERS}
-    for label, var in zip(R.tracked_labels(track_group)[len(HYPERPARAMETERS) :], ("a", "b")):
+    selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in structure.hyperparameters}
+    labels = R.tracked_labels(track_group, structure)[len(structure.hyperparameters) :]
+    for label, var in zip(labels, structure.effects, strict=True):
         selections[label] = {"var": var, "sel": {dim: track_group}}
     return selections
 
@@ -38,8 +41,9 @@ def fit_diagnostics(
     thresholds: Thresholds = R.DEFAULT_THRESHOLDS,
     bias_groups: Sequence[str] = (),
     sigma_b_small: float = 0.1,
+    structure: Structure = STRUCTURE,
 ) -> dict[str, Any]:
-    """One flat record of diagnostics for one fit. Every statistic comes from ArviZ.
+    """One flat record of diagnostics for one fit (of a model of ``structure``). Every statistic comes from ArviZ.
 
     It includes the estimates and MCSEs (``est_*``, ``mcse_*``) that the bias
     z-scores against the reference run are computed from.
@@ -68,13 +72,13 @@ def fit_diagnostics(
     row["mean_tree_depth"] = float(stats["tree_depth"].values.mean())
     row["step_size_mean"] = float(stats["step_size"].values.mean())
 
-    rhat = az.rhat(idata, var_names=[*HYPERPARAMETERS, "a", "b"], method="rank")
+    rhat = az.rhat(idata, var_names=[*structure.hyperparameters, *structure.effects], method="rank")
     row["rhat_max"] = float(max(float(rhat[v].max()) for v in rhat.data_vars))
-    for name in HYPERPARAMETERS:
+    for name in structure.hyperparameters:
         row[f"rhat_{name}"] = float(rhat[name])
 
     # ESS of the tracked scalars only (not of every group's slope: most of the cost).
-    tracked = tracked_variables(idata, track_group)
+    tracked = tracked_variables(idata, track_group, structure)
     dim = group_dim(post)
     scalars = xr.Dataset({label: post[spec["var"]].sel(spec["sel"]) for label, spec in tracked.items()})
     ess_bulk = az.ess(scalars, method="bulk")
@@ -109,7 +113,8 @@ def fit_diagnostics(
     row["compile_seconds"] = float(attrs.get("compile_seconds", np.nan))
     row["sampling_seconds"] = float(attrs.get("sampling_seconds", np.nan))
     row["import_seconds"] = float(attrs.get("import_seconds", np.nan))
-    row.update(R.scale_speeds(row))  # the ESS/s of σ_a, of σ_b and of the slowest of them (the verdict's speed)
+    # The ESS/s of each group-level scale (σ_a, σ_b) and of the slowest of them (the verdict's speed).
+    row.update(R.scale_speeds(row, structure.scales))
     row["n_draws_total"] = int(n_chains * n_draws)
     row.update(R.form_fields_of(attrs))
 

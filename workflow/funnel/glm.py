@@ -133,6 +133,41 @@ def anchors(design: Design) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Structure:
+    """A model's variables by role, as the diagnostics, the records and the verdict read them: its scalar
+    parameters (``hyperparameters``, in the model's order: each common coefficient and the scale of the term it
+    anchors, the other scales, ``eps``) and its group-specific effects (one per term, each with its scale
+    ``sigma_<effect>``, :attr:`scales`)."""
+
+    hyperparameters: tuple[str, ...]
+    effects: tuple[str, ...]
+
+    @property
+    def scales(self) -> tuple[str, ...]:
+        """The group-level scales, one per effect (the verdict's speed is the slowest-mixing one's)."""
+        return tuple(f"sigma_{effect}" for effect in self.effects)
+
+
+def structure(design: Design, family: str, naming: Naming = BAMBI) -> Structure:
+    """The structure of :func:`build_glm`'s model of ``design``: its scalar parameters (:func:`parameters` of
+    shape ()) and the effects of its one-column terms."""
+    hyper = tuple(name for name, shape in parameters(design, family, naming).items() if shape == ())
+    return Structure(hyper, tuple(term_names(t, naming).effect for t in design.group if len(t.columns) == 1))
+
+
+def prior_order(design: Design, family: str) -> list[CommonTerm | GroupTerm | None]:
+    """The parameters that take a prior, in the order the model creates them: each common term's coefficient,
+    then the scale of the group-specific term it anchors (:func:`anchors`), then the other terms' scales, then
+    ``eps`` (``None``; gaussian without known se)."""
+    anchored = anchors(design)
+    order: list[CommonTerm | GroupTerm | None] = []
+    for common in design.common:
+        order += [common, *(t for t in design.group if anchored.get(t.name) == common.name)]
+    order += [t for t in design.group if t.name not in anchored]
+    return [*order, None] if family == "gaussian" and design.se is None else order
+
+
 # --- checks -------------------------------------------------------------------------------------------------
 
 
@@ -201,16 +236,20 @@ def auto_priors(design: Design, family: str, naming: Naming = BAMBI) -> dict[str
     return priors
 
 
+def parameter_name(item: CommonTerm | GroupTerm | None, naming: Naming = BAMBI) -> str:
+    """The variable of one of :func:`prior_order`'s items: a coefficient, a term's scale, or ``eps``."""
+    if item is None:
+        return RESIDUAL
+    return term_names(item, naming).sigma if isinstance(item, GroupTerm) else naming.var(item.name)
+
+
 def parameters(design: Design, family: str, naming: Naming = BAMBI) -> dict[str, tuple[int, ...]]:
-    """Every parameter that takes a prior, with its shape; the group-level scales and ``eps`` are scales."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for term in design.common:
-        shapes[naming.var(term.name)] = () if len(term.columns) == 1 else (len(term.columns),)
-    for term in design.group:
-        shapes[term_names(term, naming).sigma] = () if len(term.columns) == 1 else (len(term.columns),)
-    if family == "gaussian" and design.se is None:
-        shapes[RESIDUAL] = ()
-    return shapes
+    """Every parameter that takes a prior, with its shape, in the model's order; the group-level scales and
+    ``eps`` are scales."""
+    return {
+        parameter_name(item, naming): (() if item is None or len(item.columns) == 1 else (len(item.columns),))
+        for item in prior_order(design, family)
+    }
 
 
 def _is_scale(name: str) -> bool:
@@ -303,11 +342,6 @@ def common_term(term: CommonTerm, beta: Any) -> Any:
     return term.matrix @ beta if common_dim(term) else beta * term.matrix[:, 0]
 
 
-def common_coefficient(term: CommonTerm, name: str, prior: Mapping[str, Any]) -> Any:
-    dim = common_dim(term)
-    return prior_variable(name, prior, dims=dim) if dim else prior_variable(name, prior)
-
-
 @dataclass(frozen=True)
 class Effects:
     """A group-specific term's sampled parts: all of them (centered) or its offsets (non-centered) or both (a
@@ -317,13 +351,18 @@ class Effects:
     offset: Any
 
 
-def sample_effects(
-    names: TermNames, n_levels: int, tail: tuple[int, ...], mean: Any, sigma: Any, mask: np.ndarray
-) -> Effects:
-    """The term's sampled variables: centered levels ~ Normal(mean, sigma), the others' offsets ~ Normal(0, 1)."""
+def _tail(term: GroupTerm) -> tuple[int, ...]:
+    """The shape of one level's effects: () for one predictor column, (columns,) for several."""
+    return (len(term.columns),) if len(term.columns) > 1 else ()
+
+
+def sample_effects(names: TermNames, term: GroupTerm, mean: Any, sigma: Any, mask: np.ndarray) -> Effects:
+    """The term's sampled variables: centered levels ~ Normal(mean, sigma) (mean None: 0), the others' offsets
+    ~ Normal(0, 1)."""
     import pymc as pm
 
     dims = (names.level_dim, names.column_dim) if names.column_dim else names.level_dim
+    tail, mean = _tail(term), 0.0 if mean is None else mean
     if mask.all():
         return Effects(pm.Normal(names.effect, mu=mean, sigma=sigma, dims=dims), None)
     if not mask.any():
@@ -334,9 +373,7 @@ def sample_effects(
     )
 
 
-def join_effects(
-    names: TermNames, parts: Effects, n_levels: int, tail: tuple[int, ...], mean: Any, sigma: Any, mask: np.ndarray
-) -> Any:
+def join_effects(names: TermNames, term: GroupTerm, parts: Effects, mean: Any, sigma: Any, mask: np.ndarray) -> Any:
     """The term's effects from its parts: the centered variable itself, or ``mean + offset * sigma`` (a
     deterministic), or both placed at their levels."""
     import pymc as pm
@@ -348,7 +385,7 @@ def join_effects(
     shifted = parts.offset * sigma if mean is None else mean + parts.offset * sigma
     if parts.centered is None:
         return pm.Deterministic(names.effect, shifted, dims=dims)
-    value = pt.zeros((n_levels, *tail))
+    value = pt.zeros((term.n_levels, *_tail(term)))
     value = pt.set_subtensor(value[np.flatnonzero(mask)], parts.centered)
     value = pt.set_subtensor(value[np.flatnonzero(~mask)], shifted)
     return pm.Deterministic(names.effect, value, dims=dims)
@@ -407,7 +444,7 @@ def build_glm(
     The hyperparameters come first (each common coefficient followed by the scale of the group-specific term
     it anchors, then the other scales, then ``eps``), then each term's sampled effects, then the
     deterministics: the order in which the samplers see the variables. The model keeps the masks as
-    ``model.centering`` (effect name -> bools per level)."""
+    ``model.centering`` (effect name -> bools per level) and its :class:`Structure` as ``model.structure``."""
     import pymc as pm
 
     check_family(design, family)
@@ -427,40 +464,32 @@ def build_glm(
     with pm.Model(coords=coords) as model:
         betas: dict[str, Any] = {}
         sigmas: dict[str, Any] = {}
-
-        def scale(term: GroupTerm) -> None:
-            names = term_names(term, naming)
-            prior = chosen[names.sigma]
-            sigmas[term.name] = (
-                prior_variable(names.sigma, prior, dims=names.column_dim)
-                if names.column_dim
-                else prior_variable(names.sigma, prior)
-            )
-
-        for common in design.common:
-            betas[common.name] = common_coefficient(common, naming.var(common.name), chosen[naming.var(common.name)])
-            for term in design.group:
-                if anchored.get(term.name) == common.name:
-                    scale(term)
-        for term in design.group:
-            if term.name not in sigmas:
-                scale(term)
         residual = None
-        if family == "gaussian" and design.se is None:
-            residual = prior_variable(RESIDUAL, chosen[RESIDUAL])
-        sampled = {}
-        for term in design.group:
-            names, tail = term_names(term, naming), ((len(term.columns),) if len(term.columns) > 1 else ())
-            mean = betas[anchored[term.name]] if term.name in anchored else 0.0
-            sampled[term.name] = sample_effects(
-                names, term.n_levels, tail, mean, sigmas[term.name], centered[names.effect]
+        for item in prior_order(design, family):
+            name = parameter_name(item, naming)
+            if item is None:
+                residual = prior_variable(name, chosen[name])
+                continue
+            dim = common_dim(item) if isinstance(item, CommonTerm) else term_names(item, naming).column_dim
+            variable = prior_variable(name, chosen[name], dims=dim) if dim else prior_variable(name, chosen[name])
+            (betas if isinstance(item, CommonTerm) else sigmas)[item.name] = variable
+        # Each term's effects: every term's sampled variables first, then the deterministics made from them.
+        means = {term.name: betas.get(anchored.get(term.name, "")) for term in design.group}  # None: zero-mean
+        sampled = {
+            term.name: sample_effects(
+                term_names(term, naming), term, means[term.name], sigmas[term.name], centered[naming.var(term.name)]
             )
+            for term in design.group
+        }
         parts = [common_term(c, betas[c.name]) for c in design.common if c.name not in anchored.values()]
         for term in design.group:
-            names, tail = term_names(term, naming), ((len(term.columns),) if len(term.columns) > 1 else ())
-            mean = betas.get(anchored.get(term.name, ""))
             effects = join_effects(
-                names, sampled[term.name], term.n_levels, tail, mean, sigmas[term.name], centered[names.effect]
+                term_names(term, naming),
+                term,
+                sampled[term.name],
+                means[term.name],
+                sigmas[term.name],
+                centered[naming.var(term.name)],
             )
             parts.append(group_term(term, effects))
         eta = parts[0] if parts else np.zeros(design.n_rows)
@@ -470,4 +499,5 @@ def build_glm(
         observed = pm.Data(Y_DATA, y) if mutable_y else y
         likelihood(design, family, eta, observed, residual)
     model.centering = centered
+    model.structure = structure(design, family, naming)
     return model

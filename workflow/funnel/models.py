@@ -22,7 +22,7 @@ import numpy as np
 from .forms import EFFECTS, FORMS, NAMES, Centering
 from .forms import form as registered_form
 from .formula import CommonTerm, Design, GroupTerm
-from .glm import OUTCOME, Y_DATA, Naming, build_glm
+from .glm import OUTCOME, Y_DATA, Naming, Structure, build_glm
 from .priors import PRIORS, describe_priors
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ OFFSETS = tuple(f"{name}_offset" for name in EFFECTS)
 CENTERED_PARTS = tuple(f"{name}_centered" for name in EFFECTS)
 
 
+#: The shorthand model's structure (funnel.glm.structure of shorthand_design with shorthand_naming).
+STRUCTURE = Structure(HYPERPARAMETERS, EFFECTS)
 # Every name the model gives a variable (a group column may not take one: it names the group dimension).
 VARIABLE_NAMES = (*HYPERPARAMETERS, *EFFECTS, *OFFSETS, *CENTERED_PARTS, OUTCOME, Y_DATA)
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import HYPERPARAMETERS
+from .glm import Structure
+from .models import STRUCTURE
 
 # ------------------------------------------------------------------ status
 STATUS = "status"
@@ -138,8 +139,8 @@ def z_column(estimand: str) -> str:
 Z_COLUMNS = tuple(z_column(e) for e in SCALE_ESTIMANDS["sigma_b"])
 
 
-#: The group-level scales: the verdict's speed is the per-second bulk ESS of the slowest-mixing of them.
-GROUP_SCALES = ("sigma_a", "sigma_b")
+#: The shorthand model's group-level scales (the verdict's speed: the per-second bulk ESS of the slowest of them).
+GROUP_SCALES = STRUCTURE.scales
 #: Each fit's slowest group-level scale's bulk ESS per second of sampling (the verdict's speed criterion).
 SLOWEST_SCALE_PER_S = "ess_bulk_scales_min_per_s"
 
@@ -158,13 +159,11 @@ def _rate(ess: Any, seconds: Any) -> float | None:
     return ess / seconds if np.isfinite(ess) and np.isfinite(seconds) and seconds > 0 else None
 
 
-def scale_speeds(record: Mapping[str, Any]) -> dict[str, float | None]:
-    """A record's per-second bulk ESS of every group-level scale (:data:`GROUP_SCALES`) and of the slowest of them
-    (:data:`SLOWEST_SCALE_PER_S`: None when any scale's is undefined), from ``ess_bulk_<scale>`` and
+def scale_speeds(record: Mapping[str, Any], scales: Sequence[str] = GROUP_SCALES) -> dict[str, float | None]:
+    """A record's per-second bulk ESS of every group-level scale (``scales``: the model's) and of the slowest of
+    them (:data:`SLOWEST_SCALE_PER_S`: None when any scale's is undefined), from ``ess_bulk_<scale>`` and
     ``sampling_seconds``."""
-    rates = {
-        per_s_column(s): _rate(record.get(ess_column("bulk", s)), record.get("sampling_seconds")) for s in GROUP_SCALES
-    }
+    rates = {per_s_column(s): _rate(record.get(ess_column("bulk", s)), record.get("sampling_seconds")) for s in scales}
     values = list(rates.values())
     return {**rates, SLOWEST_SCALE_PER_S: None if None in values else min(values)}
 
@@ -198,9 +197,10 @@ def below_column(sigma_b_small: float) -> str:
     return f"p_sigma_b_below_{sigma_b_small:g}"
 
 
-def tracked_labels(track_group: str) -> list[str]:
-    """The scalars whose ESS a record reports: the hyperparameters, a and b of the tracked group."""
-    return [*HYPERPARAMETERS, f"a_{track_group}", f"b_{track_group}"]
+def tracked_labels(track_group: str, structure: Structure = STRUCTURE) -> list[str]:
+    """The scalars whose ESS a record reports: the model's hyperparameters and the tracked group's effects
+    (``a_<group>``, ``b_<group>``)."""
+    return [*structure.hyperparameters, *(f"{effect}_{track_group}" for effect in structure.effects)]
 
 
 def ess_column(kind: str, label: str) -> str:
@@ -239,11 +239,15 @@ def form_fields_of(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def fields(
-    track_group: str, sigma_b_small: float, bias_groups: Sequence[str] = (), model: str | None = None
+    track_group: str,
+    sigma_b_small: float,
+    bias_groups: Sequence[str] = (),
+    model: str | None = None,
+    structure: Structure = STRUCTURE,
 ) -> list[Field]:
     """The fields of a fit's record, in the order the diagnostics write them (before ``status``, ``error``);
-    ``model`` adds its form's own fields (:func:`form_fields`)."""
-    labels = tracked_labels(track_group)
+    ``model`` adds its form's own fields (:func:`form_fields`); ``structure`` is the fitted model's."""
+    labels = tracked_labels(track_group, structure)
     groups = [track_group, *(g for g in bias_groups if g != track_group)]
     return [
         Field("dataset", str, "the dataset's name"),
@@ -262,7 +266,7 @@ def fields(
         Field("mean_tree_depth", float, "mean tree depth"),
         Field("step_size_mean", float, "mean step size"),
         Field("rhat_max", float, "largest rank-normalized R-hat of the hyperparameters, a and b"),
-        *(Field(f"rhat_{name}", float, f"R-hat of {name}") for name in HYPERPARAMETERS),
+        *(Field(f"rhat_{name}", float, f"R-hat of {name}") for name in structure.hyperparameters),
         *(
             Field(ess_column(kind, label), float, f"{kind} ESS of {label}")
             for label in labels
@@ -293,7 +297,7 @@ def fields(
         Field("import_seconds", float, "import time of the job"),
         *(
             Field(per_s_column(scale), OPTIONAL_NUMBER, f"bulk ESS of {scale} per second of sampling")
-            for scale in GROUP_SCALES
+            for scale in structure.scales
         ),
         Field(SLOWEST_SCALE_PER_S, OPTIONAL_NUMBER, "bulk ESS per second of the slowest group-level scale (min)"),
         Field("n_draws_total", int, "chains × draws"),
