@@ -125,9 +125,10 @@ def test_ranks_count_the_kept_draws_below_the_truth(toy_loglik):
     post = _posterior(data, np.arange(100, dtype=float) + 1.0)  # draws 1..100
     truth = {n: np.array(42.5) for n in ("mu_a", "sigma_a", "mu_b", "sigma_b", "eps")}
     truth |= {"a": np.full(5, 42.5), "b": np.full(5, 42.5)}
-    every = ranks(post, truth, data, thin=1, rank_draws=100, loglik=toy_loglik)
+    track = data.groups.index(data.track_group)
+    every = ranks(post, truth, data.y, track, thin=1, rank_draws=100, loglik=toy_loglik)
     assert every["rank_mu_a"] == every["rank_b_track"] == 42 and every["rank_n"] == 100
-    thinned = ranks(post, truth, data, thin=2, rank_draws=30, loglik=toy_loglik)
+    thinned = ranks(post, truth, data.y, track, thin=2, rank_draws=30, loglik=toy_loglik)
     # Every 2nd draw (1, 3, ..., 99), then 30 of those 50 evenly spread: 13 of them are 1..41.
     kept_values = 1 + kept_draws(100, 2, 30)
     assert kept_values.size == 30 and (kept_values < 42.5).sum() == 13
@@ -524,7 +525,7 @@ def test_sbc_on_a_binomial_design_ranks_the_models_own_log_likelihood():
     import pandas as pd
     from funnel.formula import parse_formula
     from funnel.glm import Y_DATA, build_glm
-    from funnel.sbc import Simulator, kept_draws, loglik_rank, randomized_ranks, thinning
+    from funnel.sbc import Simulator, kept_draws, ranks, record_ranks, thinning
     from scipy.special import expit
     from scipy.stats import binom, kstest
 
@@ -541,12 +542,12 @@ def test_sbc_on_a_binomial_design_ranks_the_models_own_log_likelihood():
         "Intercept": {"dist": "Normal", "mu": -1.5, "sigma": 0.7},
         "sigma_1|herd": {"dist": "HalfNormal", "sigma": 0.8},
     }
-    simulator = Simulator(
-        build_glm(design, "binomial", True, priors, mutable_y=True), ("Intercept", "sigma_1|herd", "1|herd")
-    )
+    centered = build_glm(design, "binomial", True, priors, mutable_y=True)
+    structure = centered.structure
+    simulator = Simulator(centered, (*structure.hyperparameters, *structure.effects))
     compiled = nutpie.compile_pymc_model(build_glm(design, "binomial", False, priors, mutable_y=True))
     track = 2  # herd h2's intercept
-    u: dict[str, list[float]] = {"Intercept": [], "sigma_1|herd": [], "herd_track": [], "loglik": []}
+    records = []
     for index in range(24):
         truth, y = simulator.draw(1000 + index)
         assert np.array_equal(y, np.round(y)) and (0 <= y).all() and (y <= table["size"]).all()
@@ -558,26 +559,19 @@ def test_sbc_on_a_binomial_design_ranks_the_models_own_log_likelihood():
             seed=index,
             progress_bar=False,
         )
-        post = trace.posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
-        flat = {name: post[name].values for name in simulator.names[:-1]}
-        ess = float(min(az.ess(trace.posterior[["Intercept", "sigma_1|herd"]]).to_array().values))
-        kept = kept_draws(400, thinning(400, ess), 100)
-        draws = {name: v[kept] for name, v in flat.items()}
-        rank = loglik_rank(simulator.loglik, draws, truth, y)
-        if index == 0:  # the model's own log-likelihood, written out with scipy
+        ess = float(min(az.ess(trace.posterior[list(structure.hyperparameters)]).to_array().values))
+        record = ranks(trace.posterior, truth, y, track, thinning(400, ess), 100, simulator.loglik, structure)
+        records.append({"simulation": index, "dataset": "herds", **record})
+        if index == 0:  # the model's own log-likelihood, written out with scipy, at the kept draws
+            post = trace.posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+            kept = kept_draws(400, record["thin"], 100)
             sizes, rows = table["size"].to_numpy(), design.group[0].index
-
-            hand = [binom.logpmf(y, sizes, expit(e[rows])).sum() for e in (*draws["1|herd"], truth["1|herd"])]
+            effects = [*post["1|herd"].values[kept], truth["1|herd"]]
+            hand = [binom.logpmf(y, sizes, expit(e[rows])).sum() for e in effects]
             below = sum(value < hand[-1] for value in hand[:-1])
-            assert rank == below and 0 < rank < kept.size
-        quantities = {
-            "Intercept": (draws["Intercept"], truth["Intercept"]),
-            "sigma_1|herd": (draws["sigma_1|herd"], truth["sigma_1|herd"]),
-            "herd_track": (draws["1|herd"][:, track], truth["1|herd"][track]),
-        }
-        jitter = np.random.default_rng(index).uniform(size=len(quantities) + 1)
-        for (name, (values, true)), j in zip(quantities.items(), jitter):
-            u[name].append(randomized_ranks(np.array([(values < true).sum()]), np.array([kept.size]), np.array([j]))[0])
-        u["loglik"].append(randomized_ranks(np.array([rank]), np.array([kept.size]), jitter[-1:])[0])
+            assert record["rank_loglik"] == below and 0 < below < record["rank_n"]
+    fits = pd.DataFrame(records)
+    assert {"rank_Intercept", "rank_sigma_1|herd", "rank_1|herd_track", "rank_loglik"} <= set(fits.columns)
+    u = {q: record_ranks(fits, q) for q in ("Intercept", "sigma_1|herd", "1|herd_track", "loglik")}
     for name, values in u.items():  # 24 fits: a gross miscalibration only (fixed seeds: the same result every run)
         assert kstest(values, "uniform").pvalue > 0.01, (name, sorted(np.round(values, 2)))

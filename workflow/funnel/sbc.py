@@ -67,7 +67,8 @@ import numpy as np
 from .batch import Batch, BatchReport, Faults, failed_record, write_failed_trace
 from .datasets import ModelData
 from .fitting import FitSettings
-from .models import FORM_NAMES, HYPERPARAMETERS
+from .glm import Structure
+from .models import FORM_NAMES, HYPERPARAMETERS, STRUCTURE
 from .store import Store, check_attrs, copy_out, fit_key
 
 # The ranked quantities: the hyperparameters, a and b of the tracked group and the
@@ -277,42 +278,39 @@ def record_ranks(fits: Any, quantity: str) -> np.ndarray:
 def ranks(
     posterior: Any,
     truth: Mapping[str, np.ndarray],
-    data: ModelData,
+    y: np.ndarray,
+    track: int,
     thin: int,
     rank_draws: int,
     loglik: LogLikelihood,
+    structure: Structure = STRUCTURE,
 ) -> dict[str, Any]:
     """Ranks of the true values among ``rank_draws`` draws kept every ``thin``-th (chains pooled).
 
-    Quantities: the hyperparameters, ``a`` and ``b`` of the tracked group and
-    the log-likelihood (``loglik``, the model's own) of the simulated data (``data.y``). A rank counts the
-    kept draws below the truth (0..n, n the draws kept; :func:`kept_draws`).
-    Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}`` and the posterior mean and sd of
-    each of :data:`PARAMETERS` over all draws (``post_mean_<p>``, ``post_sd_<p>``).
+    Quantities: the model's hyperparameters (``structure``), each effect of the tracked level (position
+    ``track`` of its factor: ``a_track``, ``b_track``) and the log-likelihood (``loglik``, the model's own) of
+    the simulated data ``y``. A rank counts the kept draws below the truth (0..n, n the draws kept;
+    :func:`kept_draws`). Returns ``{"rank_<q>": int, ..., "rank_n": n, "thin": thin}`` and the posterior mean
+    and sd of each ranked parameter over all draws (``post_mean_<p>``, ``post_sd_<p>``).
     """
     from .models import with_deterministics
 
     posterior = with_deterministics(posterior)
-    track = data.groups.index(str(data.track_group))
-    flat = {
-        name: posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
-        for name in [*HYPERPARAMETERS, "a", "b"]
-    }
+    names = [*structure.hyperparameters, *structure.effects]
+    flat = {name: posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values for name in names}
     kept = kept_draws(next(iter(flat.values())).shape[0], thin, rank_draws)
-    out: dict[str, Any] = {}
-    for name in HYPERPARAMETERS:
-        out[f"rank_{name}"] = rank_of(flat[name][kept], float(truth[name]))
-    for name in ("a", "b"):
-        out[f"rank_{name}_track"] = rank_of(flat[name][kept, track], float(truth[name][track]))
-    out["rank_loglik"] = loglik_rank(loglik, {name: v[kept] for name, v in flat.items()}, truth, data.y)
+    every = {name: flat[name] for name in structure.hyperparameters}
+    every |= {f"{effect}_track": flat[effect][:, track] for effect in structure.effects}
+    true = {name: float(truth[name]) for name in structure.hyperparameters}
+    true |= {f"{effect}_track": float(truth[effect][track]) for effect in structure.effects}
+    out: dict[str, Any] = {f"rank_{name}": rank_of(every[name][kept], true[name]) for name in every}
+    out["rank_loglik"] = loglik_rank(loglik, {name: v[kept] for name, v in flat.items()}, truth, y)
     out["rank_n"] = int(kept.size)
     out["thin"] = int(thin)
     # Posterior mean and sd over all draws (not only the kept ones): the data-averaged posterior check.
-    every = {**{name: flat[name] for name in HYPERPARAMETERS}, "a_track": flat["a"][:, track]}
-    every["b_track"] = flat["b"][:, track]
-    for name in PARAMETERS:
-        out[f"post_mean_{name}"] = float(np.mean(every[name]))
-        out[f"post_sd_{name}"] = float(np.std(every[name], ddof=1)) if every[name].size > 1 else float("nan")
+    for name, values in every.items():
+        out[f"post_mean_{name}"] = float(np.mean(values))
+        out[f"post_sd_{name}"] = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
     return out
 
 
@@ -568,7 +566,8 @@ def fit_simulation(
     record = sbc_diagnostics(idata, str(data.track_group))
     n = record["chains"] * record["draws"]
     thin = thinning(n, record["ess_bulk_min"]) if settings.thin == "ess" else int(settings.thin)
-    record |= ranks(idata.posterior, truth, data.with_y(y), thin, settings.rank_draws, simulator.loglik)
+    track = data.groups.index(str(data.track_group))
+    record |= ranks(idata.posterior, truth, y, track, thin, settings.rank_draws, simulator.loglik)
     return {**base_record(settings, index), "status": "ok", "error": "", **truth_record(truth, data), **record}, idata
 
 
