@@ -164,7 +164,8 @@ class Simulator:
     ``names`` are the variables drawn besides the outcome.
     """
 
-    NAMES = (*HYPERPARAMETERS, "a", "b", "y")
+    #: What :meth:`for_data`'s simulator draws: the shorthand model's parameters and effects, then y.
+    NAMES = (*STRUCTURE.hyperparameters, *STRUCTURE.effects, "y")
 
     def __init__(self, model: Any, names: Sequence[str]) -> None:
         from pymc.pytensorf import collect_default_updates, compile
