@@ -321,6 +321,22 @@ def test_a_users_bad_prior_is_refused_with_its_reason(table, priors, message):
         build_glm(design, "gaussian", priors=priors)
 
 
+def test_a_users_mapping_of_every_parameter_is_checked_and_only_a_named_set_is_taken_as_it_is(table):
+    # kills: a complete mapping taken unchecked (a bad prior then reaches PyMC or samples a negative scale)
+    from funnel.glm import NamedPriors
+
+    design = parse_formula("y ~ 1 + x + (1 | g)", table, "demo")
+    wide, scale = {"dist": "Normal", "mu": 0.0, "sigma": 10.0}, {"dist": "HalfNormal", "sigma": 1.0}
+    every = {"Intercept": wide, "sigma_1|g": scale, "x": wide, "eps": scale}
+    build_glm(design, "gaussian", priors=every)
+    with pytest.raises(DataError, match="is a scale \\(> 0\\) but Normal allows negative"):
+        build_glm(design, "gaussian", priors={**every, "sigma_1|g": wide})
+    model = build_glm(design, "gaussian", priors=NamedPriors(every))
+    assert model["sigma_1|g"].owner.op.name == "halfnormal"
+    with pytest.raises(ValueError, match="named prior set gives Intercept, sigma_1\\|g, x; the model has"):
+        build_glm(design, "gaussian", priors=NamedPriors({k: v for k, v in every.items() if k != "eps"}))
+
+
 def test_a_users_prior_replaces_the_auto_one_of_its_parameter_only(table):
     design = parse_formula("y ~ 1 + x + (1 | g)", table, "demo")
     build_glm(design, "gaussian", priors={"x": {"dist": "Uniform", "lower": 2.0, "upper": 3.0}})  # no mass at 1: fine

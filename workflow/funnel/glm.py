@@ -297,13 +297,24 @@ def check_priors(priors: Mapping[str, Any], design: Design, family: str, naming:
             )
 
 
+@dataclass(frozen=True)
+class NamedPriors:
+    """The prior of every parameter from one of the project's named sets (:func:`funnel.priors.describe_priors`):
+    complete and known to be valid, so taken as it is (a user's mapping is always checked)."""
+
+    specs: Mapping[str, Mapping[str, Any]]
+
+
 def resolve_priors(
-    design: Design, family: str, priors: str | Mapping[str, Any] = "auto", naming: Naming = BAMBI
+    design: Design, family: str, priors: str | Mapping[str, Any] | NamedPriors = "auto", naming: Naming = BAMBI
 ) -> dict[str, dict[str, Any]]:
-    """``auto``, with a user's priors (a mapping parameter -> spec) replacing the auto one of each parameter they
-    name. A mapping that names every parameter (a named set, :mod:`funnel.priors`) is taken as it is."""
-    if isinstance(priors, Mapping) and set(priors) == set(parameters(design, family, naming)):
-        return {name: dict(spec) for name, spec in priors.items()}
+    """``auto``, with a user's priors (a mapping parameter -> spec, checked by :func:`check_priors`) replacing the
+    auto one of each parameter they name; or a named set (:class:`NamedPriors`), which must name every parameter."""
+    if isinstance(priors, NamedPriors):
+        wanted = list(parameters(design, family, naming))
+        if sorted(priors.specs) != sorted(wanted):
+            raise ValueError(f"a named prior set gives {', '.join(priors.specs)}; the model has {', '.join(wanted)}")
+        return {name: dict(spec) for name, spec in priors.specs.items()}
     chosen = auto_priors(design, family, naming)
     if isinstance(priors, str):
         if priors != "auto":
@@ -433,7 +444,7 @@ def build_glm(
     design: Design,
     family: str = "gaussian",
     centering: Any = False,
-    priors: str | Mapping[str, Any] = "auto",
+    priors: str | Mapping[str, Any] | NamedPriors = "auto",
     mutable_y: bool = False,
     naming: Naming = BAMBI,
 ) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 from .forms import EFFECTS, FORMS, NAMES, Centering
 from .forms import form as registered_form
 from .formula import CommonTerm, Design, GroupTerm
-from .glm import OUTCOME, Y_DATA, Naming, Structure, build_glm
+from .glm import OUTCOME, Y_DATA, NamedPriors, Naming, Structure, build_glm
 from .priors import PRIORS, describe_priors
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def build_model(
         shorthand_design(data),
         "gaussian",
         masks,
-        describe_priors(priors, data),
+        NamedPriors(describe_priors(priors, data)),
         mutable_y=mutable_y,
         naming=shorthand_naming(data),
     )
