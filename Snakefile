@@ -33,12 +33,15 @@ rule all:
         expand(f"{DS}/map/{{model}}.json", dataset=DATASET_NAMES, model=MODELS),
         expand(rules.aggregate.output, dataset=DATASET_NAMES),
         expand(rules.verdict.output, dataset=DATASET_NAMES),
-        rules.datasets_table.output,
+        # The tables across datasets and the report, when a dataset is fitted.
+        rules.datasets_table.output if DATASET_NAMES else [],
+        # Formula datasets: their checked table (not fitted yet).
+        [list(cleaned(dataset=dataset).values()) for dataset in FORMULA_DATASETS],
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],
         # The SBC campaign, when sbc.enabled: every record and the tables.
         [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],
         [list(sbc_tables(dataset).values()) for dataset in SBC_DATASETS],
-        rules.report.output,
+        rules.report.output if DATASET_NAMES else [],
 
 
 # `snakemake sbc`: the campaign alone, without the main fits: its records, tables

@@ -48,8 +48,8 @@ def test_unknown_key_is_named_with_allowed_keys(config):
     _check(
         config,
         "unknown config key 'datasets.radon.sorce'",
-        "allowed keys: bias_groups, columns, drop_missing, item, local_dir, mirrors, package, path, priors, retries, "
-        "sha256, source, timeout, track_group, transform, y_transform",
+        "allowed keys: bias_groups, columns, drop_missing, family, formula, item, local_dir, mirrors, package, path, "
+        "priors, retries, se, sha256, source, timeout, track_group, transform, y_transform",
     )
 
 

@@ -291,7 +291,11 @@ def test_missing_values_and_bad_standard_errors_are_refused(table):
     [
         ("y ~ 1 + (1 | g)", "bernoulli", "values other than 0 and 1"),
         ("y ~ 1 + (1 | g)", "poisson", "negative or non-integer counts"),
-        ("p(trials, k) ~ 1 + (1 | g)", "binomial", "'successes' cannot be greater than 'trials'"),  # formulae's check
+        (
+            "p(trials, k) ~ 1 + (1 | g)",
+            "binomial",
+            "has more successes than trials in some rows; fix those rows",
+        ),  # formulae's check, reworded
         ("k ~ 1 + (1 | g)", "binomial", "needs a p\\(successes, trials\\) response"),
         ("y ~ 1 + (1 | g)", "gamma", "unknown family 'gamma'"),
     ],

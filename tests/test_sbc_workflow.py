@@ -101,7 +101,10 @@ def test_sbc_settings_are_validated_before_any_job(tmp_path):
     folder = campaign(tmp_path / "bad", datasets=["nosuch"])
     proc = run_snakemake(folder, "sbc", "-n", check=False)
     assert proc.returncode != 0
-    assert "sbc.datasets names 'nosuch', which are not datasets of this run (radon, user)" in proc.stdout + proc.stderr
+    assert (
+        "sbc.datasets names 'nosuch', which are not fitted datasets of this run (radon, user; formula datasets"
+        in proc.stdout + proc.stderr
+    )
     config = folder / "config.yaml"
     config.write_text(config.read_text().replace("rank_draws: 50", "rank_draw: 50"))
     proc = run_snakemake(folder, "sbc", "-n", check=False)

@@ -154,6 +154,9 @@ def dataset_defaults() -> dict[str, str]:
             previous = out.get(key, "required for source ")
             out[key] = f"{previous}{'' if previous.endswith(' ') else ', '}`{source}`"
     out["track_group"] = f"{_code(None)}: the group with the fewest rows, ties broken by name"
+    out["columns"] += " (without `formula`)"
+    for key, value in datasets.FORMULA_DEFAULTS.items():
+        out[key] = f"{_code(value)} (with `formula`)"
     return out
 
 

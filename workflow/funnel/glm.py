@@ -256,11 +256,9 @@ def _is_scale(name: str) -> bool:
     return name == RESIDUAL or name.startswith("sigma_")
 
 
-def check_priors(priors: Mapping[str, Any], design: Design, family: str, naming: Naming = BAMBI) -> None:
-    """Refuse a user's prior that names no parameter, an unknown PyMC distribution or parameter, a parameter
-    value the distribution rejects, or a scale's prior that puts mass below zero."""
-    import pymc as pm
-
+def check_prior_names(priors: Mapping[str, Any], design: Design, family: str, naming: Naming = BAMBI) -> None:
+    """The part of :func:`check_priors` that needs no PyMC: every prior names a parameter of the model and is
+    written as ``{dist: <name>, <its parameters>}``."""
     shapes = parameters(design, family, naming)
     where = f"dataset {design.dataset!r}: prior"
     for name, spec in priors.items():
@@ -270,6 +268,17 @@ def check_priors(priors: Mapping[str, Any], design: Design, family: str, naming:
             )
         if not isinstance(spec, Mapping) or "dist" not in spec:
             raise DataError(f"{where} for {name!r}: write it as {{dist: <PyMC distribution>, <its parameters>}}")
+
+
+def check_priors(priors: Mapping[str, Any], design: Design, family: str, naming: Naming = BAMBI) -> None:
+    """Refuse a user's prior that names no parameter, an unknown PyMC distribution or parameter, a parameter
+    value the distribution rejects, or a scale's prior that puts mass below zero."""
+    import pymc as pm
+
+    check_prior_names(priors, design, family, naming)
+    shapes = parameters(design, family, naming)
+    where = f"dataset {design.dataset!r}: prior"
+    for name, spec in priors.items():
         dist = spec["dist"]
         cls = getattr(pm, str(dist), None)
         if not (isinstance(cls, type) and issubclass(cls, pm.Distribution)) or not hasattr(cls, "rv_op"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 
-from funnel.datasets import clean, write_clean
+from funnel.datasets import clean, clean_summary, write_clean
 from funnel.errors import removed_on_refusal
 from funnel.io import script_log
 
@@ -14,7 +14,4 @@ smk = snakemake  # noqa: F821
 with script_log(smk.log[0]), removed_on_refusal(smk.input[0]):
     table, record = clean(smk.wildcards.dataset, dict(smk.params.spec), smk.input[0])
     write_clean(table, record, smk.output.table, smk.output.provenance)
-    print(
-        f"{record['rows']} rows, {record['groups']} groups ({record['columns']['group']}), "
-        f"tracked group {record['track_group']!r}, source {record['download']['source']}"
-    )
+    print(clean_summary(record))

