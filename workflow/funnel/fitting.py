@@ -121,9 +121,13 @@ class BatchSampler:
         log(f"imported PyMC{' and nutpie' if settings.sampler == 'nutpie' else ''} in {self.import_seconds:.1f} s")
 
         from .models import build_model
+        from .spec import ModelSpec
 
         start = time.perf_counter()
-        self.model = build_model(data, settings.model, settings.priors, mutable_y=mutable_y)
+        if isinstance(data, ModelSpec):  # any dataset's model, its priors its own
+            self.model = data.build(settings.model, mutable_y=mutable_y)
+        else:  # the shorthand's arrays (ModelData), with the settings' prior set
+            self.model = build_model(data, settings.model, settings.priors, mutable_y=mutable_y)
         self._compiled = None
         if settings.sampler == "nutpie":
             import nutpie
