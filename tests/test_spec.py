@@ -15,7 +15,7 @@ from funnel.errors import DataError
 from funnel.fitting import BatchSampler, FitSettings
 from funnel.forms import NAMES
 from funnel.models import build_model
-from funnel.records import DEFAULT_THRESHOLDS, SLOWEST_SCALE_PER_S
+from funnel.records import DEFAULT_THRESHOLDS, SLOWEST_SCALE_PER_S, check_record, glm_fields
 from funnel.spec import load_spec, shorthand_spec
 
 
@@ -87,5 +87,8 @@ def test_a_formula_fit_goes_through_the_batch_sampler_and_the_diagnostics(cbpp):
     assert row[SLOWEST_SCALE_PER_S] == pytest.approx(row["ess_bulk_sigma_1|herd"] / row["sampling_seconds"])
     assert row["divergences"] == int(idata.sample_stats["diverging"].values.sum())
     assert isinstance(row["pass_all"], bool) and row["track_levels"] == f"herd={herd}"
+    # the record has exactly the fields records.glm_fields declares, with their types, in their order
+    declared = glm_fields(spec.structure, {"1|herd": herd}, "noncentered")
+    assert check_record(row, declared) == [] and list(row) == [f.name for f in declared]
     # the herds' effects are the noncentered deterministic mean + offset * sigma, centered on the intercept
     assert float(post["sigma_1|herd"].mean()) > 0.2  # cbpp's herds vary (lme4: sd 0.64 on the logit scale)

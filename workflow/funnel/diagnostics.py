@@ -77,10 +77,11 @@ def glm_diagnostics(idata: Any, spec: Any, thresholds: Thresholds = R.DEFAULT_TH
     diagnostics of its scalar parameters and of each effect at its dimension's tracked level
     (``<effect>_<level>``), each group-level scale's posterior mean, the speeds and the pass checks."""
     structure = spec.structure
+    levels = {effect: spec.track_levels[dim] for effect, dim in spec.effect_dims.items()}
+    labels = R.glm_tracked_labels(structure, levels)
     selections: dict[str, Any] = {name: {"var": name, "sel": {}} for name in structure.hyperparameters}
-    for effect, dim in spec.effect_dims.items():
-        level = spec.track_levels[dim]
-        selections[f"{effect}_{level}"] = {"var": effect, "sel": {dim: level}}
+    for label, (effect, dim) in zip(labels[len(structure.hyperparameters) :], spec.effect_dims.items(), strict=True):
+        selections[label] = {"var": effect, "sel": {dim: levels[effect]}}
 
     def estimates(post: Any) -> dict[str, Any]:
         means = {f"mean_{scale}": float(post[scale].mean()) for scale in structure.scales}

@@ -238,17 +238,9 @@ def form_fields_of(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fields(
-    track_group: str,
-    sigma_b_small: float,
-    bias_groups: Sequence[str] = (),
-    model: str | None = None,
-    structure: Structure = STRUCTURE,
-) -> list[Field]:
-    """The fields of a fit's record, in the order the diagnostics write them (before ``status``, ``error``);
-    ``model`` adds its form's own fields (:func:`form_fields`); ``structure`` is the fitted model's."""
-    labels = tracked_labels(track_group, structure)
-    groups = [track_group, *(g for g in bias_groups if g != track_group)]
+def _head_fields(structure: Structure, labels: Sequence[str]) -> list[Field]:
+    """The fields every record starts with: the fit's settings, the sampler's and ArviZ's diagnostics of the
+    scalars ``labels`` (the model's hyperparameters and tracked effects)."""
     return [
         Field("dataset", str, "the dataset's name"),
         Field("sampler", str, "pymc or nutpie"),
@@ -265,7 +257,7 @@ def fields(
         Field("max_treedepth_hits", (int, type(None)), "draws that reached the maximum tree depth"),
         Field("mean_tree_depth", float, "mean tree depth"),
         Field("step_size_mean", float, "mean step size"),
-        Field("rhat_max", float, "largest rank-normalized R-hat of the hyperparameters, a and b"),
+        Field("rhat_max", float, "largest rank-normalized R-hat of the hyperparameters and the effects"),
         *(Field(f"rhat_{name}", float, f"R-hat of {name}") for name in structure.hyperparameters),
         *(
             Field(ess_column(kind, label), float, f"{kind} ESS of {label}")
@@ -276,6 +268,39 @@ def fields(
         Field("ess_tail_min", float, "smallest tail ESS of the tracked scalars"),
         Field("bfmi_per_chain", list, "E-BFMI per chain"),
         Field("bfmi_min", float, "smallest E-BFMI"),
+    ]
+
+
+def _tail_fields(structure: Structure, model: str | None) -> list[Field]:
+    """The fields every record ends with: the timings, the scales' speeds, the form's fields and the checks."""
+    return [
+        Field("compile_seconds", float, "compile time"),
+        Field("sampling_seconds", float, "sampling time"),
+        Field("import_seconds", float, "import time of the job"),
+        *(
+            Field(per_s_column(scale), OPTIONAL_NUMBER, f"bulk ESS of {scale} per second of sampling")
+            for scale in structure.scales
+        ),
+        Field(SLOWEST_SCALE_PER_S, OPTIONAL_NUMBER, "bulk ESS per second of the slowest group-level scale (min)"),
+        Field("n_draws_total", int, "chains × draws"),
+        *form_fields(model),
+        *(Field(check.column, bool, f"passes the {check.name} check") for check in CHECKS),
+        Field(PASS_ALL, bool, "passes every check"),
+    ]
+
+
+def fields(
+    track_group: str,
+    sigma_b_small: float,
+    bias_groups: Sequence[str] = (),
+    model: str | None = None,
+    structure: Structure = STRUCTURE,
+) -> list[Field]:
+    """The fields of a fit's record, in the order the diagnostics write them (before ``status``, ``error``);
+    ``model`` adds its form's own fields (:func:`form_fields`); ``structure`` is the fitted model's."""
+    groups = [track_group, *(g for g in bias_groups if g != track_group)]
+    return [
+        *_head_fields(structure, tracked_labels(track_group, structure)),
         Field("mean_sigma_b", float, "posterior mean of σ_b"),
         Field("sd_sigma_b", float, "posterior sd of σ_b"),
         Field("mcse_mean_sigma_b", float, "MCSE of the posterior mean of σ_b"),
@@ -292,18 +317,23 @@ def fields(
             for name in estimand_names(groups)
             for column, what in ((est_column, "estimate"), (mcse_column, "MCSE"))
         ),
-        Field("compile_seconds", float, "compile time"),
-        Field("sampling_seconds", float, "sampling time"),
-        Field("import_seconds", float, "import time of the job"),
-        *(
-            Field(per_s_column(scale), OPTIONAL_NUMBER, f"bulk ESS of {scale} per second of sampling")
-            for scale in structure.scales
-        ),
-        Field(SLOWEST_SCALE_PER_S, OPTIONAL_NUMBER, "bulk ESS per second of the slowest group-level scale (min)"),
-        Field("n_draws_total", int, "chains × draws"),
-        *form_fields(model),
-        *(Field(check.column, bool, f"passes the {check.name} check") for check in CHECKS),
-        Field(PASS_ALL, bool, "passes every check"),
+        *_tail_fields(structure, model),
+    ]
+
+
+def glm_tracked_labels(structure: Structure, levels: Mapping[str, str]) -> list[str]:
+    """The scalars whose ESS a formula model's record reports: its hyperparameters and each effect at its
+    tracked level (``levels``: effect -> level), ``<effect>_<level>``."""
+    return [*structure.hyperparameters, *(f"{effect}_{levels[effect]}" for effect in structure.effects)]
+
+
+def glm_fields(structure: Structure, levels: Mapping[str, str], model: str | None = None) -> list[Field]:
+    """The fields of a formula model's record (:func:`funnel.diagnostics.glm_diagnostics`), in its order."""
+    return [
+        *_head_fields(structure, glm_tracked_labels(structure, levels)),
+        *(Field(f"mean_{scale}", float, f"posterior mean of {scale}") for scale in structure.scales),
+        Field("track_levels", str, "the tracked level of each grouping dimension, as dimension=level"),
+        *_tail_fields(structure, model),
     ]
 
 
