@@ -25,18 +25,13 @@ rule all:
     default_target: True
     input:
         # Every fit's files are targets too, so a plain run rebuilds a missing one.
-        [
-            fit_outputs(kind, dataset)
-            for dataset in DATASET_NAMES
-            for kind in ("nc", "json")
-        ],
+        [fit_outputs(kind, dataset) for dataset in FITTED for kind in ("nc", "json")],
         expand(f"{DS}/map/{{model}}.json", dataset=DATASET_NAMES, model=MODELS),
         expand(rules.aggregate.output, dataset=DATASET_NAMES),
-        expand(rules.verdict.output, dataset=DATASET_NAMES),
-        # The tables across datasets and the report, when a dataset is fitted.
+        expand(rules.aggregate_formula.output, dataset=FORMULA_DATASETS),
+        expand(rules.verdict.output, dataset=FITTED),
+        # The tables across the shorthand's datasets and the report, when one is fitted.
         rules.datasets_table.output if DATASET_NAMES else [],
-        # Formula datasets: their checked table (not fitted yet).
-        [list(cleaned(dataset=dataset).values()) for dataset in FORMULA_DATASETS],
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],
         # The SBC campaign, when sbc.enabled: every record and the tables.
         [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],

@@ -2,7 +2,7 @@
 
 A dataset with ``formula`` (and ``family``, ``se``, ``priors``) instead of ``columns`` is checked against its
 table by the clean rule, before any fit: each bad input stops with a message naming the dataset, the key or
-column and the fix. The workflow does not fit formula datasets yet (docs/development.md).
+column and the fix; then the workflow fits it and gives it a verdict (the last test).
 """
 
 from __future__ import annotations
@@ -218,29 +218,74 @@ def test_the_schema_takes_a_formula_dataset_and_refuses_an_unknown_family():
         validate_config(config, schema)
 
 
-def test_the_workflow_checks_a_formula_dataset_and_fits_nothing_of_it(tmp_path):
-    """End to end: the cleaned table and its record for a formula dataset (no fit planned, a note says so), and a
-    bad formula ending the run on its message, leaving nothing of the dataset but its logs."""
+def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
+    """End to end: a formula dataset's cleaned table, its fits (a record per seed, as ArviZ reads its trace), its
+    tables over every group-level scale and its verdict; the partial form refused before any job; a bad formula
+    ending the run on its message, leaving nothing of the dataset but its logs."""
+    import arviz as az
+    import xarray as xr
+    from funnel.verdict import Verdict
+    from funnel.verdict_rule import RECOMMENDATIONS
+
     workdir = tmp_path / "run"
     workdir.mkdir()
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["datasets"]["cbpp"] = CBPP
     config["run_datasets"] = ["cbpp"]
+    small = {"samplers": ["nutpie"], "seeds": [1, 2], "chains": 2, "tune": 300, "draws": 300}
+    config["fit"] = {**config["fit"], **small}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     proc = run_snakemake(workdir)
-    assert "dataset(s) cbpp: a formula model is checked with its table" in proc.stderr
+    assert "dataset(s) cbpp: a formula model is fitted and gets its fits table and verdict" in proc.stderr
     record = read_json(workdir / "results/cbpp/data/provenance.json")
     assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
-    assert len(pd.read_csv(workdir / "results/cbpp/data/table.csv")) == 56
-    assert not (workdir / "results/cbpp/fits").exists() and not (workdir / "results/report").exists()
+    herd = record["track_levels"]["herd"]
 
-    # the preset plans the checks of both its tables beside radon's fits (a dry run)
+    fits = pd.read_csv(workdir / "results/cbpp/tables/fits.csv")
+    assert list(zip(fits["model"], fits["seed"])) == [
+        ("centered", 1),
+        ("centered", 2),
+        ("noncentered", 1),
+        ("noncentered", 2),
+    ]
+    assert set(fits["track_levels"]) == {f"herd={herd}"}
+    for _, row in fits.iterrows():  # each record is its trace's, as ArviZ computes it
+        with xr.open_dataset(
+            workdir / f"results/cbpp/fits/nutpie/{row['model']}/seed{row['seed']}.nc", group="posterior"
+        ) as post:
+            assert row["mean_sigma_1|herd"] == pytest.approx(float(post["sigma_1|herd"].mean()), rel=1e-6)
+            ess = az.ess(post["1|herd"].sel(herd=herd).values)
+            assert row[f"ess_bulk_1|herd_{herd}"] == pytest.approx(float(ess), rel=1e-6)
+        assert post["1|herd"].sizes["herd"] == 15 and post.sizes["chain"] == 2 and post.sizes["draw"] == 300
+    summary = pd.read_csv(workdir / "results/cbpp/tables/summary.csv").set_index("model")
+    centered = fits[fits["model"].eq("centered")]
+    assert summary.loc["centered", "mean_sigma_1|herd_median"] == pytest.approx(centered["mean_sigma_1|herd"].median())
+
+    verdict = Verdict.from_dict(read_json(workdir / "results/cbpp/tables/verdict.json"))
+    assert verdict.dataset == "cbpp" and verdict.scale == "sigma_1|herd" and verdict.recommendation in RECOMMENDATIONS
+    stats = verdict.form("nutpie", "noncentered")
+    assert stats.passing == int(fits.loc[fits["model"].eq("noncentered"), "pass_all"].sum())
+    assert stats.median_ess_bulk_sigma_b == pytest.approx(
+        fits.loc[fits["model"].eq("noncentered"), "ess_bulk_sigma_1|herd"].median()
+    )
+    markdown = (workdir / "results/cbpp/tables/verdict.md").read_text()
+    assert r"median ESS_bulk(sigma_1\|herd)" in markdown and "Bonferroni over the scales" in markdown
+    assert not (workdir / "results/cbpp/map").exists() and not (workdir / "results/report").exists()
+
+    # the preset plans both tables' fits beside radon's (a dry run); the partial form stops a formula run at once
     plan = run_snakemake(
         workdir, "-n", "--configfile", str(workdir / "config.yaml"), str(GLM_PRESET), "--config", "run_datasets=[]"
     )
-    assert "dataset(s) cbpp, grouseticks: a formula model is checked" in plan.stderr
-    assert "results/grouseticks/data/table.csv" in plan.stdout and "fit_batch0_radon_nutpie_centered" in plan.stdout
-    assert "fit_batch0_cbpp" not in plan.stdout and "fit_batch0_grouseticks" not in plan.stdout
+    assert "dataset(s) cbpp, grouseticks: a formula model is fitted" in plan.stderr
+    assert (
+        "fit_batch0_grouseticks_nutpie_noncentered" in plan.stdout and "fit_batch0_radon_nutpie_centered" in plan.stdout
+    )
+    (workdir / "partial.yaml").write_text("fit:\n  models: [centered, partial]\n")
+    partial = ("--configfile", str(workdir / "config.yaml"), str(workdir / "partial.yaml"))
+    refused = run_snakemake(workdir, "-n", *partial, check=False)
+    last = (refused.stdout + refused.stderr).strip().splitlines()[-1]
+    assert refused.returncode != 0 and "fit.models has 'partial', which formula datasets (cbpp)" in last
+    assert "Traceback" not in refused.stdout + refused.stderr
 
     config["datasets"]["cbpp"] = {**CBPP, "family": "poisson"}
     bad = tmp_path / "bad"

@@ -139,8 +139,10 @@ def remedies_for(
     *,
     fits: pd.DataFrame | None = None,
     target_accept_summary: pd.DataFrame | None = None,
+    partial: bool = True,
 ) -> list[Remedy]:
-    """The remedies for one sampler × form that does not pass, each scored by how many seeds show its failure."""
+    """The remedies for one sampler × form that does not pass, each scored by how many seeds show its failure
+    (``partial``: whether partial centering is a remedy the workflow can fit for this model; not for a formula's)."""
     out: list[Remedy] = []
     ran = _ran(f)
     diverging = f.failed_checks.get("divergences", 0)
@@ -177,19 +179,20 @@ def remedies_for(
                     words.other_form_evidence(other),
                 )
             )
-        out.append(
-            Remedy(
-                PARTIAL,
-                f.sampler,
-                f.model,
-                problem,
-                share * 0.5,
-                False,
-                "",
-                words.partial_remedy(fits is not None and "partial" in set(fits["model"].astype(str))),
-                words.partial_evidence(),
+        if partial:
+            out.append(
+                Remedy(
+                    PARTIAL,
+                    f.sampler,
+                    f.model,
+                    problem,
+                    share * 0.5,
+                    False,
+                    "",
+                    words.partial_remedy(fits is not None and "partial" in set(fits["model"].astype(str))),
+                    words.partial_evidence(),
+                )
             )
-        )
     low_energy = f.failed_checks.get("E-BFMI", 0)
     if low_energy and other is not None:
         out.append(
@@ -242,18 +245,22 @@ def advise(
     x: XFacts | None = None,
     fits: pd.DataFrame | None = None,
     target_accept_summary: pd.DataFrame | None = None,
+    partial: bool = True,
 ) -> list[Remedy]:
     """The remedies for what failed in ``verdict``, strongest evidence first ([] when nothing needs one).
 
     ``x``: the predictor's mean and sd (:func:`x_facts`), for the centering remedy; ``fits``: the per-seed
     table, for the settings the run used; ``target_accept_summary``: the sweep's summary, which confirms
-    or rejects raising target_accept.
+    or rejects raising target_accept; ``partial``: whether partial centering can be offered (the workflow fits it for
+    the columns shorthand's model only).
     """
     failing = concerned(verdict)
     out: list[Remedy] = []
     for f in failing:
         others = [o for o in verdict.forms if o.sampler == f.sampler and o.model != f.model]
-        out += remedies_for(f, others[0] if others else None, fits=fits, target_accept_summary=target_accept_summary)
+        out += remedies_for(
+            f, others[0] if others else None, fits=fits, target_accept_summary=target_accept_summary, partial=partial
+        )
     troubled = failing or [f for f in verdict.forms if f.passing < f.seeds]
     if x is not None and x.far_from_zero and troubled:
         out.append(

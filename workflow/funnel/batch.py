@@ -378,9 +378,13 @@ class FitBatch(Batch):
         trace_path, record_path = self.outputs[seed]
         copy_out(self.store.path(f"seed{seed}", self.keys[seed], ".nc"), trace_path)
         write_json(record_path, record, undefined_as_null=True)
+        # The shorthand's σ_b, else (a formula model) the smallest bulk ESS of the tracked scalars.
+        ess = (
+            ("sigma_b", record["ess_bulk_sigma_b"]) if "ess_bulk_sigma_b" in record else ("min", record["ess_bulk_min"])
+        )
         self.log(
             f"seed {seed}: {record['sampling_seconds']:.1f} s, {record['divergences']} divergences, "
-            f"R-hat max {record['rhat_max']:.3f}, ESS bulk sigma_b {record['ess_bulk_sigma_b']:.0f}"
+            f"R-hat max {record['rhat_max']:.3f}, ESS bulk {ess[0]} {ess[1]:.0f}"
         )
 
     def record_failure(self, seed: int, error: BaseException) -> None:

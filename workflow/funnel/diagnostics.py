@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import records as R
 from .bias import estimands, flat, z_columns
+from .escape import md_cell
 from .glm import Structure
 from .models import STRUCTURE, group_dim
 from .records import Thresholds, ran_ok
@@ -212,13 +213,33 @@ def fits_table(
     return frame.sort_values([*GROUP, "seed"]).reset_index(drop=True)
 
 
-def summarize(fits: pd.DataFrame) -> pd.DataFrame:
-    """Median, min and max across seeds per (sampler, model), and the share of seeds passing."""
+def glm_summary_metrics(scales: Sequence[str]) -> tuple[str, ...]:
+    """The summary's metrics of a formula model's fits (:func:`glm_diagnostics`), ``scales`` its group-level
+    scales: the sampler's and ArviZ's diagnostics, and per scale its R-hat, ESS, ESS/s and posterior mean."""
+    return (
+        "divergences",
+        "max_treedepth_hits",
+        "step_size_mean",
+        "rhat_max",
+        *(f"rhat_{scale}" for scale in scales),
+        *(R.ess_column(kind, scale) for scale in scales for kind in ("bulk", "tail")),
+        "ess_bulk_min",
+        "bfmi_min",
+        *(f"mean_{scale}" for scale in scales),
+        "sampling_seconds",
+        *(R.per_s_column(scale) for scale in scales),
+        R.SLOWEST_SCALE_PER_S,
+    )
+
+
+def summarize(fits: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) -> pd.DataFrame:
+    """Median, min and max across seeds per (sampler, model) of ``metrics`` (the shorthand's by default; and the
+    bias z-scores when the table has them), and the share of seeds passing."""
     grouped = fits.groupby(GROUP, sort=True)
     failed = ~ran_ok(fits)
     # Medians, minima and maxima over the fits that ran; a failed fit counts as not passing.
     parts = [grouped.size().rename("seeds"), failed.groupby([fits[g] for g in GROUP]).sum().rename("failed")]
-    metrics = [*SUMMARY_METRICS, *[m for m in Z_METRICS if m in fits.columns]]
+    metrics = [*metrics, *[m for m in Z_METRICS if m in fits.columns]]
     for metric in metrics:
         values = grouped[metric]
         parts += [
@@ -231,12 +252,25 @@ def summarize(fits: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1).reset_index()
 
 
-def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as a scientist reads it: one cell per metric, 'median [min, max]'."""
+def _cell(row: pd.Series, metric: str, fmt: str) -> str:
+    """One readable cell: 'median [min, max]' of ``metric`` over the seeds."""
+    return f"{row[f'{metric}_median']:{fmt}} [{row[f'{metric}_min']:{fmt}}, {row[f'{metric}_max']:{fmt}}]"
 
-    def cell(row: pd.Series, metric: str, fmt: str) -> str:
-        return f"{row[f'{metric}_median']:{fmt}} [{row[f'{metric}_min']:{fmt}}, {row[f'{metric}_max']:{fmt}}]"
 
+def readable_summary(summary: pd.DataFrame, scales: Sequence[str] | None = None) -> pd.DataFrame:
+    """The summary as a scientist reads it: one cell per metric, 'median [min, max]'. ``scales``: a formula
+    model's group-level scales (each with its ESS, posterior mean and ESS/s); None: the shorthand's σ_b."""
+    cell = _cell
+    shown = [("σ_b", "sigma_b")] if scales is None else [(scale, scale) for scale in scales]
+    per_scale = {}
+    for label, scale in shown:
+        per_scale[f"ESS bulk {label}"] = [cell(r, R.ess_column("bulk", scale), ".0f") for _, r in summary.iterrows()]
+        per_scale[f"ESS tail {label}"] = [cell(r, R.ess_column("tail", scale), ".0f") for _, r in summary.iterrows()]
+    means = {f"E[{label}]": [cell(r, f"mean_{scale}", ".3f") for _, r in summary.iterrows()] for label, scale in shown}
+    speeds = {
+        f"ESS({label})/s": [cell(r, R.per_s_column(scale), ".1f") for _, r in summary.iterrows()]
+        for label, scale in shown
+    }
     out = pd.DataFrame(
         {
             "sampler": summary["sampler"],
@@ -244,12 +278,11 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "seeds": summary["seeds"],
             "divergences": [cell(r, "divergences", ".0f") for _, r in summary.iterrows()],
             "R-hat max": [cell(r, "rhat_max", ".3f") for _, r in summary.iterrows()],
-            "ESS bulk σ_b": [cell(r, "ess_bulk_sigma_b", ".0f") for _, r in summary.iterrows()],
-            "ESS tail σ_b": [cell(r, "ess_tail_sigma_b", ".0f") for _, r in summary.iterrows()],
+            **per_scale,
             "E-BFMI min": [cell(r, "bfmi_min", ".2f") for _, r in summary.iterrows()],
-            "E[σ_b]": [cell(r, "mean_sigma_b", ".3f") for _, r in summary.iterrows()],
+            **means,
             "sampling s": [cell(r, "sampling_seconds", ".1f") for _, r in summary.iterrows()],
-            "ESS(σ_b)/s": [cell(r, "ess_bulk_sigma_b_per_s", ".1f") for _, r in summary.iterrows()],
+            **speeds,
             "ESS/s slowest scale": [cell(r, R.SLOWEST_SCALE_PER_S, ".1f") for _, r in summary.iterrows()],
         }
     )
@@ -305,28 +338,59 @@ def write_tables(
 
     fits = fits_table(records, reference)
     summary = summarize(fits)
-    readable = readable_summary(summary)
     maps = map_table(map_records, fits)
+    with atomic_path(outputs["map_table"]) as tmp:
+        maps.to_csv(tmp, index=False)
+    bias = (
+        " 'bias z' is (E[σ_b] of the fit - E[σ_b] of the long reference run) / combined MCSE: "
+        "|z| >= 3 means the fit is biased or its MCSE too optimistic."
+        if reference
+        else ""
+    )
+    tracked = "the intercept and slope of the tracked group"
+    _write_summary(fits, summary, readable_summary(summary), outputs, thresholds, tracked, bias)
+
+
+def write_glm_tables(
+    records: Iterable[Mapping[str, Any]],
+    scales: Sequence[str],
+    outputs: Mapping[str, str],
+    thresholds: Thresholds = R.DEFAULT_THRESHOLDS,
+) -> None:
+    """A formula model's tables (``scales``: its group-level scales): the fits table, and the summary over seeds
+    per sampler and form as CSV, Markdown and HTML (the outputs of :func:`write_tables` but the MAP table)."""
+    fits = fits_table(records)
+    summary = summarize(fits, glm_summary_metrics(scales))
+    tracked = "each group-specific effect at its tracked level"
+    _write_summary(fits, summary, readable_summary(summary, scales), outputs, thresholds, tracked, "")
+
+
+def _write_summary(
+    fits: pd.DataFrame,
+    summary: pd.DataFrame,
+    readable: pd.DataFrame,
+    outputs: Mapping[str, str],
+    thresholds: Thresholds,
+    tracked: str,
+    note: str,
+) -> None:
+    """The fits table and the summary (CSV, and for people Markdown and HTML, every cell escaped)."""
+    from .io import atomic_path
+
     with atomic_path(outputs["fits"]) as tmp:
         fits.to_csv(tmp, index=False)
     with atomic_path(outputs["summary"]) as tmp:
         summary.to_csv(tmp, index=False)
-    with atomic_path(outputs["map_table"]) as tmp:
-        maps.to_csv(tmp, index=False)
     intro = (
         "Diagnostics across seeds: each cell is median [min, max] over seeds; the last columns give the share "
         f"of seeds passing R-hat < {thresholds.rhat_max:g}, bulk and tail ESS >= {thresholds.ess_min:g} "
-        "(hyperparameters, and the intercept and slope of the tracked group), "
-        f"zero divergences, and E-BFMI >= {thresholds.bfmi_min:g}."
-        + (
-            " 'bias z' is (E[σ_b] of the fit - E[σ_b] of the long reference run) / combined MCSE: "
-            "|z| >= 3 means the fit is biased or its MCSE too optimistic."
-            if reference
-            else ""
-        )
+        f"(hyperparameters, and {tracked}), "
+        f"zero divergences, and E-BFMI >= {thresholds.bfmi_min:g}." + note
     )
     with atomic_path(outputs["summary_md"]) as tmp:
-        tmp.write_text(f"# Fit summary\n\n{intro}\n\n{readable.to_markdown(index=False)}\n")
+        # pipes escaped: a formula's scale ('sigma_1|herd') would split its cell
+        table = readable.rename(columns=md_cell).map(md_cell).to_markdown(index=False)
+        tmp.write_text(f"# Fit summary\n\n{intro}\n\n{table}\n")
     with atomic_path(outputs["summary_html"]) as tmp:
         tmp.write_text(
             "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Fit summary</title></head><body>"

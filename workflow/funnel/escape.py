@@ -11,6 +11,7 @@ Everything the report shows goes through one of two functions here:
                    entities), a code span becomes ``<code>`` with its content
                    escaped, and a link whose target is not http(s), mailto, an
                    anchor or a relative path (e.g. ``javascript:``) is shown as text.
+:func:`md_cell`    a value placed in a Markdown table's cell: its pipes escaped.
 
 Markdown emphasis inside a value (``*``, ``_``) is left to Markdown: it can
 change how a label looks, never run anything.
@@ -76,3 +77,8 @@ def markdown(text: str) -> str:
         position = match.end()
     parts.append(_prose(text[position:]))
     return "".join(parts)
+
+
+def md_cell(text: object) -> str:
+    """A Markdown table cell: its pipes escaped (a formula's scale, 'sigma_1|herd', would split the cell)."""
+    return str(text).replace("|", "\\|")

@@ -74,11 +74,31 @@ def settings_from(params: Any, sampler: str, model: str, threads: int) -> FitSet
         tune=int(params.tune),
         draws=int(params.draws),
         target_accept=float(params.target_accept),
-        priors=str(params.priors),
+        priors=priors_text(params.priors),
         # Rules that only run nutpie (the reference) have no backend param.
         backend=str(getattr(params, "backend", "numba")),
         threads=int(threads),
     )
+
+
+def priors_text(priors: Any) -> str:
+    """A dataset's priors as the fit's settings, store keys and trace attributes carry them: a named set as its
+    name, a formula dataset's mapping of parameters to priors as canonical JSON (sorted keys: the same priors
+    give the same text)."""
+    if isinstance(priors, str):
+        return priors
+    import json
+
+    return json.dumps(_plain_mapping(priors), sort_keys=True, separators=(",", ":"))
+
+
+def _plain_mapping(value: Any) -> Any:
+    """Mappings (Snakemake's Namedlist, a config's dicts) as dicts, all the way down."""
+    if hasattr(value, "items"):
+        return {str(k): _plain_mapping(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_mapping(v) for v in value]
+    return value
 
 
 def limit_blas_threads() -> None:

@@ -209,20 +209,46 @@ def dataset_section(
                 experiments_line(fits),
             )
         )
+    entries += table_entries(index, tables, len(summary), len(fits))
+    return f"Dataset {dataset}: {plural(record['rows'], 'row')}, {plural(record['groups'], 'group')}", entries
+
+
+def table_entries(index: str, tables: Mapping[str, str], summary_rows: int, fits: int) -> list[tuple[str, str, str]]:
+    """The index's links to a dataset's tables (those of ``tables`` it has), each with what it holds."""
     described = {
         "summary_html": "median [min, max] across seeds per sampler and form, and the share of seeds passing each check",
         "summary_md": "the same table as Markdown",
-        "summary": f"the same as CSV: {plural(len(summary), 'row')}, one per sampler and form, median/min/max of "
+        "summary": f"the same as CSV: {plural(summary_rows, 'row')}, one per sampler and form, median/min/max of "
         "every metric",
-        "fits": f"one row per fit ({plural(len(fits), 'fit')}): every diagnostic of every seed",
+        "fits": f"one row per fit ({plural(fits, 'fit')}): every diagnostic of every seed",
         "map_table": "MAP estimates beside the posterior means, per model form",
     }
-    entries += [
+    return [
         (f"table {Path(tables[k]).name}", relative_href(tables[k], index), text)
         for k, text in described.items()
         if k in tables
     ]
-    return f"Dataset {dataset}: {plural(record['rows'], 'row')}, {plural(record['groups'], 'group')}", entries
+
+
+def formula_section(
+    index: str, dataset: str, *, tables: Mapping[str, str], provenance: str
+) -> tuple[str, list[tuple[str, str, str]]]:
+    """A formula dataset's section of the index (its verdict opens it): its model in a line, then its tables (it
+    has no notebooks yet)."""
+    import pandas as pd
+
+    from .notebook import read_provenance
+
+    record = read_provenance(provenance)
+    summary, fits = pd.read_csv(tables["summary"]), pd.read_csv(tables["fits"])
+    terms = ", ".join(f"{t['term']} ({plural(t['levels'], 'level')})" for t in record["terms"])
+    model = (
+        f"{record['formula']}, family {record['family']}: group-specific terms {terms}; "
+        "no notebooks for a formula model yet, its tables below"
+    )
+    entries = [(f"The model of {dataset}", relative_href(tables["summary_html"], index), model)]
+    entries += table_entries(index, tables, len(summary), len(fits))
+    return f"Dataset {dataset}: {plural(record['rows'], 'row')}, a formula model", entries
 
 
 def dataset_anchor(dataset: str) -> str:

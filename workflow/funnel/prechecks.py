@@ -50,6 +50,21 @@ def header_readings(path: Path) -> dict[str, list[str]]:
     return {sep: next(csv.reader([first], delimiter=sep), []) for sep in DELIMITERS}
 
 
+def check_formula_forms(formula_datasets: Sequence[str], models: Sequence[str]) -> None:
+    """A formula dataset is fitted in the whole forms only (:data:`funnel.spec.WHOLE_FORMS`): refuse any other
+    form in ``fit.models`` before a job runs, rather than in each of its fit jobs."""
+    from .spec import WHOLE_FORMS
+
+    other = [m for m in models if m not in WHOLE_FORMS]
+    if formula_datasets and other:
+        raise DataError(
+            f"fit.models has {', '.join(map(repr, other))}, which formula datasets "
+            f"({', '.join(formula_datasets)}) cannot be fitted in yet (only {' and '.join(WHOLE_FORMS)}: the partial "
+            "form's pilot is the Gaussian varying-slope model's). Fit them in a run of their own with "
+            f"fit.models: [{', '.join(WHOLE_FORMS)}], or leave them out with run_datasets."
+        )
+
+
 def check_csv(name: str, spec: Mapping[str, Any]) -> None:
     """Raise :class:`DataError` if a ``source: csv`` dataset's file is missing or its header
     lacks a configured column (under every delimiter the table could be read with)."""

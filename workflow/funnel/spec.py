@@ -55,6 +55,16 @@ class ModelSpec:
         dims = {term_names(t, self.naming).effect: term_names(t, self.naming).level_dim for t in self.design.group}
         return {effect: dims[effect] for effect in self.structure.effects}
 
+    @property
+    def n_groups(self) -> int:
+        """The size the memory estimate (:func:`funnel.limits.estimate`) counts in groups of the shorthand (two
+        coefficients each, an intercept and a slope): the shorthand's groups, else the model's group-level
+        coefficients, two to a group, rounded up."""
+        if self.data is not None:
+            return self.data.n_groups
+        coefficients = sum(len(term.levels) * len(term.columns) for term in self.design.group)
+        return -(-coefficients // 2)
+
     def build(self, form: str, mutable_y: bool = False) -> Any:
         """The ``pm.Model`` in ``form`` (``mutable_y``: the outcome in a ``pm.Data`` container, for SBC)."""
         if self.data is not None:

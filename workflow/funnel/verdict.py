@@ -163,6 +163,7 @@ class FormStats:
     bias_level: float = math.nan  # the level of each of them: alpha / bias_family (Bonferroni)
     bias_family: int = 0  # the form's bias tests over every sampler: its family-wise false-alarm rate is ≤ alpha
     median_ess_per_s_ran: float = math.nan  # over every seed that ran (for reading; the rule uses clean seeds)
+    scale: str = R.SIGMA_B  # the group-level scale the *_sigma_b fields describe (Verdict.scale)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class SamplerVerdict:
     # The two forms the ratios compare (second ÷ first, in the registry's order): the fastest passing form and
     # its runner-up. Left out of the JSON when it is the two whole forms (the verdict of two forms is unchanged).
     compared: list[str] = field(default_factory=lambda: list(PAIR))
+    between_tests: int = 1  # the scales Welch's test compared, each at alpha / between_tests; `between` the smallest p
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,9 @@ class Verdict:
     reference_checks: ReferenceChecks | None = None  # None: no reference, or one without its diagnostics
     bias_against_reference: str = "no reference"  # 'tested', 'unavailable' (reference fails its checks), 'no reference'
     compared: list[str] = field(default_factory=lambda: list(PAIR))  # the overall ratio's forms (SamplerVerdict)
+    # The group-level scale whose ESS and mean the forms' *_sigma_b fields hold: σ_b for the shorthand, for a formula
+    # model its slowest-mixing scale (headline_scale); the speed and the checks cover every scale either way.
+    scale: str = R.SIGMA_B
 
     def form(self, sampler: str, model: str) -> FormStats:
         for stats in self.forms:
@@ -212,18 +217,24 @@ class Verdict:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict of every field (NaN and infinities as None); ``compared`` only where it is not the two
-        whole forms (so that a verdict over those two reads as it always did)."""
+        """A JSON-safe dict of every field (NaN and infinities as None); the fields added for more forms and for
+        formula models (:data:`_OMITTED`) only where they differ from the shorthand's two whole forms' (so that such
+        a verdict reads as it always did)."""
         out = null_for_non_finite(asdict(self))
-        for part in (out, *out["samplers"]):
-            if part.get("compared") == list(PAIR):
-                del part["compared"]
+        for part in (out, *out["samplers"], *out["forms"]):
+            for key, default in _OMITTED.items():
+                if key in part and part[key] == default:
+                    del part[key]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
         """The verdict again from :meth:`to_dict`'s output (JSON's None back to NaN where a field is a float)."""
         return _from_json(cls, data)
+
+
+#: Fields left out of the JSON at these values (Verdict.to_dict).
+_OMITTED = {"compared": list(PAIR), "scale": R.SIGMA_B, "between_tests": 1}
 
 
 # ------------------------------------------------------------------ JSON, generated from the fields
@@ -370,8 +381,11 @@ def z_against_reference(
     return ZTest(estimand, len(z), chi2, p, float(np.max(np.abs(z_arr))), int(np.sum(np.abs(z_arr) >= 3)))
 
 
-def welch_between_forms(centered: Sequence[float], noncentered: Sequence[float]) -> BiasTest | None:
-    """Welch's t test (unequal variances) of centered against non-centered seed estimates; None if either has < 2."""
+def welch_between_forms(
+    centered: Sequence[float], noncentered: Sequence[float], estimand: str = R.SIGMA_B
+) -> BiasTest | None:
+    """Welch's t test (unequal variances) of centered against non-centered seed estimates of ``estimand``; None if
+    either has < 2."""
     from scipy import stats
 
     c = np.asarray([v for v in centered if np.isfinite(v)], dtype=float)
@@ -388,7 +402,7 @@ def welch_between_forms(centered: Sequence[float], noncentered: Sequence[float])
         result = stats.ttest_ind(c, nc, equal_var=False)
         t, p = float(result.statistic), float(result.pvalue)
         df = (vc + vnc) ** 2 / (vc**2 / (len(c) - 1) + vnc**2 / (len(nc) - 1))
-    return BiasTest("between forms", t, p, float(df), len(c) + len(nc), diff, 0.0, se)
+    return BiasTest("between forms", t, p, float(df), len(c) + len(nc), diff, 0.0, se, estimand)
 
 
 def _estimate_columns(fits: pd.DataFrame, estimand: str) -> tuple[str, str] | None:
@@ -503,7 +517,32 @@ _RAN, _CLEAN = "_ran", "_clean"
 _NUMBERS = ("divergences", "ess_bulk_sigma_b", SPEED, "mean_sigma_b", "mcse_mean_sigma_b")
 
 
-def _prepared(fits: pd.DataFrame) -> pd.DataFrame:
+def headline_scale(fits: pd.DataFrame, scales: Sequence[str]) -> str:
+    """The scale a verdict's per-scale statistics describe: the one scale, else the slowest-mixing of ``scales``,
+    the lowest median bulk ESS per second (``ess_bulk_<scale>_per_s``) over the fits that ran (the first scale when
+    none has a value)."""
+    if len(scales) == 1:
+        return scales[0]
+    ran = fits[R.ran_ok(fits)]
+    medians = {s: _median(ran[R.per_s_column(s)]) for s in scales if R.per_s_column(s) in ran.columns}
+    finite = {s: v for s, v in medians.items() if np.isfinite(v)}
+    return min(finite, key=finite.__getitem__) if finite else scales[0]
+
+
+def _between_forms(ok: pd.DataFrame, models: Sequence[str], scales: Sequence[str]) -> tuple[BiasTest | None, int]:
+    """Welch's test between the two forms of the seeds' posterior means (``mean_<scale>``) of every scale the
+    table has: the test with the smallest p, and how many scales were tested (each at alpha / that many)."""
+    tests = []
+    for scale in scales:
+        column = f"mean_{scale}"
+        if column in ok.columns:
+            values = (pd.to_numeric(ok.loc[ok["model"].eq(m), column], errors="coerce").tolist() for m in models)
+            tests.append(welch_between_forms(*values, estimand=scale))
+    ran = [test for test in tests if test is not None]
+    return (min(ran, key=lambda test: test.p) if ran else None), max(len(tests), 1)
+
+
+def _prepared(fits: pd.DataFrame, scales: Sequence[str] = (R.SIGMA_B,)) -> pd.DataFrame:
     """The table read once: pass columns as booleans (:func:`funnel.records.truthy`), whether each fit ran and is
     clean, sampler and model as text, the numbers as numbers (anything else as NaN); the speed (:data:`SPEED`)
     computed from the scales' ESS and the sampling time when the table predates its column
@@ -516,6 +555,7 @@ def _prepared(fits: pd.DataFrame) -> pd.DataFrame:
     out[_RAN] = R.ran_ok(fits)
     out[_CLEAN] = out[_RAN] & out[R.PASS_ALL]
     numbers = [*_NUMBERS, *(c for name in R.ESTIMANDS for c in (R.est_column(name), R.mcse_column(name)))]
+    numbers += [c for scale in scales for c in (R.ess_column("bulk", scale), f"mean_{scale}", R.per_s_column(scale))]
     for column in numbers:
         if column in out.columns:
             out[column] = pd.to_numeric(out[column], errors="coerce")
@@ -554,13 +594,14 @@ def _form_stats(
     tests: list[EstimandTests],
     family: int,
     rule: Rule,
+    scale: str = R.SIGMA_B,
 ) -> FormStats:
     """One sampler × form's statistics and grounds; ``tests`` its bias tests (:func:`bias_tests`), each made at
     ``rule.alpha / family``, ``family`` being the number of the form's tests over every sampler."""
     ran = group[group[_RAN]]
     passing = int(group[_CLEAN].sum())
     seeds = len(group)
-    estimates = pd.to_numeric(ran["mean_sigma_b"], errors="coerce").dropna()
+    estimates = pd.to_numeric(ran[f"mean_{scale}"], errors="coerce").dropna()
     abs_z = math.nan
     if estimands is not None and len(estimates) and R.SIGMA_B in estimands:
         abs_z = _abs_z(ran, estimands[R.SIGMA_B])
@@ -592,7 +633,7 @@ def _form_stats(
         passing=passing,
         share_pass=passing / seeds if seeds else 0.0,
         median_divergences=_median(ran["divergences"]),
-        median_ess_bulk_sigma_b=_median(ran["ess_bulk_sigma_b"]),
+        median_ess_bulk_sigma_b=_median(ran[R.ess_column("bulk", scale)]),
         median_ess_per_s=float(np.median(rates)) if len(rates := _clean_rates(group)) else math.nan,
         mean_sigma_b=float(estimates.mean()) if len(estimates) else math.nan,
         sd_sigma_b=float(estimates.std(ddof=1)) if len(estimates) > 1 else math.nan,
@@ -606,6 +647,7 @@ def _form_stats(
         bias_tests=tests,
         bias_level=level,
         bias_family=family if flat else 0,
+        scale=scale,
     )
 
 
@@ -613,9 +655,12 @@ def _passes_checks(form: FormStats, rule: Rule) -> bool:
     return form.passing > 0 and form.checks_p >= rule.checks_alpha
 
 
-def _with_between_test(forms: dict[str, FormStats], between: BiasTest | None, rule: Rule) -> dict[str, FormStats]:
-    """Without a reference: a significant difference between forms that both pass their checks fails both."""
-    if between is None or not between.significant(rule.alpha) or len(forms) != 2:
+def _with_between_test(
+    forms: dict[str, FormStats], between: BiasTest | None, rule: Rule, tests: int = 1
+) -> dict[str, FormStats]:
+    """Without a reference: a significant difference between forms that both pass their checks fails both (the
+    smallest p of ``tests`` scales' tests, each at alpha / ``tests``)."""
+    if between is None or not between.significant(rule.alpha / tests) or len(forms) != 2:
         return forms
     if not all(_passes_checks(f, rule) for f in forms.values()):
         return forms  # charged to the form that fails its checks, which fails already
@@ -672,17 +717,22 @@ def compute_verdict(
     reference: Mapping[str, Any] | None = None,
     *,
     dataset: str | None = None,
+    scales: Sequence[str] = (R.SIGMA_B,),
     pass_share: float = PASS_SHARE,
     alpha: float = ALPHA,
     ess_factor: float = ESS_FACTOR,
     checks_alpha: float = CHECKS_ALPHA,
 ) -> Verdict:
     """The verdict on one dataset from its per-seed table and, when it ran, the reference run's summary
-    (:func:`read_reference`; a bare ``{'mean', 'mcse'}`` of E[σ_b] is taken as a reference that passes its checks)."""
+    (:func:`read_reference`; a bare ``{'mean', 'mcse'}`` of E[σ_b] is taken as a reference that passes its checks).
+    ``scales``: the group-level scales the table's ``mean_<scale>`` columns hold and Welch's test between the forms
+    compares (the shorthand's σ_b; a formula model's every scale, the forms' statistics of its slowest-mixing one,
+    :func:`headline_scale`)."""
     if dataset is None:
         names = sorted(set(fits["dataset"].astype(str))) if "dataset" in fits.columns else []
         dataset = names[0] if len(names) == 1 else "dataset"
-    fits = _prepared(fits)
+    fits = _prepared(fits, scales)
+    scale = headline_scale(fits, scales)
     rule = replace(RULE, pass_share=pass_share, alpha=alpha, ess_factor=ess_factor, checks_alpha=checks_alpha)
     estimands, diagnostics = _reference_parts(reference)
     checks = reference_checks(diagnostics)
@@ -705,15 +755,12 @@ def compute_verdict(
         models = [m for m in FORMS if (sampler, m) in groups]
         by_rows = {m: groups[(sampler, m)] for m in models}
         by_model = {
-            m: _form_stats(by_rows[m], sampler, m, usable, tests[(sampler, m)], family[m], rule) for m in models
+            m: _form_stats(by_rows[m], sampler, m, usable, tests[(sampler, m)], family[m], rule, scale) for m in models
         }
-        between = None
+        between, between_tests = None, 1
         if usable is None and len(models) == 2:
-            ok = rows[rows[_RAN]]
-            between = welch_between_forms(
-                *(pd.to_numeric(ok.loc[ok["model"].eq(m), "mean_sigma_b"], errors="coerce").tolist() for m in models)
-            )
-            by_model = _with_between_test(by_model, between, rule)
+            between, between_tests = _between_forms(rows[rows[_RAN]], models, scales)
+            by_model = _with_between_test(by_model, between, rule, between_tests)
         passing = [m for m, f in by_model.items() if f.passes]
         speeds = {m: _speed(f) for m, f in by_model.items()}
         pair = compared_pair(speeds, passing)
@@ -723,7 +770,9 @@ def compute_verdict(
         reason = words.sampler_reason(pick, by_model, ratio, ess_factor, pair)
         if len(passing) >= 2:  # the speed decided: its interval is part of the reason
             reason += words.interval_clause(pick, interval, rule, pair=pair)
-        samplers.append(SamplerVerdict(sampler, pick, reason, ratio_ess, ratio, between, interval, list(pair)))
+        samplers.append(
+            SamplerVerdict(sampler, pick, reason, ratio_ess, ratio, between, interval, list(pair), between_tests)
+        )
         forms.extend(by_model.values())
         per_sampler[sampler] = (by_model, by_rows)
 
@@ -755,7 +804,7 @@ def compute_verdict(
             else ""
         ),
         failures=words.failure_lines(forms),
-        rule={**asdict(rule), "text": words.rule_text(rule)},
+        rule={**asdict(rule), "text": words.rule_text(rule, formula=tuple(scales) != (R.SIGMA_B,))},
         reference=None
         if sigma_b_ref is None
         else {"mean": float(sigma_b_ref["mean"]), "mcse": float(sigma_b_ref.get("mcse", math.nan))},
@@ -767,6 +816,7 @@ def compute_verdict(
         reference_checks=checks,
         bias_against_reference=status,
         compared=list(pair),
+        scale=scale,
     )
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .escape import html_text
+from .escape import html_text, md_cell
 from .forms import form as registered_form
 from .models import FORM_NAMES
 from .notebook import num
@@ -36,8 +36,20 @@ def share_words(pass_share: float) -> str:
     return "half" if pass_share == 0.5 else f"{pass_share:.0%}"
 
 
-def rule_text(rule: Rule = RULE) -> str:
-    """The rule in three sentences, for the page and the Markdown."""
+def rule_text(rule: Rule = RULE, formula: bool = False) -> str:
+    """The rule in three sentences, for the page and the Markdown (``formula``: as it reads for a formula model, whose
+    group-level scales are its terms' and which has no reference run yet)."""
+    if formula:
+        return (
+            f"A form passes with a sampler unless its seeds pass every check significantly less often than "
+            f"{share_words(rule.pass_share)} of the time (binomial p below {rule.checks_alpha:g}, or no seed clean), "
+            f"and unless Welch's t test of the posterior mean of a group-level scale between the forms rejects at "
+            f"{rule.alpha:g} (family-wise, Bonferroni over the scales) while both pass their checks. The form that "
+            f"passes with every sampler is recommended; if several do, the fastest by the median {SPEED_NAME} "
+            f"(whichever of the model's group-level scales mixes worst) over clean seeds when its ratio to the "
+            f"runner-up has a {rule.interval:.0%} bootstrap interval beyond {rule.ess_factor:g}×, else either; if none "
+            "does, the form that passes with some sampler, named with it."
+        )
     return (
         f"A form passes with a sampler unless its seeds pass every check significantly less often than "
         f"{share_words(rule.pass_share)} of the time (binomial p below {rule.checks_alpha:g}, or no seed clean), and "
@@ -150,6 +162,11 @@ ESTIMAND_LABELS = {
 }
 
 
+def scale_label(scale: str) -> str:
+    """A group-level scale in prose: the shorthand's σ_a and σ_b, a formula model's by its name ('sigma_1|herd')."""
+    return {"sigma_b": "σ_b", "sigma_a": "σ_a"}.get(scale, scale)
+
+
 def estimand_label(name: str) -> str:
     """An estimand's name in prose: 'E[log σ_b]'; a slope's 'E[b[<group>]]'."""
     return ESTIMAND_LABELS.get(name, f"E[{name}]")
@@ -225,9 +242,10 @@ def bias_reason(bias: BiasTest) -> str:
 
 
 def disagreement_reason(between: BiasTest) -> str:
-    """Without a reference, two forms that pass their checks but disagree on E[σ_b]."""
+    """Without a reference, two forms that pass their checks but disagree on a scale's mean (E[σ_b])."""
     return (
-        f"the forms disagree on E[σ_b] (centered − non-centered {num(between.estimate)}, Welch t = {between.t:.1f}, "
+        f"the forms disagree on {estimand_label(between.estimand)} (centered − non-centered {num(between.estimate)}, "
+        f"Welch t = {between.t:.1f}, "
         f"{p_text(between.p)}) and both pass their checks: without a reference run "
         "(experiments.reference) the workflow cannot tell which is biased"
     )
@@ -332,7 +350,7 @@ def tuning_remedy(tune: float) -> str:
 
 def tuning_evidence(f: FormStats) -> str:
     return (
-        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median ESS_bulk(σ_b) "
+        f"{FORM_NAMES[f.model]} with {sampler_name(f.sampler)}: median ESS_bulk({scale_label(f.scale)}) "
         f"{_cell(f.median_ess_bulk_sigma_b, '.0f')}, R-hat or ESS failing without a divergence to blame"
     )
 
@@ -607,26 +625,36 @@ def bias_lines(verdict: Verdict) -> list[str]:
             f"{alpha:g} family-wise per form over every sampler (Bonferroni)." + (f" {reference}" if reference else "")
         )
         return [intro] + [_form_bias_line(f, alpha) for f in verdict.forms]
+    tests = max(s.between_tests for s in verdict.samplers) if verdict.samplers else 1
+    what = (
+        estimand_label(verdict.scale)
+        if tests == 1
+        else f"every group-level scale's posterior mean ({tests} scales, each at {alpha:g}/{tests}, Bonferroni; "
+        "the smallest p is shown)"
+    )
     if verdict.bias_against_reference == "unavailable":
+        intro = f"**Bias across seeds.** {reference} The two forms' seed estimates of {what} are compared with Welch's t test instead."
+    elif verdict.scale == SIGMA_B:
         intro = (
-            f"**Bias across seeds.** {reference} The two forms' seed estimates of E[σ_b] are compared with "
-            "Welch's t test instead."
+            f"**Bias across seeds.** No reference run, so the two forms' seed estimates of {what} are compared with "
+            "Welch's t test (experiments.reference adds a reference run that says which form is off)."
         )
     else:
         intro = (
-            "**Bias across seeds.** No reference run, so the two forms' seed estimates of E[σ_b] are compared with "
-            "Welch's t test (experiments.reference adds a reference run that says which form is off)."
+            f"**Bias across seeds.** No reference run (a formula model has none yet), so the two forms' seed "
+            f"estimates of {what} are compared with Welch's t test."
         )
     return [intro] + [
         _test_line(
             s.sampler,
             s.between,
-            alpha,
+            alpha / s.between_tests,
             "fewer than 2 seeds of a form",
             ("the forms **disagree**", "no difference detected"),
             ""
             if s.between is None
-            else f"centered − non-centered {num(s.between.estimate)}, t = {s.between.t:.2f} (df {s.between.df:.1f}), "
+            else ("" if s.between.estimand == SIGMA_B else f"{estimand_label(s.between.estimand)}: ")
+            + f"centered − non-centered {num(s.between.estimate)}, t = {s.between.t:.2f} (df {s.between.df:.1f}), "
             f"{p_text(s.between.p)}, {s.between.n} seeds",
         )
         for s in verdict.samplers
@@ -649,6 +677,7 @@ def _cell(value: float, spec: str = "num") -> str:
 def table_rows(verdict: Verdict) -> list[dict[str, str]]:
     """The per sampler × form table, formatted (one dict per row, columns in display order)."""
     rows = []
+    label = scale_label(verdict.scale)
     for f in verdict.forms:
         s = verdict.sampler(f.sampler)
         if f.bias_tests:
@@ -667,12 +696,12 @@ def table_rows(verdict: Verdict) -> list[dict[str, str]]:
                 "form": FORM_NAMES[f.model],
                 "seeds passing every check": f"{f.passing}/{f.seeds} ({f.share_pass:.0%})",
                 "median divergences": _cell(f.median_divergences, "g"),
-                "median ESS_bulk(σ_b)": _cell(f.median_ess_bulk_sigma_b, ".0f"),
+                f"median ESS_bulk({label})": _cell(f.median_ess_bulk_sigma_b, ".0f"),
                 "median ESS/s of the slowest scale, clean seeds": _cell(f.median_ess_per_s),
                 "ESS ratio": ratio_text(s.ratio_ess, s.compared),
                 "ESS/s ratio": ratio_text(s.ratio_ess_per_s, s.compared)
                 + ratio_interval_text(s.ratio_interval, s.ratio_ess_per_s),
-                "E[σ_b] over seeds, mean ± sd": f"{_cell(f.mean_sigma_b)} ± {num(f.sd_sigma_b, 2)}",
+                f"E[{label}] over seeds, mean ± sd": f"{_cell(f.mean_sigma_b)} ± {num(f.sd_sigma_b, 2)}",
                 "bias tests": bias,
                 "passes": "yes" if f.passes else "no",
             }
@@ -849,9 +878,9 @@ def verdict_markdown(verdict: Verdict) -> str:
     rows = table_rows(v)
     if rows:
         columns = list(rows[0])
-        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in columns) + " |")
         lines.append("|" + "---|" * len(columns))
-        lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+        lines += ["| " + " | ".join(md_cell(row[c]) for c in columns) + " |" for row in rows]
         lines.append("")
     lines += [f"- {line}" for line in bias_lines(v)]
     lines += ["", WHY_SEEDS, ""]

@@ -13,7 +13,12 @@ from funnel.config import (
 )
 from funnel.datasets import is_formula, resolve_datasets
 from funnel.errors import DataError, end_on_failures, stop
-from funnel.prechecks import check_sources, merged_datasets_note, select_datasets
+from funnel.prechecks import (
+    check_formula_forms,
+    check_sources,
+    merged_datasets_note,
+    select_datasets,
+)
 
 # When this run started: the onerror hook (Snakefile) reports the logs written since.
 RUN_STARTED = time.time()
@@ -48,18 +53,29 @@ LOGS = "results/logs"
 BENCH = "results/benchmarks"
 REPORT = "results/report"
 
-# Formula datasets (datasets.<name>.formula) are checked (download, clean) but not
-# fitted yet (docs/development.md, "Formula models"); the others are fitted.
+# Every dataset is fitted, aggregated and given a verdict. A formula dataset
+# (datasets.<name>.formula) has no MAP table, experiments, SBC campaign or notebooks
+# yet (docs/development.md, "Formula models"): those, the cross-dataset table and the
+# report's pages are the columns shorthand's datasets' (DATASET_NAMES).
 FORMULA_DATASETS = [name for name, spec in DATASETS.items() if is_formula(spec)]
 DATASET_NAMES = [name for name in DATASETS if name not in FORMULA_DATASETS]
+FITTED = list(DATASETS)
+# The two kinds as wildcard constraints of their own rules; "(?!)" matches no name.
+SHORTHAND_NAMES = "|".join(DATASET_NAMES) or "(?!)"
+FORMULA_NAMES = "|".join(FORMULA_DATASETS) or "(?!)"
 if FORMULA_DATASETS and workflow.is_main_process:
     print(
-        f"dataset(s) {', '.join(FORMULA_DATASETS)}: a formula model is checked with its "
-        "table (results/<dataset>/data/) but not fitted by this version yet; "
-        "docs/development.md says what is missing",
+        f"dataset(s) {', '.join(FORMULA_DATASETS)}: a formula model is fitted and gets its "
+        "fits table and verdict (results/<dataset>/tables/); its MAP table, experiments, "
+        "SBC and report notebooks are not built by this version yet "
+        "(docs/development.md)",
         file=sys.stderr,
     )
 FIT = config["fit"]
+try:
+    check_formula_forms(FORMULA_DATASETS, FIT["models"])
+except DataError as error:
+    stop(str(error))
 SAMPLERS = FIT["samplers"]
 # The sampler whose fits stand for the run where one must: the MAP job, the comparison's traces.
 MAIN_SAMPLER = main_sampler(SAMPLERS)
@@ -184,7 +200,8 @@ REFERENCE = f"{DS}/reference/reference.json"
 
 
 def reference_input(wildcards):
-    if not EXP["reference"]["enabled"]:
+    """The reference run's summary, when it runs on the dataset (the shorthand's datasets only, so far)."""
+    if not EXP["reference"]["enabled"] or wildcards.dataset not in DATASET_NAMES:
         return []
     return [REFERENCE.format(dataset=wildcards.dataset)]
 
@@ -227,6 +244,13 @@ def reused_fits(wildcards):
         model=wildcards.model,
         seed=[seed for seed in exp["seeds"] if seed in SEEDS],
     )
+
+
+def experiment_table(name, dataset):
+    """Sweep ``name``'s summary table of a dataset, when the sweep runs on it ([] else)."""
+    if not EXP[name]["enabled"] or dataset not in DATASET_NAMES:
+        return []
+    return [f"results/{dataset}/tables/{name}_summary.csv"]
 
 
 def experiment_outputs(dataset):
@@ -280,10 +304,10 @@ SBC_DATASETS = (SBC["datasets"] or DATASET_NAMES) if SBC["enabled"] else []
 _unknown = [d for d in SBC_DATASETS if d not in DATASET_NAMES]
 if _unknown:
     stop(
-        f"sbc.datasets names {', '.join(map(repr, _unknown))}, which are not fitted datasets "
-        f"of this run ({', '.join(DATASET_NAMES) or 'none'}; formula datasets are not fitted "
-        "yet); add them under `datasets:` (and to run_datasets, if it is set) or remove "
-        "them from sbc.datasets"
+        f"sbc.datasets names {', '.join(map(repr, _unknown))}, which are not columns-shorthand "
+        f"datasets of this run ({', '.join(DATASET_NAMES) or 'none'}; the workflow has no SBC "
+        "campaign of a formula dataset yet); add them under `datasets:` (and to run_datasets, "
+        "if it is set) or remove them from sbc.datasets"
     )
 if SBC_DATASETS:
     from funnel.sbc import prior_warning

@@ -18,7 +18,7 @@ MAP_SAMPLER = MAIN_SAMPLER
 
 for _dataset, _sampler, _model, (_batch, _seeds) in (
     (d, s, m, b)
-    for d in DATASET_NAMES
+    for d in FITTED
     for s in SAMPLERS
     for m in MODELS
     for b in enumerate(seed_batches())
@@ -27,6 +27,7 @@ for _dataset, _sampler, _model, (_batch, _seeds) in (
     _maps = (
         {"maps": expand(f"results/{_dataset}/map/{{model}}.json", model=MODELS)}
         if (_sampler, _model, _batch) == (MAP_SAMPLER, MODELS[0], 0)
+        and _dataset in DATASET_NAMES
         else {}
     )
 
@@ -85,12 +86,39 @@ rule aggregate:
         f"{LOGS}/{{dataset}}/aggregate.log",
     benchmark:
         f"{BENCH}/{{dataset}}/aggregate.tsv"
+    wildcard_constraints:
+        dataset=SHORTHAND_NAMES,
     conda:
         "../../envs/fit.yaml"
     params:
         **thresholds(),
     script:
         "../scripts/aggregate.py"
+
+
+# A formula dataset's tables: the same fits table and summary, per group-level scale
+# (no MAP table: its MAP points are the shorthand's only, so far).
+rule aggregate_formula:
+    input:
+        **cleaned(),
+        diagnostics=lambda wildcards: fit_outputs("json", wildcards.dataset),
+    output:
+        fits=f"{DS}/tables/fits.csv",
+        summary=f"{DS}/tables/summary.csv",
+        summary_md=f"{DS}/tables/summary.md",
+        summary_html=f"{DS}/tables/summary.html",
+    log:
+        f"{LOGS}/{{dataset}}/aggregate.log",
+    benchmark:
+        f"{BENCH}/{{dataset}}/aggregate.tsv"
+    wildcard_constraints:
+        dataset=FORMULA_NAMES,
+    conda:
+        "../../envs/fit.yaml"
+    params:
+        **thresholds(),
+    script:
+        "../scripts/aggregate_formula.py"
 
 
 # One row per dataset x sampler x form with the headline diagnostics.

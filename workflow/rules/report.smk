@@ -388,6 +388,21 @@ INDEX = {
     }
     for dataset in DATASET_NAMES
 }
+# A formula dataset's section: its verdict and tables (no notebooks for it yet).
+FORMULA_INDEX = {
+    dataset: {
+        "tables": {
+            key: str(path).format(dataset=dataset)
+            for key, path in rules.aggregate_formula.output.items()
+        },
+        "provenance": cleaned(dataset=dataset)["provenance"],
+        "verdict": {
+            key: str(path).format(dataset=dataset)
+            for key, path in rules.verdict.output.items()
+        },
+    }
+    for dataset in FORMULA_DATASETS
+}
 
 
 # The index page; `snakemake report` builds every notebook through it.
@@ -400,6 +415,15 @@ rule report:
             for path in entry.get(part, {}).values()
         ],
         [entry[key] for entry in INDEX.values() for key in ("table", "provenance")],
+        [
+            path
+            for entry in FORMULA_INDEX.values()
+            for path in [
+                *entry["tables"].values(),
+                *entry["verdict"].values(),
+                entry["provenance"],
+            ]
+        ],
         datasets=rules.datasets_table.output[0],
     output:
         report(
@@ -416,6 +440,7 @@ rule report:
     threads: 1
     params:
         layout=INDEX,
+        formula_layout=FORMULA_INDEX,
         sampler=REPORT_SAMPLER,
     script:
         "../scripts/report_index.py"

@@ -11,15 +11,11 @@ rule verdict:
         **cleaned(),
         fits=rules.aggregate.output.fits,
         reference=reference_input,
-        target_accept=(
-            [f"{DS}/tables/target_accept_summary.csv"]
-            if EXP["target_accept"]["enabled"]
-            else []
+        target_accept=lambda wildcards: experiment_table(
+            "target_accept", wildcards.dataset
         ),
-        rows_per_group=(
-            [f"{DS}/tables/rows_per_group_summary.csv"]
-            if EXP["rows_per_group"]["enabled"]
-            else []
+        rows_per_group=lambda wildcards: experiment_table(
+            "rows_per_group", wildcards.dataset
         ),
     output:
         json=f"{DS}/tables/verdict.json",
@@ -42,8 +38,11 @@ rule verdict:
         # figures and the comparison page they link to, the sampler they show.
         index=lambda wildcards: {
             "index": f"{REPORT}/index.html",
-            "figures": INDEX[wildcards.dataset]["figures"],
-            "comparison": INDEX[wildcards.dataset]["pages"].get("comparison"),
+            # (a formula dataset has no pages or figures in the report yet)
+            "figures": INDEX.get(wildcards.dataset, {}).get("figures", {}),
+            "comparison": INDEX.get(wildcards.dataset, {})
+            .get("pages", {})
+            .get("comparison"),
             "sampler": REPORT_SAMPLER,
         },
     script:

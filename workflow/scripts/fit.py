@@ -25,28 +25,32 @@ from funnel.io import script_log
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
     from funnel.batch import Faults, map_key_parts, run_batch, write_maps
-    from funnel.datasets import load
-    from funnel.diagnostics import fit_diagnostics, thresholds_from
+    from funnel.diagnostics import fit_diagnostics, glm_diagnostics, thresholds_from
     from funnel.fitting import MAP_SEED, BatchSampler, map_estimate, settings_from, settings_key
     from funnel.io import seed_of, sha256_file
     from funnel.limits import check_job_memory
+    from funnel.spec import load_spec
 
     # The seeds come from the output names, so batching never enters the params.
     seeds = [seed_of(p) for p in smk.output.traces]
     settings = settings_from(smk.params, smk.params.sampler, smk.params.model, smk.threads)
     print(f"dataset {smk.params.dataset}: {settings}; seeds {seeds}", flush=True)
-    data = load(smk.input.table, smk.input.provenance)
-    check_job_memory(settings, data, section="fit")  # refuse before sampling a job that cannot fit
+    # The dataset's model: the columns shorthand's (radon's) or a formula's (funnel.spec).
+    spec = load_spec(smk.input.table, smk.input.provenance, smk.params.priors)
+    check_job_memory(settings, spec, section="fit")  # refuse before sampling a job that cannot fit
     thresholds = thresholds_from(smk.params)
+    data = spec.data  # None for a formula model: its record is glm_diagnostics', and it has no MAP job yet
     table_sha256 = sha256_file(smk.input.table)
     run_batch(
         seeds=seeds,
         traces=smk.output.traces,
         records=smk.output.diagnostics,
         key_parts=settings_key(settings, smk.params.dataset, table_sha256),
-        make_sampler=lambda: BatchSampler(data, settings),
-        diagnose=lambda idata: fit_diagnostics(
-            idata, data.track_group, thresholds, data.bias_groups, data.sigma_b_small
+        make_sampler=lambda: BatchSampler(spec if data is None else data, settings),
+        diagnose=lambda idata: (
+            glm_diagnostics(idata, spec, thresholds)
+            if data is None
+            else fit_diagnostics(idata, data.track_group, thresholds, data.bias_groups, data.sigma_b_small)
         ),
         chains=settings.chains,
         draws=settings.draws,

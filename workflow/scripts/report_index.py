@@ -16,6 +16,7 @@ with script_log(smk.log[0]):
         dataset_section,
         datasets_section,
         first_screen,
+        formula_section,
         index_intro,
         index_page,
         read_verdict,
@@ -44,13 +45,20 @@ with script_log(smk.log[0]):
             sbc = layout["sbc"]
             lead += "\n" + sbc_section(index, sbc["conclusion"], sbc["page"], markdown=sbc.get("markdown"))
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
+    # Formula datasets: their verdict, then their tables (funnel.index_page.formula_section).
+    formulas = smk.params.formula_layout
+    for dataset, layout in formulas.items():
+        heading, entries = formula_section(index, dataset, tables=layout["tables"], provenance=layout["provenance"])
+        lead = Path(layout["verdict"]["index_section"]).read_text(encoding="utf-8")
+        sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))
     verdicts = {d: read_verdict(layout["verdict"]["json"]) for d, layout in layouts.items()}  # each read once
+    everyone = {**verdicts, **{d: read_verdict(layout["verdict"]["json"]) for d, layout in formulas.items()}}
     page = index_page(
         "Funnel workflow: report",
         index_intro(list(verdicts.values())),
         sections,
-        preface=verdicts_at_a_glance(index, verdicts) if len(layouts) > 1 else "",
+        preface=verdicts_at_a_glance(index, everyone) if len(everyone) > 1 else "",
         # Before any table: what a funnel is, the forms, what each verdict means for the user's model.
         first=first_screen(
             index, {d: (verdicts[d], layout["pages"].get("comparison")) for d, layout in layouts.items()}

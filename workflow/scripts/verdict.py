@@ -18,21 +18,25 @@ with script_log(smk.log[0]):
     from funnel.index_page import verdict_section
     from funnel.io import atomic_path, write_json
     from funnel.notebook import read_provenance
+    from funnel.records import SIGMA_B
+    from funnel.spec import load_spec
     from funnel.verdict import compute_verdict, read_reference
     from funnel.verdict_text import experiment_lines, headline_sentence, verdict_markdown, verdict_page
 
     fits = pd.read_csv(smk.input.fits)
+    record = read_provenance(smk.input.provenance)
+    formula = "formula" in record  # a formula model: every group-level scale, no reference or x to center yet
+    scales = load_spec(smk.input.table, smk.input.provenance).structure.scales if formula else (SIGMA_B,)
     reference = read_reference(smk.input.reference[0] if smk.input.reference else None)
-    verdict = compute_verdict(fits, reference, dataset=smk.wildcards.dataset)
+    verdict = compute_verdict(fits, reference, dataset=smk.wildcards.dataset, scales=scales)
     lines = experiment_lines(
         fits,
         target_accept_summary=pd.read_csv(smk.input.target_accept[0]) if smk.input.target_accept else None,
         rows_summary=pd.read_csv(smk.input.rows_per_group[0]) if smk.input.rows_per_group else None,
     )
     target_accept = pd.read_csv(smk.input.target_accept[0]) if smk.input.target_accept else None
-    record = read_provenance(smk.input.provenance)
-    x = x_facts(read_table(smk.input.table, record), record["columns"]["x"])
-    advice = advise(verdict, x=x, fits=fits, target_accept_summary=target_accept)
+    x = None if formula else x_facts(read_table(smk.input.table, record), record["columns"]["x"])
+    advice = advise(verdict, x=x, fits=fits, target_accept_summary=target_accept, partial=not formula)
     verdict = dataclasses.replace(verdict, experiments=lines, advice=advice)
     write_json(smk.output.json, verdict.to_dict())
     with atomic_path(smk.output.md) as tmp:
