@@ -202,3 +202,36 @@ def test_the_advice_offers_partial_centering_only_where_the_workflow_can_fit_it(
     formula = {remedy.kind for remedy in advise(verdict, fits=fits, partial=False)}
     assert PARTIAL in shorthand and TARGET_ACCEPT in shorthand
     assert PARTIAL not in formula and TARGET_ACCEPT in formula
+
+
+def test_a_formula_datasets_index_section_links_its_tables_and_escapes_its_formula(tmp_path, monkeypatch):
+    from funnel import index_page
+
+    monkeypatch.chdir(tmp_path)
+    tables = tmp_path / "results/grouse/tables"
+    tables.mkdir(parents=True)
+    fits = grouse_like()
+    paths = {k: f"results/grouse/tables/{name}" for k, name in (("fits", "fits.csv"), ("summary", "summary.csv"))}
+    paths |= {"summary_md": "results/grouse/tables/summary.md", "summary_html": "results/grouse/tables/summary.html"}
+    D.write_glm_tables(fits.to_dict("records"), SCALES, paths)
+    record = {
+        "formula": "TICKS ~ cHEIGHT + (1 | BROOD) + (1 | <script>LOCATION)",
+        "family": "poisson",
+        "rows": 403,
+        "terms": [
+            {"term": "1|BROOD", "factor": "BROOD", "levels": 118},
+            {"term": "1|LOCATION", "factor": "L", "levels": 63},
+        ],
+    }
+    (tmp_path / "provenance.json").write_text(json.dumps(record))
+    index = "results/report/index.html"
+    heading, entries = index_page.formula_section(index, "grouse", tables=paths, provenance="provenance.json")
+    assert heading == "Dataset grouse: 403 rows, a formula model"
+    text, href, line = entries[0]
+    assert href == "../grouse/tables/summary.html" and "1|BROOD (118 levels), 1|LOCATION (63 levels)" in line
+    assert "family poisson" in line
+    links = {href: line for _, href, line in entries[1:]}
+    assert links["../grouse/tables/fits.csv"] == "one row per fit (32 fits): every diagnostic of every seed"
+    assert "4 rows, one per sampler and form" in links["../grouse/tables/summary.csv"]
+    page = index_page.index_page("report", "intro", [index_page.IndexSection(heading, entries)])
+    assert "<script>" not in page and "&lt;script&gt;LOCATION" in page
