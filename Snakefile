@@ -30,6 +30,8 @@ rule all:
         expand(rules.aggregate.output, dataset=DATASET_NAMES),
         expand(rules.aggregate_formula.output, dataset=FORMULA_DATASETS),
         expand(rules.verdict.output, dataset=FITTED),
+        # A formula dataset's page (its funnels per scale): the index links it.
+        expand(rules.report_formula.output.html, dataset=FORMULA_DATASETS),
         # The tables across the shorthand's datasets and the report, when one is fitted.
         rules.datasets_table.output if DATASET_NAMES else [],
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],

@@ -226,6 +226,7 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
     import xarray as xr
     from funnel.verdict import Verdict
     from funnel.verdict_rule import RECOMMENDATIONS
+    from funnel.verdict_text import headline_sentence
 
     workdir = tmp_path / "run"
     workdir.mkdir()
@@ -271,6 +272,18 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
     markdown = (workdir / "results/cbpp/tables/verdict.md").read_text()
     assert r"median ESS_bulk(sigma_1\|herd)" in markdown and "Bonferroni over the scales" in markdown
     assert not (workdir / "results/cbpp/map").exists() and not (workdir / "results/report").exists()
+    # its page: the funnel of sigma_1|herd in each form, as figures and as text quoting the draws
+    page = (workdir / "results/cbpp/report/model.html").read_text()
+    assert "p(incidence, size) ~ C(period) + (1 | herd)" in page and headline_sentence(verdict) in page
+    for figure in ("funnels", "scales_across_seeds"):
+        assert (workdir / f"results/cbpp/report/figures/{figure}.png").stat().st_size > 10_000
+    divergent = 0
+    for seed in (1, 2):
+        with xr.open_dataset(workdir / f"results/cbpp/fits/nutpie/centered/seed{seed}.nc", group="sample_stats") as ss:
+            divergent += int(ss["diverging"].sum())
+    assert f"<li>centered (nutpie), sigma_1|herd: {divergent} of 1200 draws divergent" in page.replace(
+        "<code>", ""
+    ).replace("</code>", "")
 
     # the preset plans both tables' fits beside radon's (a dry run); the partial form stops a formula run at once
     plan = run_snakemake(

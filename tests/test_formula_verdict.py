@@ -225,10 +225,13 @@ def test_a_formula_datasets_index_section_links_its_tables_and_escapes_its_formu
     }
     (tmp_path / "provenance.json").write_text(json.dumps(record))
     index = "results/report/index.html"
-    heading, entries = index_page.formula_section(index, "grouse", tables=paths, provenance="provenance.json")
+    page = "results/grouse/report/model.html"
+    heading, entries = index_page.formula_section(
+        index, "grouse", page=page, tables=paths, provenance="provenance.json"
+    )
     assert heading == "Dataset grouse: 403 rows, a formula model"
     text, href, line = entries[0]
-    assert href == "../grouse/tables/summary.html" and "1|BROOD (118 levels), 1|LOCATION (63 levels)" in line
+    assert href == "../grouse/report/model.html" and "1|BROOD (118 levels), 1|LOCATION (63 levels)" in line
     assert "family poisson" in line
     links = {href: line for _, href, line in entries[1:]}
     assert links["../grouse/tables/fits.csv"] == "one row per fit (32 fits): every diagnostic of every seed"

@@ -110,10 +110,11 @@ def provenance_table(provenance: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ draws
-def funnel_facts(draws: pd.DataFrame, sigma_b_small: float = 0.1) -> dict[str, Any]:
-    """Divergences and where they sit in sigma_b; the share of draws in the neck (σ_b < sigma_b_small)."""
+def funnel_facts(draws: pd.DataFrame, sigma_b_small: float = 0.1, scale: str = "sigma_b") -> dict[str, Any]:
+    """Divergences and where they sit in sigma_b; the share of draws in the neck (σ_b < sigma_b_small).
+    ``scale``: another group-level scale's column (a formula model's), whose facts take the same keys."""
     div = draws["diverging"].to_numpy()
-    sigma = draws["sigma_b"].to_numpy()
+    sigma = draws[scale].to_numpy()
     return {
         "draws": int(len(draws)),
         "fits": int(draws["seed"].nunique()),
@@ -126,15 +127,15 @@ def funnel_facts(draws: pd.DataFrame, sigma_b_small: float = 0.1) -> dict[str, A
     }
 
 
-def spread_by_sigma(draws: pd.DataFrame, x: str) -> dict[str, float]:
-    """Standard deviation of ``x`` in the lower and the upper half of σ_b.
+def spread_by_sigma(draws: pd.DataFrame, x: str, scale: str = "sigma_b") -> dict[str, float]:
+    """Standard deviation of ``x`` in the lower and the upper half of σ_b (or of another ``scale``).
 
     In a funnel the spread shrinks with σ_b (ratio high/low well above 1); in a
     flat geometry it does not (ratio near 1).
     """
-    cut = float(draws["sigma_b"].median())
-    low = float(draws.loc[draws["sigma_b"] <= cut, x].std())
-    high = float(draws.loc[draws["sigma_b"] > cut, x].std())
+    cut = float(draws[scale].median())
+    low = float(draws.loc[draws[scale] <= cut, x].std())
+    high = float(draws.loc[draws[scale] > cut, x].std())
     return {"cut": cut, "sd_low": low, "sd_high": high, "ratio": high / low if low > 0 else float("inf")}
 
 

@@ -231,10 +231,10 @@ def table_entries(index: str, tables: Mapping[str, str], summary_rows: int, fits
 
 
 def formula_section(
-    index: str, dataset: str, *, tables: Mapping[str, str], provenance: str
+    index: str, dataset: str, *, page: str, tables: Mapping[str, str], provenance: str
 ) -> tuple[str, list[tuple[str, str, str]]]:
-    """A formula dataset's section of the index (its verdict opens it): its model in a line, then its tables (it
-    has no notebooks yet)."""
+    """A formula dataset's section of the index (its verdict opens it): its page (the model, its funnels per scale,
+    every seed's diagnostics) with the model in a line, then its tables."""
     import pandas as pd
 
     from .notebook import read_provenance
@@ -243,10 +243,10 @@ def formula_section(
     summary, fits = pd.read_csv(tables["summary"]), pd.read_csv(tables["fits"])
     terms = ", ".join(f"{t['term']} ({plural(t['levels'], 'level')})" for t in record["terms"])
     model = (
-        f"{record['formula']}, family {record['family']}: group-specific terms {terms}; "
-        "no notebooks for a formula model yet, its tables below"
+        f"{record['formula']}, family {record['family']}: group-specific terms {terms}; the funnel of each "
+        "group-level scale in each form, every seed's diagnostics"
     )
-    entries = [(f"The model of {dataset}", relative_href(tables["summary_html"], index), model)]
+    entries = [(f"The model of {dataset} and its funnels", relative_href(page, index), model)]
     entries += table_entries(index, tables, len(summary), len(fits))
     return f"Dataset {dataset}: {plural(record['rows'], 'row')}, a formula model", entries
 

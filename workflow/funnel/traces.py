@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import group_dim, with_deterministics
+from .models import with_deterministics
 
 
 def open_trace(path: str | Path, var_names: Sequence[str] | None = None, stats: Sequence[str] | None = None) -> Any:
@@ -41,20 +41,26 @@ def funnel_draws(paths: Sequence[str | Path], group: str, offsets: bool = False)
     dataset's group column). One row per draw, with the fit's seed, chain and
     draw index.
     """
+    return level_draws(paths, "b_offset" if offsets else "b", "sigma_b", group)
+
+
+def level_draws(paths: Sequence[str | Path], x_var: str, scale: str, level: str) -> pd.DataFrame:
+    """Draws of ``x_var`` at ``level`` of its one level dimension (an effect, or its offset), of its ``scale``
+    and the divergence flag, pooled over fits: one row per draw, with the fit's seed, chain and draw index (columns
+    seed, chain, draw, ``x_var``, ``scale``, diverging)."""
     frames = []
-    x_var = "b_offset" if offsets else "b"
     for path in paths:
-        idata = open_trace(path, [x_var, "sigma_b"], ["diverging"])
+        idata = open_trace(path, [x_var, scale], ["diverging"])
         if idata is None:  # a failed fit's placeholder: no draws
             continue
         post = idata.posterior
-        if offsets and x_var not in post:
+        if x_var not in post:
             raise ValueError(f"{path} has no {x_var}: is it a non-centered fit?")
-        dim = group_dim(post) if "b" in post else next(d for d in post[x_var].dims if d not in ("chain", "draw"))
+        dim = next(d for d in post[x_var].dims if d not in ("chain", "draw"))
         labels = [str(g) for g in post[x_var][dim].values]
-        if group not in labels:
-            raise ValueError(f"{path}: {group!r} is not a value of {dim!r}; e.g. {', '.join(labels[:3])}")
-        x = post[x_var].isel({dim: labels.index(group)}).values
+        if level not in labels:
+            raise ValueError(f"{path}: {level!r} is not a value of {dim!r}; e.g. {', '.join(labels[:3])}")
+        x = post[x_var].isel({dim: labels.index(level)}).values
         chains, draws = x.shape
         frames.append(
             pd.DataFrame(
@@ -63,7 +69,7 @@ def funnel_draws(paths: Sequence[str | Path], group: str, offsets: bool = False)
                     "chain": np.repeat(np.arange(chains), draws),
                     "draw": np.tile(np.arange(draws), chains),
                     x_var: x.ravel(),
-                    "sigma_b": post["sigma_b"].values.ravel(),
+                    scale: post[scale].values.ravel(),
                     "diverging": idata.sample_stats["diverging"].values.astype(bool).ravel(),
                 }
             )

@@ -54,9 +54,10 @@ BENCH = "results/benchmarks"
 REPORT = "results/report"
 
 # Every dataset is fitted, aggregated and given a verdict. A formula dataset
-# (datasets.<name>.formula) has no MAP table, experiments, SBC campaign or notebooks
-# yet (docs/development.md, "Formula models"): those, the cross-dataset table and the
-# report's pages are the columns shorthand's datasets' (DATASET_NAMES).
+# (datasets.<name>.formula) has its own page (report_formula) but no MAP table,
+# experiments or SBC campaign yet (docs/development.md, "Formula models"): those, the
+# cross-dataset table and the notebooks are the columns shorthand's datasets'
+# (DATASET_NAMES).
 FORMULA_DATASETS = [name for name, spec in DATASETS.items() if is_formula(spec)]
 DATASET_NAMES = [name for name in DATASETS if name not in FORMULA_DATASETS]
 FITTED = list(DATASETS)
@@ -66,9 +67,9 @@ FORMULA_NAMES = "|".join(FORMULA_DATASETS) or "(?!)"
 if FORMULA_DATASETS and workflow.is_main_process:
     print(
         f"dataset(s) {', '.join(FORMULA_DATASETS)}: a formula model is fitted and gets its "
-        "fits table and verdict (results/<dataset>/tables/); its MAP table, experiments, "
-        "SBC and report notebooks are not built by this version yet "
-        "(docs/development.md)",
+        "fits table and verdict (results/<dataset>/tables/) and its page "
+        "(results/<dataset>/report/model.html); its MAP table, experiments and SBC are "
+        "not built by this version yet (docs/development.md)",
         file=sys.stderr,
     )
 FIT = config["fit"]
@@ -356,3 +357,12 @@ def sbc_targets(wildcards):
         *(path for dataset in SBC_DATASETS for path in sbc_tables(dataset).values()),
         *expand("results/{dataset}/report/sbc.html", dataset=SBC_DATASETS),
     ]
+
+
+def formula_traces(wildcards):
+    """The traces a formula dataset's page reads, per whole form fitted (report.smk:
+    REPORT_SAMPLER's fits of the first report.draw_seeds seeds)."""
+    return {
+        m: fit_outputs("nc", wildcards.dataset, [REPORT_SAMPLER], [m], DRAW_SEEDS)
+        for m in FORMULA_FORMS
+    }

@@ -346,6 +346,67 @@ rule report_sbc:
         "../scripts/report_notebook.py"
 
 
+# A formula dataset's page: its terms, its verdict, the funnel of each group-level scale
+# in each whole form fitted (the traces of REPORT_SAMPLER's first draw seeds), every
+# seed's diagnostics per scale. It reads tables and traces only.
+FORMULA_FORMS = [m for m in ("centered", "noncentered") if m in MODELS]
+
+
+rule report_formula:
+    input:
+        unpack(formula_traces),
+        template=str(TEMPLATES / "formula.ipynb"),
+        provenance=cleaned()["provenance"],
+        fits=f"{DS}/tables/fits.csv",
+        summary=f"{DS}/tables/summary.csv",
+        verdict=f"{DS}/tables/verdict.json",
+    output:
+        ipynb=f"{PAGES}/notebooks/model.ipynb",
+        html=report(
+            f"{PAGES}/model.html",
+            caption="../report/formula.rst",
+            category="{dataset}",
+            subcategory="Notebooks",
+        ),
+        funnels=report(
+            f"{PAGES}/figures/funnels.png",
+            caption="../report/formula_funnels.rst",
+            category="{dataset}",
+            subcategory="Funnels",
+        ),
+        across_seeds=report(
+            f"{PAGES}/figures/scales_across_seeds.png",
+            caption="../report/formula_across_seeds.rst",
+            category="{dataset}",
+            subcategory="Funnels",
+        ),
+    log:
+        f"{LOGS}/{{dataset}}/report/model.log",
+    benchmark:
+        f"{BENCH}/{{dataset}}/report/model.tsv"
+    wildcard_constraints:
+        dataset=FORMULA_NAMES,
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    params:
+        **NOTEBOOK,
+        title=lambda wildcards: f"{wildcards.dataset}: the formula model and its funnels",
+        parameters=lambda wildcards, input: {
+            "dataset": wildcards.dataset,
+            "provenance_path": input.provenance,
+            "fits_path": input.fits,
+            "summary_path": input.summary,
+            "verdict_path": input.verdict,
+            "traces": {m: list(input[m]) for m in FORMULA_FORMS},
+            "sampler": REPORT_SAMPLER,
+            "rhat_max": THRESHOLDS["rhat_max"],
+            "ess_min": THRESHOLDS["ess_min"],
+        },
+    script:
+        "../scripts/report_notebook.py"
+
+
 # What the index links, per dataset: its pages, fit groups, tables and data.
 INDEX_PAGES = {
     "data": f"{PAGES}/data.html",
@@ -391,6 +452,7 @@ INDEX = {
 # A formula dataset's section: its verdict and tables (no notebooks for it yet).
 FORMULA_INDEX = {
     dataset: {
+        "page": f"{PAGES}/model.html".format(dataset=dataset),
         "tables": {
             key: str(path).format(dataset=dataset)
             for key, path in rules.aggregate_formula.output.items()
@@ -422,6 +484,7 @@ rule report:
                 *entry["tables"].values(),
                 *entry["verdict"].values(),
                 entry["provenance"],
+                entry["page"],
             ]
         ],
         datasets=rules.datasets_table.output[0],

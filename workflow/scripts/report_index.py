@@ -48,7 +48,9 @@ with script_log(smk.log[0]):
     # Formula datasets: their verdict, then their tables (funnel.index_page.formula_section).
     formulas = smk.params.formula_layout
     for dataset, layout in formulas.items():
-        heading, entries = formula_section(index, dataset, tables=layout["tables"], provenance=layout["provenance"])
+        heading, entries = formula_section(
+            index, dataset, page=layout["page"], tables=layout["tables"], provenance=layout["provenance"]
+        )
         lead = Path(layout["verdict"]["index_section"]).read_text(encoding="utf-8")
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
     sections.append(datasets_section(index, smk.input.datasets))

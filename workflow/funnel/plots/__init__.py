@@ -7,9 +7,9 @@ a form has one colour everywhere. Matplotlib is imported where a figure is drawn
 """
 
 from .data import plot_rows_per_group, plot_x_histogram, plot_x_split
-from .diagnostics import plot_across_seeds, plot_samplers
+from .diagnostics import plot_across_seeds, plot_samplers, plot_scales_across_seeds
 from .experiments import plot_bias, plot_rows_crossover, plot_target_accept
-from .funnel import plot_funnel
+from .funnel import plot_funnel, plot_scale_funnels
 from .map import plot_map_vs_mean
 from .posteriors import plot_sigma_b_posteriors
 
@@ -21,6 +21,8 @@ __all__ = [
     "plot_rows_crossover",
     "plot_rows_per_group",
     "plot_samplers",
+    "plot_scale_funnels",
+    "plot_scales_across_seeds",
     "plot_sigma_b_posteriors",
     "plot_target_accept",
     "plot_x_histogram",

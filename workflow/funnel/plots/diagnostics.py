@@ -50,3 +50,13 @@ def plot_samplers(fits: pd.DataFrame, rhat_max: float) -> Any:
         ],
         None,
     )
+
+
+def plot_scales_across_seeds(fits: pd.DataFrame, scales: list[str], ess_min: float) -> Any:
+    """A formula model's fits per sampler and form: divergences, and each group-level scale's bulk ESS (against
+    the pass mark) and bulk ESS per second; medians as bars."""
+    specs: list[tuple[str, str, float | None, bool]] = [("divergences", "divergences per fit", None, False)]
+    for scale in scales:
+        specs += [(f"ess_bulk_{scale}", f"bulk ESS({scale})", ess_min, True)]
+        specs += [(f"ess_bulk_{scale}_per_s", f"bulk ESS({scale}) per second", None, True)]
+    return _strips(fits, specs, "every seed's fit: points; median across seeds: black bar")
