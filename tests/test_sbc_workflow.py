@@ -102,7 +102,8 @@ def test_sbc_settings_are_validated_before_any_job(tmp_path):
     proc = run_snakemake(folder, "sbc", "-n", check=False)
     assert proc.returncode != 0
     assert (
-        "sbc.datasets names 'nosuch', which are not fitted datasets of this run (radon, user; formula datasets"
+        "sbc.datasets names 'nosuch', which are not columns-shorthand datasets of this run (radon, user; the "
+        "workflow has no SBC campaign of a formula dataset yet)"
         in proc.stdout + proc.stderr
     )
     config = folder / "config.yaml"
