@@ -106,6 +106,7 @@ def test_welch_between_forms_covers_every_scale_at_a_bonferroni_level():
     assert between.estimand == LOCATION and verdict.sampler("nutpie").between_tests == 2
     assert between.estimate == pytest.approx(0.1)
     assert any("the forms disagree on E[sigma_1|LOCATION]" in line for line in verdict.failures)
+    assert all("a formula model has none yet" in line for line in verdict.failures)
 
     # A difference significant at alpha but not at alpha / 2 (two scales) fails nothing.
     def p_of(shift: float) -> float:

@@ -103,8 +103,7 @@ def test_sbc_settings_are_validated_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert (
         "sbc.datasets names 'nosuch', which are not columns-shorthand datasets of this run (radon, user; the "
-        "workflow has no SBC campaign of a formula dataset yet)"
-        in proc.stdout + proc.stderr
+        "workflow has no SBC campaign of a formula dataset yet)" in proc.stdout + proc.stderr
     )
     config = folder / "config.yaml"
     config.write_text(config.read_text().replace("rank_draws: 50", "rank_draw: 50"))

@@ -247,7 +247,11 @@ def disagreement_reason(between: BiasTest) -> str:
         f"the forms disagree on {estimand_label(between.estimand)} (centered − non-centered {num(between.estimate)}, "
         f"Welch t = {between.t:.1f}, "
         f"{p_text(between.p)}) and both pass their checks: without a reference run "
-        "(experiments.reference) the workflow cannot tell which is biased"
+        + (
+            "(experiments.reference) the workflow cannot tell which is biased"
+            if between.estimand == SIGMA_B
+            else "(a formula model has none yet) the workflow cannot tell which is biased"
+        )
     )
 
 
