@@ -57,6 +57,8 @@ def _settings(sampler: str, model: str = "centered", backend: str = "numba", pri
 @pytest.mark.parametrize(("sampler", "backend"), [("pymc", "numba"), ("pymc", "c"), ("nutpie", "numba")])
 def test_same_seed_same_draws_whatever_the_batch(data, sampler, backend):
     first = BatchSampler(data, _settings(sampler, backend=backend), **QUIET)
+    if sampler == "nutpie":  # compiled with the lean callbacks (tests/test_nutpie_compile.py)
+        assert first._compiled.compiled_logp_func.__wrapped__.__name__ == "logp_callback"
     alone = first.sample(7)
     assert alone.posterior.attrs["backend"] == backend
     second = BatchSampler(data, _settings(sampler, backend=backend), **QUIET)

@@ -150,9 +150,9 @@ class BatchSampler:
             self.model = build_model(data, settings.model, settings.priors, mutable_y=mutable_y)
         self._compiled = None
         if settings.sampler == "nutpie":
-            import nutpie
+            from .nutpie_compile import compile_model
 
-            self._compiled = nutpie.compile_pymc_model(self.model)
+            self._compiled = compile_model(self.model)
             self._compiled_base = self._compiled
         else:
             # pm.sample would compile the log density and gradient for every seed
