@@ -278,3 +278,27 @@ def test_the_reference_job_stores_its_run_and_a_rerun_takes_it_from_the_store(to
     run()
     assert any("resumed from" in line for line in lines) and not any("sampling..." in line for line in lines)
     assert {name: path.read_bytes() for name, path in outputs.items()} == before
+
+
+def test_a_priors_mapping_enters_the_settings_and_store_key_as_canonical_json():
+    from types import SimpleNamespace
+
+    from funnel.fitting import priors_text, settings_from, settings_key
+
+    one = {"sigma_1|herd": {"dist": "HalfNormal", "sigma": 1.0}, "Intercept": {"dist": "Normal", "mu": 0, "sigma": 2}}
+    reordered = {
+        "Intercept": {"sigma": 2, "mu": 0, "dist": "Normal"},
+        "sigma_1|herd": {"sigma": 1.0, "dist": "HalfNormal"},
+    }
+    text = priors_text(one)
+    assert text == priors_text(reordered)  # the same priors, whatever the order: the same text, the same key
+    assert json.loads(text) == one and text.startswith('{"Intercept":{"dist":"Normal","mu":0,"sigma":2}')
+    assert priors_text("blog") == "blog" and priors_text("auto") == "auto"
+    other = {**one, "sigma_1|herd": {"dist": "HalfNormal", "sigma": 2.0}}
+    params = dict(chains=2, tune=10, draws=10, target_accept=0.8, backend="numba")
+    keys = [
+        settings_key(settings_from(SimpleNamespace(priors=p, **params), "nutpie", "centered", 1), "cbpp", "abc")
+        for p in (one, reordered, other)
+    ]
+    assert keys[0] == keys[1] and keys[0] != keys[2]
+    assert keys[0]["priors"] == text

@@ -53,7 +53,7 @@ def test_cbpp_is_cleaned_with_its_terms_levels_and_tracked_herd(tmp_path):
     assert sorted(table.columns) == ["herd", "incidence", "period", "size"]  # the formula's columns only
     assert len(table) == len(raw) == record["rows"] == 56
     assert record["family"] == "binomial" and record["formula"] == CBPP["formula"]
-    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
+    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15, "scale": "sigma_1|herd"}]
     sizes = raw.groupby(raw["herd"].astype(str)).size()
     fewest = sorted(sizes[sizes == sizes.min()].index)[0]
     assert record["track_levels"] == {"herd": fewest} and record["track_group"] == fewest
@@ -191,12 +191,31 @@ def test_every_data_check_of_a_formula_runs_at_the_clean_step_with_its_message(t
     assert "dataset 'clinics'" in str(error.value)
 
 
+def test_the_record_names_each_one_column_terms_scale_and_formula_scales_reads_them(tmp_path):
+    from funnel.datasets import formula_scales
+
+    spec = {"formula": "cases ~ dose + (1 | clinic) + (C(ward) | clinic)", "family": "poisson"}
+    rows = [row.split(",") for row in CLINICS.splitlines()]  # a ward column: W1, W2, W0, W1, ...
+    text = "\n".join(",".join([*row[:1], "ward" if i == 0 else f"W{i % 3}", *row[1:]]) for i, row in enumerate(rows))
+    table, record = clean_spec(tmp_path, "clinics", spec, text + "\n")
+    assert [(t["term"], t["scale"]) for t in record["terms"]] == [
+        ("1|clinic", "sigma_1|clinic"),
+        ("C(ward)|clinic", None),
+    ]
+    assert formula_scales(record) == ("sigma_1|clinic",)  # a term of two columns (three wards) has no one scale
+    old = {**record, "terms": [{k: v for k, v in t.items() if k != "scale"} for t in record["terms"]]}
+    with pytest.raises(DataError, match=r"dataset 'clinics': its provenance.json .* snakemake --forcerun clean"):
+        formula_scales(old)
+
+
 def test_missing_values_are_dropped_with_drop_missing(tmp_path):
     text = CLINICS.replace("B,0.5,8,1", "B,,8,1").replace("D,2.0,10,3", "D,2.0,10,")
     spec = {"formula": "cases ~ dose + (1 | clinic)", "family": "poisson", "drop_missing": True}
     table, record = clean_spec(tmp_path, "clinics", spec, text)
     assert record["rows"] == len(table) == 8 and record["rows_read"] == 10
-    assert record["terms"] == [{"term": "1|clinic", "factor": "clinic", "levels": 3}]  # D had one row: gone
+    assert record["terms"] == [
+        {"term": "1|clinic", "factor": "clinic", "levels": 3, "scale": "sigma_1|clinic"}
+    ]  # D had one row: gone
 
 
 @pytest.mark.parametrize("name", ["cbpp", "grouseticks"])
@@ -239,7 +258,7 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
     proc = run_snakemake(workdir)
     assert "dataset(s) cbpp: a formula model is fitted and gets its fits table and verdict" in proc.stderr
     record = read_json(workdir / "results/cbpp/data/provenance.json")
-    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15}]
+    assert record["terms"] == [{"term": "1|herd", "factor": "herd", "levels": 15, "scale": "sigma_1|herd"}]
     herd = record["track_levels"]["herd"]
 
     fits = pd.read_csv(workdir / "results/cbpp/tables/fits.csv")
@@ -339,7 +358,10 @@ def test_the_readmes_formula_example_fits_a_known_se_meta_analysis(tmp_path):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(workdir)
     record = read_json(workdir / "results/schools/data/provenance.json")
-    assert record["terms"] == [{"term": "1|school", "factor": "school", "levels": 8}] and record["se"] == "sigma"
+    assert (
+        record["terms"] == [{"term": "1|school", "factor": "school", "levels": 8, "scale": "sigma_1|school"}]
+        and record["se"] == "sigma"
+    )
     with xr.open_dataset(workdir / "results/schools/fits/nutpie/noncentered/seed1.nc", group="posterior") as post:
         assert "sigma_1|school" in post and "eps" not in post  # the known se, no fitted residual scale
         assert post["1|school"].sizes["school"] == 8

@@ -199,6 +199,8 @@ def test_the_first_screen_introduces_the_third_form_and_its_lead(tmp_path):
     )
     assert index_page.index_intro([two]).startswith("Centered vs non-centered varying-intercept")
     assert index_page.index_intro([three]).startswith("Centered vs non-centered vs partially centered varying-")
+    assert "varying-slope models: for each" in index_page.index_intro([two])
+    assert "varying-slope models and models by formula: for each" in index_page.index_intro([two], formula_models=True)
 
 
 def test_the_index_section_lists_every_forms_fit_group_and_names_the_comparison_after_them(tmp_path, monkeypatch):

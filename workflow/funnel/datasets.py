@@ -634,7 +634,7 @@ def clean_formula(
     PyMC where the model is built).
     """
     from .formula import formula_variables, parse_formula
-    from .glm import auto_priors, check_family, check_prior_names
+    from .glm import auto_priors, check_family, check_prior_names, term_names
 
     source_dir = Path(source_dir)
     provenance = read_json(source_dir / PROVENANCE_FILE)
@@ -684,12 +684,34 @@ def clean_formula(
         "factors": factors,
         "rows": len(frame),
         "rows_read": rows_read,
-        "terms": [{"term": t.name, "factor": t.factor, "levels": t.n_levels} for t in design.group],
+        # Each group-specific term; "scale" names a one-column term's group-level scale (the verdict's and
+        # the tables' unit: formula_scales), null for a term of several columns.
+        "terms": [
+            {
+                "term": t.name,
+                "factor": t.factor,
+                "levels": t.n_levels,
+                "scale": term_names(t).sigma if len(t.columns) == 1 else None,
+            }
+            for t in design.group
+        ],
         "groups": max(t.n_levels for t in design.group) if design.group else 0,
         "track_levels": tracked,
         "track_group": next(iter(tracked.values()), None),
     }
     return frame, record
+
+
+def formula_scales(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """A formula dataset's group-level scales, as its clean step recorded them (``sigma_1|herd``, ...): the
+    tables', the verdict's and the page's, in the formula's order, without parsing the formula again."""
+    terms = record["terms"]
+    if any("scale" not in term for term in terms):
+        raise DataError(
+            f"dataset {record['dataset']!r}: its provenance.json was written by an older version of the workflow "
+            "and does not name the model's scales; rerun its clean step: snakemake --forcerun clean"
+        )
+    return tuple(term["scale"] for term in terms if term["scale"] is not None)
 
 
 def read_formula_table(table_path: str | Path, record: Mapping[str, Any]) -> pd.DataFrame:

@@ -260,15 +260,14 @@ def _cell(row: pd.Series, metric: str, fmt: str) -> str:
 def readable_summary(summary: pd.DataFrame, scales: Sequence[str] | None = None) -> pd.DataFrame:
     """The summary as a scientist reads it: one cell per metric, 'median [min, max]'. ``scales``: a formula
     model's group-level scales (each with its ESS, posterior mean and ESS/s); None: the shorthand's σ_b."""
-    cell = _cell
     shown = [("σ_b", "sigma_b")] if scales is None else [(scale, scale) for scale in scales]
     per_scale = {}
     for label, scale in shown:
-        per_scale[f"ESS bulk {label}"] = [cell(r, R.ess_column("bulk", scale), ".0f") for _, r in summary.iterrows()]
-        per_scale[f"ESS tail {label}"] = [cell(r, R.ess_column("tail", scale), ".0f") for _, r in summary.iterrows()]
-    means = {f"E[{label}]": [cell(r, f"mean_{scale}", ".3f") for _, r in summary.iterrows()] for label, scale in shown}
+        per_scale[f"ESS bulk {label}"] = [_cell(r, R.ess_column("bulk", scale), ".0f") for _, r in summary.iterrows()]
+        per_scale[f"ESS tail {label}"] = [_cell(r, R.ess_column("tail", scale), ".0f") for _, r in summary.iterrows()]
+    means = {f"E[{label}]": [_cell(r, f"mean_{scale}", ".3f") for _, r in summary.iterrows()] for label, scale in shown}
     speeds = {
-        f"ESS({label})/s": [cell(r, R.per_s_column(scale), ".1f") for _, r in summary.iterrows()]
+        f"ESS({label})/s": [_cell(r, R.per_s_column(scale), ".1f") for _, r in summary.iterrows()]
         for label, scale in shown
     }
     out = pd.DataFrame(
@@ -276,21 +275,21 @@ def readable_summary(summary: pd.DataFrame, scales: Sequence[str] | None = None)
             "sampler": summary["sampler"],
             "model": summary["model"],
             "seeds": summary["seeds"],
-            "divergences": [cell(r, "divergences", ".0f") for _, r in summary.iterrows()],
-            "R-hat max": [cell(r, "rhat_max", ".3f") for _, r in summary.iterrows()],
+            "divergences": [_cell(r, "divergences", ".0f") for _, r in summary.iterrows()],
+            "R-hat max": [_cell(r, "rhat_max", ".3f") for _, r in summary.iterrows()],
             **per_scale,
-            "E-BFMI min": [cell(r, "bfmi_min", ".2f") for _, r in summary.iterrows()],
+            "E-BFMI min": [_cell(r, "bfmi_min", ".2f") for _, r in summary.iterrows()],
             **means,
-            "sampling s": [cell(r, "sampling_seconds", ".1f") for _, r in summary.iterrows()],
+            "sampling s": [_cell(r, "sampling_seconds", ".1f") for _, r in summary.iterrows()],
             **speeds,
-            "ESS/s slowest scale": [cell(r, R.SLOWEST_SCALE_PER_S, ".1f") for _, r in summary.iterrows()],
+            "ESS/s slowest scale": [_cell(r, R.SLOWEST_SCALE_PER_S, ".1f") for _, r in summary.iterrows()],
         }
     )
     if "failed" in summary.columns and summary["failed"].sum() > 0:
         out.insert(3, "failed", summary["failed"].astype(int))
     z = R.z_column(R.SIGMA_B)
     if f"{z}_median" in summary.columns:
-        out["bias z E[σ_b]"] = [cell(r, z, ".1f") for _, r in summary.iterrows()]
+        out["bias z E[σ_b]"] = [_cell(r, z, ".1f") for _, r in summary.iterrows()]
     labels = (*(check.summary_label for check in R.CHECKS), R.PASS_ALL_LABEL)
     for column, label in zip(PASS_COLUMNS, labels):
         out[label] = [f"{v:.0%}" for v in summary[f"share_{column}"]]

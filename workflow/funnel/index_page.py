@@ -97,11 +97,13 @@ def fitted_forms(verdicts: Sequence[Verdict]) -> list[str]:
     return form_order(f.model for verdict in verdicts for f in verdict.forms)
 
 
-def index_intro(verdicts: Sequence[Verdict]) -> str:
-    """The line under the index's title: the forms the run fitted, and what the page holds."""
+def index_intro(verdicts: Sequence[Verdict], formula_models: bool = False) -> str:
+    """The line under the index's title: the forms the run fitted, the models (``formula_models``: some datasets
+    have a model by formula), and what the page holds."""
     forms = fitted_forms(verdicts) or ["centered", "noncentered"]
+    models = "varying-intercept, varying-slope models" + (" and models by formula" if formula_models else "")
     return (
-        f"{forms_title(forms)[:1].upper()}{forms_title(forms)[1:]} varying-intercept, varying-slope models: for each "
+        f"{forms_title(forms)[:1].upper()}{forms_title(forms)[1:]} {models}: for each "
         "dataset, the verdict (which form to use, computed from the fits by the rule stated with it) and its evidence, "
         "then its notebooks and tables; last, the table across datasets. Every notebook reads this run's tables and "
         "traces (none fits a model); every number below comes from them."

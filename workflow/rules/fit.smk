@@ -100,7 +100,7 @@ rule aggregate:
 # (no MAP table: its MAP points are the shorthand's only, so far).
 rule aggregate_formula:
     input:
-        **cleaned(),
+        provenance=cleaned()["provenance"],
         diagnostics=lambda wildcards: fit_outputs("json", wildcards.dataset),
     output:
         fits=f"{DS}/tables/fits.csv",

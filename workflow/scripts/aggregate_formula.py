@@ -9,14 +9,13 @@ from funnel.io import script_log
 
 smk = snakemake  # noqa: F821
 with script_log(smk.log[0]):
+    from funnel.datasets import formula_scales
     from funnel.diagnostics import thresholds_from, write_glm_tables
     from funnel.io import read_json
-    from funnel.spec import load_spec
 
-    spec = load_spec(smk.input.table, smk.input.provenance)
     write_glm_tables(
         [read_json(p) for p in smk.input.diagnostics],
-        spec.structure.scales,
+        formula_scales(read_json(smk.input.provenance)),
         dict(smk.output.items()),
         thresholds_from(smk.params),
     )

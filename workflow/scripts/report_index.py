@@ -58,7 +58,7 @@ with script_log(smk.log[0]):
     everyone = {**verdicts, **{d: read_verdict(layout["verdict"]["json"]) for d, layout in formulas.items()}}
     page = index_page(
         "Funnel workflow: report",
-        index_intro(list(verdicts.values())),
+        index_intro(list(verdicts.values()), formula_models=bool(formulas)),
         sections,
         preface=verdicts_at_a_glance(index, everyone) if len(everyone) > 1 else "",
         # Before any table: what a funnel is, the forms, what each verdict means for the user's model.

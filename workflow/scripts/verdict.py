@@ -14,19 +14,18 @@ with script_log(smk.log[0]):
 
     import pandas as pd
     from funnel.advice import advise, x_facts
-    from funnel.datasets import read_table
+    from funnel.datasets import formula_scales, read_table
     from funnel.index_page import verdict_section
     from funnel.io import atomic_path, write_json
     from funnel.notebook import read_provenance
     from funnel.records import SIGMA_B
-    from funnel.spec import load_spec
     from funnel.verdict import compute_verdict, read_reference
     from funnel.verdict_text import experiment_lines, headline_sentence, verdict_markdown, verdict_page
 
     fits = pd.read_csv(smk.input.fits)
     record = read_provenance(smk.input.provenance)
     formula = "formula" in record  # a formula model: every group-level scale, no reference or x to center yet
-    scales = load_spec(smk.input.table, smk.input.provenance).structure.scales if formula else (SIGMA_B,)
+    scales = formula_scales(record) if formula else (SIGMA_B,)
     reference = read_reference(smk.input.reference[0] if smk.input.reference else None)
     verdict = compute_verdict(fits, reference, dataset=smk.wildcards.dataset, scales=scales)
     lines = experiment_lines(
