@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE_ARGS ?=
-# Test workers (pytest-xdist; tests sharing a costly fixture stay on one worker). 0: one process.
+# Test workers (pytest-xdist; tests sharing a costly fixture stay on one worker; the files go out in
+# tests/conftest.py's order, LONGEST_FIRST). 0: one process.
 TEST_WORKERS ?= 2
 
 .PHONY: install run report test lint format clean-results docs
@@ -26,7 +27,7 @@ report: install
 	$(BIN)/snakemake report $(SNAKEMAKE_ARGS)
 
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/snakemake --lint 2>&1 | tee .lint.out; grep -q "Congratulations" .lint.out; status=$$?; rm -f .lint.out; exit $$status
