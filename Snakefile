@@ -32,13 +32,14 @@ rule all:
         expand(rules.verdict.output, dataset=FITTED),
         # A formula dataset's page (its funnels per scale): the index links it.
         expand(rules.report_formula.output.html, dataset=FORMULA_DATASETS),
-        # The tables across the shorthand's datasets and the report, when one is fitted.
+        # The table across the shorthand's datasets, when one is fitted.
         rules.datasets_table.output if DATASET_NAMES else [],
         [experiment_outputs(dataset) for dataset in DATASET_NAMES],
         # The SBC campaign, when sbc.enabled: every record and the tables.
         [sbc_outputs("json", dataset) for dataset in SBC_DATASETS],
         [list(sbc_tables(dataset).values()) for dataset in SBC_DATASETS],
-        rules.report.output if DATASET_NAMES else [],
+        # The report's index, when any dataset is fitted (formula datasets alone too).
+        rules.report.output if FITTED else [],
 
 
 # `snakemake sbc`: the campaign alone, without the main fits: its records, tables

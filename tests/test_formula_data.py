@@ -290,7 +290,14 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
     )
     markdown = (workdir / "results/cbpp/tables/verdict.md").read_text()
     assert r"median ESS_bulk(sigma_1\|herd)" in markdown and "Bonferroni over the scales" in markdown
-    assert not (workdir / "results/cbpp/map").exists() and not (workdir / "results/report").exists()
+    assert not (workdir / "results/cbpp/map").exists() and not (workdir / "results/tables/datasets.csv").exists()
+    # a run of the formula dataset alone has its index: the funnel explained with a scale, its verdict, its page
+    index = (workdir / "results/report/index.html").read_text()
+    first = index[index.index("<div class='first'>") : index.index("</div>", index.index("<div class='first'>"))]
+    assert "a group-level scale σ" in first and "σ_b" not in first
+    assert f"For your model on <a href='#dataset-cbpp'>cbpp</a>: {headline_sentence(verdict)}" in first
+    assert "href='../cbpp/report/model.html'" in index and "Across datasets" not in index
+    assert "Centered vs non-centered models by formula: for each dataset" in index
     # its page: the funnel of sigma_1|herd in each form, as figures and as text quoting the draws
     page = (workdir / "results/cbpp/report/model.html").read_text()
     assert "p(incidence, size) ~ C(period) + (1 | herd)" in page and headline_sentence(verdict) in page

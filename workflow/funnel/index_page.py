@@ -98,26 +98,33 @@ def fitted_forms(verdicts: Sequence[Verdict]) -> list[str]:
 
 
 def index_intro(verdicts: Sequence[Verdict], formula_models: bool = False) -> str:
-    """The line under the index's title: the forms the run fitted, the models (``formula_models``: some datasets
-    have a model by formula), and what the page holds."""
+    """The line under the index's title: the forms the run fitted, the models (``verdicts``: the varying-intercept,
+    varying-slope datasets'; ``formula_models``: some datasets have a model by formula), and what the page holds."""
     forms = fitted_forms(verdicts) or ["centered", "noncentered"]
-    models = "varying-intercept, varying-slope models" + (" and models by formula" if formula_models else "")
+    kinds = ["varying-intercept, varying-slope models"] if verdicts else []
+    kinds += ["models by formula"] if formula_models else []
+    models = " and ".join(kinds) or "varying-intercept, varying-slope models"
+    across = "; last, the table across datasets" if verdicts else ""
     return (
         f"{forms_title(forms)[:1].upper()}{forms_title(forms)[1:]} {models}: for each "
         "dataset, the verdict (which form to use, computed from the fits by the rule stated with it) and its evidence, "
-        "then its notebooks and tables; last, the table across datasets. Every notebook reads this run's tables and "
+        f"then its notebooks and tables{across}. Every notebook reads this run's tables and "
         "traces (none fits a model); every number below comes from them."
     )
 
 
-def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]]) -> str:
+def first_screen(
+    index: str, verdicts: Mapping[str, tuple[Verdict, str | None]], formulas: Mapping[str, Verdict] | None = None
+) -> str:
     """The newcomer's first screen, before any table: what a funnel is, what the forms are (the two whole ones,
     and any other the run fitted, from the registry), and what the verdict means for their model (one line per
     dataset; with more than two forms, the winner's speed against the runner-up's), with a link to the comparison.
 
-    ``verdicts``: dataset -> (its verdict, its comparison page or None).
+    ``verdicts``: dataset -> (its verdict, its comparison page or None); ``formulas``: a formula dataset -> its
+    verdict (a run of formula datasets alone explains the funnel with a group-level scale, not σ_b).
     """
-    fitted = fitted_forms([verdict for verdict, _ in verdicts.values()])
+    formulas = formulas or {}
+    fitted = fitted_forms([verdict for verdict, _ in verdicts.values()] + list(formulas.values()))
     n = max(len(fitted), 2)
     comparison = next((page for _, page in verdicts.values() if page), None)
     link = (
@@ -130,20 +137,40 @@ def first_screen(index: str, verdicts: Mapping[str, tuple[Verdict, str | None]])
         f"{html_text(FORMS[m].plain_description)}."
         for i, m in enumerate((m for m in extra_forms(fitted) if m in FORMS), start=3)
     )
+    if verdicts or not formulas:
+        model = (
+            "<p>Your model gives every group its own intercept and slope, drawn from a common distribution whose "
+            "spread of slopes is σ_b. When the groups carry little data, the posterior is shaped like a "
+            "<strong>funnel</strong>: as σ_b nears zero the slopes are squeezed together, and a sampler whose steps "
+            "fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> and its "
+            "estimates are biased.</p>"
+        )
+        forms = (
+            "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the slopes sampled "
+            "as they are (b ~ Normal(μ_b, σ_b)), or <em>non-centered</em>, standard-normal offsets scaled by σ_b "
+            "(b = μ_b + σ_b·z), which hides the funnel from the sampler."
+        )
+    else:  # formula models only
+        model = (
+            "<p>Your model gives the groups of each grouping factor their own effects, drawn from a common "
+            "distribution whose spread is a group-level scale σ. When the groups carry little data, the posterior is "
+            "shaped like a <strong>funnel</strong>: as σ nears zero the effects are squeezed together, and a sampler "
+            "whose steps fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> "
+            "and its estimates are biased.</p>"
+        )
+        forms = (
+            "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the effects sampled "
+            "as they are (u ~ Normal(0, σ)), or <em>non-centered</em>, standard-normal offsets scaled by σ "
+            "(u = σ·z), which hides the funnel from the sampler."
+        )
     parts = [
         "<div class='first'>",
-        "<p>Your model gives every group its own intercept and slope, drawn from a common distribution whose "
-        "spread of slopes is σ_b. When the groups carry little data, the posterior is shaped like a "
-        "<strong>funnel</strong>: as σ_b nears zero the slopes are squeezed together, and a sampler whose steps "
-        "fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> and its "
-        "estimates are biased.</p>",
-        "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the slopes sampled "
-        "as they are (b ~ Normal(μ_b, σ_b)), or <em>non-centered</em>, standard-normal offsets scaled by σ_b "
-        f"(b = μ_b + σ_b·z), which hides the funnel from the sampler.{others} This run fitted "
+        model,
+        f"{forms}{others} This run fitted "
         f"{'both' if n == 2 else f'all {count_words(n)}'}, with several seeds and samplers, and checked every "
         f"fit.{link}</p>",
     ]
-    for dataset, (verdict, _) in verdicts.items():
+    for dataset, verdict in [*((d, v) for d, (v, _) in verdicts.items()), *formulas.items()]:
         where = f"#{dataset_anchor(dataset)}"
         name = f"<a href='{html_text(where)}'>{html_text(dataset)}</a>"
         ranking = ranking_sentence(verdict)

@@ -487,7 +487,8 @@ rule report:
                 entry["page"],
             ]
         ],
-        datasets=rules.datasets_table.output[0],
+        # The table across datasets: the varying-intercept, varying-slope ones' (none: a run of formula datasets).
+        datasets=rules.datasets_table.output if DATASET_NAMES else [],
     output:
         report(
             f"{REPORT}/index.html",

@@ -53,9 +53,11 @@ with script_log(smk.log[0]):
         )
         lead = Path(layout["verdict"]["index_section"]).read_text(encoding="utf-8")
         sections.append(IndexSection(heading, entries, lead, dataset_anchor(dataset)))
-    sections.append(datasets_section(index, smk.input.datasets))
+    if smk.input.datasets:  # the table across the varying-intercept, varying-slope datasets, when the run has some
+        sections.append(datasets_section(index, smk.input.datasets[0]))
     verdicts = {d: read_verdict(layout["verdict"]["json"]) for d, layout in layouts.items()}  # each read once
-    everyone = {**verdicts, **{d: read_verdict(layout["verdict"]["json"]) for d, layout in formulas.items()}}
+    by_formula = {d: read_verdict(layout["verdict"]["json"]) for d, layout in formulas.items()}
+    everyone = {**verdicts, **by_formula}
     page = index_page(
         "Funnel workflow: report",
         index_intro(list(verdicts.values()), formula_models=bool(formulas)),
@@ -63,7 +65,9 @@ with script_log(smk.log[0]):
         preface=verdicts_at_a_glance(index, everyone) if len(everyone) > 1 else "",
         # Before any table: what a funnel is, the forms, what each verdict means for the user's model.
         first=first_screen(
-            index, {d: (verdicts[d], layout["pages"].get("comparison")) for d, layout in layouts.items()}
+            index,
+            {d: (verdicts[d], layout["pages"].get("comparison")) for d, layout in layouts.items()},
+            by_formula,
         ),
     )
     with atomic_path(index) as tmp:
