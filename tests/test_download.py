@@ -286,6 +286,7 @@ def csv_workdir(tmp_path: Path) -> Path:
 
 def test_editing_a_csv_in_place_reruns_download_clean_and_what_follows(tmp_path):
     import os
+    import time
 
     from conftest import USER_CSV, run_snakemake
 
@@ -295,7 +296,10 @@ def test_editing_a_csv_in_place_reruns_download_clean_and_what_follows(tmp_path)
     assert "Nothing to be done" in run_snakemake(workdir, table, "--dry-run").stdout
     source = workdir / USER_CSV
     source.write_text(source.read_text() + "Big Woods,2.0,11.5,plot 5\n")
-    later = source.stat().st_mtime + 5  # a coarse file-system clock must not hide the edit
+    # The edit is newer than every output even on a coarse file-system clock, and not in the future: Snakemake
+    # refuses a job whose fresh output is older than its input (it calls that clock skew).
+    later = max(p.stat().st_mtime for p in (workdir / "data/user/source", workdir / table)) + 2
+    time.sleep(max(0.0, later - time.time()))
     os.utime(source, (later, later))
     plan = run_snakemake(workdir, "--dry-run", "--quiet", "rules").stdout
     for rule in ("download", "clean", "fit_batch", "report"):
