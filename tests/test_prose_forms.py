@@ -200,23 +200,22 @@ def test_the_first_screen_introduces_the_third_form_and_its_lead(tmp_path):
     assert index_page.index_intro([two]).startswith("Centered vs non-centered varying-intercept")
     assert index_page.index_intro([three]).startswith("Centered vs non-centered vs partially centered varying-")
     assert "varying-slope models: for each" in index_page.index_intro([two])
-    assert "varying-slope models and models by formula: for each" in index_page.index_intro([two], formula_models=True)
+    assert "varying-slope models and models by formula: for each" in index_page.index_intro([two], [two])
     assert "; last, the table across datasets." in index_page.index_intro([two])
 
 
 def test_an_index_of_formula_datasets_alone_explains_the_funnel_with_a_scale_and_gives_each_verdict():
     index = "results/report/index.html"
-    shorthand = V.compute_verdict(_fits().assign(ess_bulk_sigma_b_per_s=lambda f: f["ess_bulk_sigma_b"] / 10.0))
-    formula = V.compute_verdict(_fits().assign(ess_bulk_sigma_b_per_s=lambda f: f["ess_bulk_sigma_b"] / 10.0))
-    intro = index_page.index_intro([], formula_models=True)
+    verdict = V.compute_verdict(_fits().assign(ess_bulk_sigma_b_per_s=lambda f: f["ess_bulk_sigma_b"] / 10.0))
+    intro = index_page.index_intro([], [verdict])
     assert intro.startswith("Centered vs non-centered models by formula: for each dataset")
     assert "table across datasets" not in intro
-    alone = index_page.first_screen(index, {}, {"cb<b>pp": formula})
+    alone = index_page.first_screen(index, {}, {"cb<b>pp": verdict})
     assert "a group-level scale σ" in alone and "(u = σ·z)" in alone and "σ_b" not in alone
     assert "For your model on <a href='#dataset-" in alone and "cb&lt;b&gt;pp</a>:" in alone
-    assert prose_headline(formula) in alone and "This run fitted both" in alone
+    assert prose_headline(verdict) in alone and "This run fitted both" in alone
     # Beside a varying-intercept, varying-slope dataset, the screen explains σ_b, and gives both verdicts.
-    both = index_page.first_screen(index, {"trial": (shorthand, None)}, {"cbpp": formula})
+    both = index_page.first_screen(index, {"trial": (verdict, None)}, {"cbpp": verdict})
     assert "spread of slopes is σ_b" in both and both.count("<p class='for-you'>") == 2
 
 

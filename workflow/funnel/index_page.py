@@ -97,12 +97,12 @@ def fitted_forms(verdicts: Sequence[Verdict]) -> list[str]:
     return form_order(f.model for verdict in verdicts for f in verdict.forms)
 
 
-def index_intro(verdicts: Sequence[Verdict], formula_models: bool = False) -> str:
+def index_intro(verdicts: Sequence[Verdict], formulas: Sequence[Verdict] = ()) -> str:
     """The line under the index's title: the forms the run fitted, the models (``verdicts``: the varying-intercept,
-    varying-slope datasets'; ``formula_models``: some datasets have a model by formula), and what the page holds."""
-    forms = fitted_forms(verdicts) or ["centered", "noncentered"]
+    varying-slope datasets'; ``formulas``: the datasets' with a model by formula), and what the page holds."""
+    forms = fitted_forms([*verdicts, *formulas]) or ["centered", "noncentered"]
     kinds = ["varying-intercept, varying-slope models"] if verdicts else []
-    kinds += ["models by formula"] if formula_models else []
+    kinds += ["models by formula"] if formulas else []
     models = " and ".join(kinds) or "varying-intercept, varying-slope models"
     across = "; last, the table across datasets" if verdicts else ""
     return (
@@ -111,6 +111,40 @@ def index_intro(verdicts: Sequence[Verdict], formula_models: bool = False) -> st
         f"then its notebooks and tables{across}. Every notebook reads this run's tables and "
         "traces (none fits a model); every number below comes from them."
     )
+
+
+# The first screen's two paragraphs on the funnel and the forms, filled with the words of the run's models: the
+# shorthand's slopes b, whose spread is σ_b, or (a run of formula datasets alone) the effects u of each grouping
+# factor, whose spread is a group-level scale σ.
+FUNNEL_MODEL = (
+    "<p>Your model gives {groups}, drawn from a common distribution whose {spread}. When the groups carry little "
+    "data, the posterior is shaped like a <strong>funnel</strong>: as {scale} nears zero the {effects} are squeezed "
+    "together, and a sampler whose steps fit the funnel's wide mouth cannot enter its narrow neck: it reports "
+    "<em>divergences</em> and its estimates are biased.</p>"
+)
+FUNNEL_FORMS = (
+    "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the {effects} sampled as "
+    "they are ({centered}), or <em>non-centered</em>, standard-normal offsets scaled by {scale} ({noncentered}), "
+    "which hides the funnel from the sampler."
+)
+FUNNEL_WORDS = {
+    "slopes": {
+        "groups": "every group its own intercept and slope",
+        "spread": "spread of slopes is σ_b",
+        "scale": "σ_b",
+        "effects": "slopes",
+        "centered": "b ~ Normal(μ_b, σ_b)",
+        "noncentered": "b = μ_b + σ_b·z",
+    },
+    "effects": {
+        "groups": "the groups of each grouping factor their own effects",
+        "spread": "spread is a group-level scale σ",
+        "scale": "σ",
+        "effects": "effects",
+        "centered": "u ~ Normal(0, σ)",
+        "noncentered": "u = σ·z",
+    },
+}
 
 
 def first_screen(
@@ -137,32 +171,9 @@ def first_screen(
         f"{html_text(FORMS[m].plain_description)}."
         for i, m in enumerate((m for m in extra_forms(fitted) if m in FORMS), start=3)
     )
-    if verdicts or not formulas:
-        model = (
-            "<p>Your model gives every group its own intercept and slope, drawn from a common distribution whose "
-            "spread of slopes is σ_b. When the groups carry little data, the posterior is shaped like a "
-            "<strong>funnel</strong>: as σ_b nears zero the slopes are squeezed together, and a sampler whose steps "
-            "fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> and its "
-            "estimates are biased.</p>"
-        )
-        forms = (
-            "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the slopes sampled "
-            "as they are (b ~ Normal(μ_b, σ_b)), or <em>non-centered</em>, standard-normal offsets scaled by σ_b "
-            "(b = μ_b + σ_b·z), which hides the funnel from the sampler."
-        )
-    else:  # formula models only
-        model = (
-            "<p>Your model gives the groups of each grouping factor their own effects, drawn from a common "
-            "distribution whose spread is a group-level scale σ. When the groups carry little data, the posterior is "
-            "shaped like a <strong>funnel</strong>: as σ nears zero the effects are squeezed together, and a sampler "
-            "whose steps fit the funnel's wide mouth cannot enter its narrow neck: it reports <em>divergences</em> "
-            "and its estimates are biased.</p>"
-        )
-        forms = (
-            "<p>The same model can be written in two <strong>forms</strong>: <em>centered</em>, the effects sampled "
-            "as they are (u ~ Normal(0, σ)), or <em>non-centered</em>, standard-normal offsets scaled by σ "
-            "(u = σ·z), which hides the funnel from the sampler."
-        )
+    words = FUNNEL_WORDS["slopes" if verdicts or not formulas else "effects"]
+    model = FUNNEL_MODEL.format(**words)
+    forms = FUNNEL_FORMS.format(**words)
     parts = [
         "<div class='first'>",
         model,

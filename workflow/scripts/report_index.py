@@ -60,7 +60,7 @@ with script_log(smk.log[0]):
     everyone = {**verdicts, **by_formula}
     page = index_page(
         "Funnel workflow: report",
-        index_intro(list(verdicts.values()), formula_models=bool(formulas)),
+        index_intro(list(verdicts.values()), list(by_formula.values())),
         sections,
         preface=verdicts_at_a_glance(index, everyone) if len(everyone) > 1 else "",
         # Before any table: what a funnel is, the forms, what each verdict means for the user's model.
