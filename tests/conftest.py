@@ -19,6 +19,18 @@ SNAKEMAKE = str(BIN / "snakemake")
 
 sys.path.insert(0, str(ROOT / "workflow"))
 
+# One compile cache for every process of the session: the test processes (set here, before any test module
+# imports PyTensor) and, through the environment, every Snakemake job they start, whatever its config's
+# fit.compile_cache (a set PYTENSOR_FLAGS base_compiledir and NUMBA_CACHE_DIR win: funnel.fitting.use_compile_cache).
+# Without it the tests compiled the same C modules and numba functions again into ~/.pytensor and into each
+# workdir's .cache/compile. A test of the config's own cache runs its jobs with OWN_COMPILE_CACHE.
+COMPILE_CACHE = ROOT / ".cache" / "compile"
+OWN_COMPILE_CACHE = {"PYTENSOR_FLAGS": "", "NUMBA_CACHE_DIR": ""}
+
+from funnel.fitting import use_compile_cache  # noqa: E402
+
+use_compile_cache(COMPILE_CACHE)
+
 
 def closed_port() -> int:
     """A localhost port nothing listens on (bound, then released): an 'offline' mirror."""

@@ -240,6 +240,24 @@ def test_a_damaged_compile_cache_names_the_folder(tmp_path):
             pickle.loads(pickle.dumps({"a": 1})[:5])
 
 
+def test_the_compile_cache_is_the_configs_unless_the_environment_names_one(tmp_path, monkeypatch):
+    from funnel.fitting import use_compile_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")  # empty: not a choice
+    use_compile_cache(cache)
+    assert os.environ["PYTENSOR_FLAGS"] == f"floatX=float64,base_compiledir={cache / 'pytensor'}"
+    assert os.environ["NUMBA_CACHE_DIR"] == str(cache / "numba")
+    assert (cache / "pytensor").is_dir() and (cache / "numba").is_dir()
+    # A cache the environment names wins (the tests share one so), and the config's folder is not made.
+    chosen = {"PYTENSOR_FLAGS": "base_compiledir=/elsewhere/pytensor", "NUMBA_CACHE_DIR": "/elsewhere/numba"}
+    for name, value in chosen.items():
+        monkeypatch.setenv(name, value)
+    use_compile_cache(tmp_path / "other")
+    assert {name: os.environ[name] for name in chosen} == chosen and not (tmp_path / "other").exists()
+
+
 def test_faults_come_from_the_environment_only_when_set():
     assert Faults.from_env({}) == Faults()
     assert Faults.from_env({"FUNNEL_TEST_FAIL_SEEDS": "3, 5"}).fail_seeds == {3, 5}

@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
 
 pytest.importorskip("pymc")
 
@@ -17,9 +16,7 @@ from funnel.bias import estimand_names  # noqa: E402
 from funnel.datasets import ModelData, model_data  # noqa: E402
 from funnel.diagnostics import Thresholds, fit_diagnostics, fits_table  # noqa: E402
 from funnel.experiments import reference_run  # noqa: E402
-from funnel.fitting import BatchSampler, FitSettings, map_estimate, use_compile_cache, write_trace  # noqa: E402
-
-use_compile_cache(ROOT / ".cache" / "compile")
+from funnel.fitting import BatchSampler, FitSettings, map_estimate, write_trace  # noqa: E402
 
 QUIET = {"log": lambda m: None}
 

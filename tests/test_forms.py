@@ -189,9 +189,8 @@ def test_the_report_states_a_partial_fits_split_and_nothing_for_a_whole_form():
 def test_the_same_data_and_seed_give_the_same_partial_draws(tmp_path):
     """Two jobs (two builds, each with its own pilot) sample seed 5 of the partial form to the same draws, and keep a
     and b over every group; the trace's attributes carry the split the record reads."""
-    from funnel.fitting import BatchSampler, FitSettings, use_compile_cache
+    from funnel.fitting import BatchSampler, FitSettings
 
-    use_compile_cache(tmp_path / "cache")
     data, _ = simulated()
     settings = FitSettings(sampler="nutpie", model="partial", chains=1, tune=100, draws=50, priors="auto")
     first, second = (BatchSampler(data, settings, log=lambda m: None).sample(5) for _ in range(2))

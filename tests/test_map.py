@@ -17,9 +17,7 @@ from conftest import ROOT, copy_config, radon, run_snakemake
 pytest.importorskip("pymc")
 
 from funnel.datasets import load  # noqa: E402
-from funnel.fitting import map_estimate, use_compile_cache  # noqa: E402
-
-use_compile_cache(ROOT / ".cache" / "compile")
+from funnel.fitting import map_estimate  # noqa: E402
 
 pytestmark = pytest.mark.slow  # runs Snakemake and fits models
 

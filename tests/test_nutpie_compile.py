@@ -11,10 +11,7 @@ import pytest
 from conftest import ROOT
 from funnel import nutpie_compile
 from funnel.datasets import model_data
-from funnel.fitting import use_compile_cache
 from funnel.models import build_model
-
-use_compile_cache(ROOT / ".cache" / "compile")
 
 DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 

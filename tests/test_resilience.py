@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SNAKEMAKE, copy_config, radon, run_snakemake
+from conftest import COMPILE_CACHE, OWN_COMPILE_CACHE, ROOT, SNAKEMAKE, copy_config, radon, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -178,16 +178,18 @@ def test_a_crashing_seed_with_on_error_record_shows_in_the_tables(tmp_path):
 
 def test_a_damaged_compile_cache_is_named_with_the_fix(tmp_path):
     cache = tmp_path / "cache"
-    shutil.copytree(ROOT / ".cache" / "compile", cache)
-    # A first run makes sure this model's compiled code is in the cache copy.
-    run_snakemake(tiny(tmp_path / "fill", compile_cache=str(cache), seeds=[1], batch_size=1), f"{FITS}/seed1.nc")
+    shutil.copytree(COMPILE_CACHE, cache)
+    # A first run makes sure this model's compiled code is in the cache copy (the jobs use the config's
+    # compile_cache, not the session's: OWN_COMPILE_CACHE).
+    fill = tiny(tmp_path / "fill", compile_cache=str(cache), seeds=[1], batch_size=1)
+    run_snakemake(fill, f"{FITS}/seed1.nc", env=OWN_COMPILE_CACHE)
     damaged = 0
     for path in [*cache.rglob("*.nbi"), *cache.rglob("*.nbc")]:
         path.write_bytes(path.read_bytes()[:20])  # writes cut short
         damaged += 1
     assert damaged
     workdir = tiny(tmp_path / "cache_run", compile_cache=str(cache), seeds=[1], batch_size=1)
-    proc = run_snakemake(workdir, f"{FITS}/seed1.nc", check=False)
+    proc = run_snakemake(workdir, f"{FITS}/seed1.nc", check=False, env=OWN_COMPILE_CACHE)
     if proc.returncode == 0:
         # Whether numba reads a damaged index or skips it depends on the cache's history (seen
         # both ways); when it skips it, the fit must still be whole. The message itself is

@@ -108,14 +108,18 @@ def limit_blas_threads() -> None:
 
 
 def use_compile_cache(cache_dir: str | Path) -> None:
-    """Share PyTensor's and numba's compile caches between jobs (both lock safely)."""
+    """Share PyTensor's and numba's compile caches between jobs (both lock safely), in ``cache_dir``.
+
+    A cache the environment already names wins: a ``PYTENSOR_FLAGS`` that sets ``base_compiledir``, a non-empty
+    ``NUMBA_CACHE_DIR`` (the tests give every process of a session one cache this way)."""
     cache = Path(cache_dir).resolve()
-    (cache / "pytensor").mkdir(parents=True, exist_ok=True)
-    (cache / "numba").mkdir(parents=True, exist_ok=True)
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "base_compiledir" not in flags:
+        (cache / "pytensor").mkdir(parents=True, exist_ok=True)
         os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache / 'pytensor'}"]))
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache / "numba"))
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        (cache / "numba").mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache / "numba")
 
 
 class BatchSampler:
