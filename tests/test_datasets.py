@@ -177,7 +177,7 @@ def test_non_numeric_x_names_count_and_first_row(tmp_path):
     with pytest.raises(DataError) as info:
         acquire_and_clean(tmp_path, csv_spec(write_csv(tmp_path, rows)))
     message = str(info.value)
-    assert "column 'dose' (columns.x) must be numeric, but 2 value(s) are not finite numbers" in message
+    assert "column 'dose' (columns.x) must be numeric, but has 2 value(s) that are not finite numbers" in message
     assert "the first is 'three' in data row 5" in message
 
 

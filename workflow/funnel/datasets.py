@@ -424,6 +424,15 @@ def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
     return f"{value!r} in data row {frame.index[position] + 1}"
 
 
+def _refuse_non_finite(bad: pd.Series, frame: pd.DataFrame, column: str, head: str) -> None:
+    """Stop on the values of ``column`` that ``bad`` marks, the message opening with ``head``."""
+    if bad.any():
+        raise DataError(
+            f"{head} {int(bad.sum())} value(s) that are not finite numbers; the first is {_first(bad, frame, column)}. "
+            "Fix or remove those rows."
+        )
+
+
 def _words_missing(column: pd.Series) -> pd.Series:
     """A column read as text with pandas' missing-value words (``NA``, ``null``, empty, ...) made missing."""
     if pd.api.types.is_numeric_dtype(column):
@@ -482,11 +491,7 @@ def prepare_table(
     for role, column in (("x", x), ("y", y)):
         numeric = pd.to_numeric(table[column], errors="coerce")
         bad = numeric.isna() | ~np.isfinite(numeric.fillna(0).to_numpy(dtype=float))
-        if bad.any():
-            raise DataError(
-                f"{where}: column {column!r} (columns.{role}) must be numeric, but {int(bad.sum())} value(s) are "
-                f"not finite numbers; the first is {_first(bad, table, column)}. Fix or remove those rows."
-            )
+        _refuse_non_finite(bad, table, column, f"{where}: column {column!r} (columns.{role}) must be numeric, but has")
         table[column] = numeric.astype(float)
         limit = _bound(len(table))
         big = table[column].abs() > limit
@@ -657,12 +662,8 @@ def clean_formula(
                 "dimensions; rename the column in your table (e.g. to 'group') and in the formula"
             )
         if pd.api.types.is_numeric_dtype(frame[column]):
-            bad = ~np.isfinite(frame[column].to_numpy(dtype=float))
-            if bad.any():
-                raise DataError(
-                    f"dataset {name!r}: column {column!r} has {int(bad.sum())} value(s) that are not finite numbers; "
-                    f"the first is {_first(pd.Series(bad), frame, column)}. Fix or remove those rows."
-                )
+            bad = pd.Series(~np.isfinite(frame[column].to_numpy(dtype=float)))
+            _refuse_non_finite(bad, frame, column, f"dataset {name!r}: column {column!r} has")
     design = parse_formula(formula, frame, name, se)
     if not design.group:
         raise DataError(
