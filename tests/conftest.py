@@ -215,7 +215,7 @@ SMALL_FIT = {
     "chains": 2,
     "tune": 300,
     "draws": 300,
-    "compile_cache": str(ROOT / ".cache" / "compile"),
+    "compile_cache": str(COMPILE_CACHE),
 }
 
 

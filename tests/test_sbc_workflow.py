@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, USER_CSV, copy_config, run_snakemake, write_user_csv
+from conftest import COMPILE_CACHE, USER_CSV, copy_config, run_snakemake, write_user_csv
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ SMALL_SBC = {
     "draws": 200,
     "rank_draws": 50,
 }
-FIT = {"compile_cache": str(ROOT / ".cache" / "compile")}
+FIT = {"compile_cache": str(COMPILE_CACHE)}
 
 
 def campaign(folder: Path, **sbc) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, SNAKEMAKE, copy_config, run_snakemake
+from conftest import COMPILE_CACHE, ROOT, SNAKEMAKE, copy_config, run_snakemake
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 import minicluster  # noqa: E402
@@ -55,7 +55,7 @@ SLURM_FIT = {
     "chains": 2,
     "tune": 200,
     "draws": 200,
-    "compile_cache": str(ROOT / ".cache" / "compile"),
+    "compile_cache": str(COMPILE_CACHE),
 }
 LOCAL_RULES = {"download"}
 # Seconds before a hung Snakemake is interrupted (SIGINT, so it cancels its jobs).

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SMALL_FIT, USER_GROUPS, closed_port, copy_config, copy_run, radon, run_snakemake
+from conftest import (
+    COMPILE_CACHE,
+    ROOT,
+    SMALL_FIT,
+    USER_GROUPS,
+    closed_port,
+    copy_config,
+    copy_run,
+    radon,
+    run_snakemake,
+)
 
 REFERENCES = ROOT / "tests" / "references"
 # Datasets of the small run with a stored long-run reference (tests/references/make.py).
@@ -120,7 +130,7 @@ def test_wrong_group_name_fails_before_any_fit(workdir):
         "draws": 20,
         "samplers": ["nutpie"],
         "models": ["noncentered"],
-        "compile_cache": str(ROOT / ".cache" / "compile"),
+        "compile_cache": str(COMPILE_CACHE),
     }
     copy_config(workdir, datasets=radon(source="embedded", track_group="ATLANTIS"), fit=fit)
     proc = run_snakemake(workdir, check=False)
@@ -389,7 +399,7 @@ TINY_FIT = {
     "chains": 2,
     "tune": 100,
     "draws": 100,
-    "compile_cache": str(ROOT / ".cache" / "compile"),
+    "compile_cache": str(COMPILE_CACHE),
 }
 
 
