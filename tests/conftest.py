@@ -31,6 +31,10 @@ from funnel.fitting import use_compile_cache  # noqa: E402
 
 use_compile_cache(COMPILE_CACHE)
 
+# The mode of tests that only compare log densities: PyTensor's Python implementations give the same values
+# without compiling C modules (each new module costs a cold CI machine about a second of gcc).
+VALUE_MODE = "FAST_COMPILE"
+
 
 def closed_port() -> int:
     """A localhost port nothing listens on (bound, then released): an 'offline' mirror."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import VALUE_MODE as MODE
 from funnel.collapsed import draw_group_effects, group_stats, marginal_loglik
 from funnel.datasets import ModelData
 from funnel.models import HYPERPARAMETERS
@@ -73,11 +74,15 @@ def test_the_pymc_model_has_the_full_models_priors_and_the_integrated_likelihood
     collapsed = build_collapsed_model(data, "auto")
     full = build_model(data, "noncentered", "auto")
     assert {rv.name for rv in collapsed.free_RVs} == set(HYPERPARAMETERS)
-    potential = collapsed.compile_fn(collapsed.logp(vars=[collapsed[POTENTIAL]], sum=True), inputs=collapsed.value_vars)
-    prior_c = collapsed.compile_fn(collapsed.logp(vars=collapsed.free_RVs, jacobian=False), inputs=collapsed.value_vars)
+    potential = collapsed.compile_fn(
+        collapsed.logp(vars=[collapsed[POTENTIAL]], sum=True), inputs=collapsed.value_vars, mode=MODE
+    )
+    prior_c = collapsed.compile_fn(
+        collapsed.logp(vars=collapsed.free_RVs, jacobian=False), inputs=collapsed.value_vars, mode=MODE
+    )
     hyper_f = [full[name] for name in HYPERPARAMETERS]
     prior_f = full.compile_fn(
-        full.logp(vars=hyper_f, jacobian=False), inputs=[full.rvs_to_values[rv] for rv in hyper_f]
+        full.logp(vars=hyper_f, jacobian=False), inputs=[full.rvs_to_values[rv] for rv in hyper_f], mode=MODE
     )
     for point in random_points(np.random.default_rng(7), 5):
         values = {collapsed.rvs_to_values[collapsed[n]].name: point[n] for n in HYPERPARAMETERS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import VALUE_MODE as MODE
 from funnel import records as R
 from funnel.datasets import ModelData
 from funnel.forms import EFFECTS, FORMS, NAMES, Centering, form
@@ -126,7 +127,10 @@ def test_a_mixed_centering_builds_the_right_density_and_keeps_a_and_b():
     a = np.array([a_c[0], hyper["mu_a"] + hyper["sigma_a"] * a_z[0], a_c[1]])
     b = hyper["mu_b"] + hyper["sigma_b"] * b_z
     got_a, got_b = model.compile_fn(
-        model.replace_rvs_by_values([model["a"], model["b"]]), inputs=model.value_vars, on_unused_input="ignore"
+        model.replace_rvs_by_values([model["a"], model["b"]]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        mode=MODE,
     )(point)
     assert got_a == pytest.approx(a) and got_b == pytest.approx(b)
     expected_groups = (
@@ -137,7 +141,9 @@ def test_a_mixed_centering_builds_the_right_density_and_keeps_a_and_b():
     mean = a[data.group_idx] + b[data.group_idx] * data.x
     expected_y = stats.norm(mean, hyper["eps"]).logpdf(data.y).sum()
     rvs = ["a_centered", "a_offset", "b_offset", "y"]
-    fn = model.compile_fn([model.logp(vars=[model[n]], jacobian=False) for n in rvs], inputs=model.value_vars)
+    fn = model.compile_fn(
+        [model.logp(vars=[model[n]], jacobian=False) for n in rvs], inputs=model.value_vars, mode=MODE
+    )
     terms = dict(zip(rvs, map(float, fn(point))))
     assert terms["a_centered"] + terms["a_offset"] + terms["b_offset"] == pytest.approx(expected_groups, rel=1e-10)
     assert terms["y"] == pytest.approx(expected_y, rel=1e-10)
@@ -154,7 +160,8 @@ def test_a_uniform_centering_is_the_whole_form_exactly(centered, free):
     assert [rv.name for rv in model.free_RVs][5:] == free
     assert [rv.name for rv in model.free_RVs] == [rv.name for rv in whole.free_RVs]
     point = whole.initial_point()
-    assert float(model.compile_logp()(point)) == pytest.approx(float(whole.compile_logp()(point)), rel=1e-12)
+    logp, logp_whole = model.compile_logp(mode=MODE), whole.compile_logp(mode=MODE)
+    assert float(logp(point)) == pytest.approx(float(logp_whole(point)), rel=1e-12)
 
 
 def test_the_partial_forms_split_goes_into_the_record():
@@ -309,7 +316,7 @@ def test_where_the_rule_centers_every_group_the_partial_form_is_the_centered_mod
     centered = build_model(data, "centered", "auto")
     assert [rv.name for rv in model.free_RVs] == [rv.name for rv in centered.free_RVs]
     assert [v.name for v in model.value_vars] == [v.name for v in centered.value_vars]
-    logp, logp_c = model.compile_logp(), centered.compile_logp()
+    logp, logp_c = model.compile_logp(mode=MODE), centered.compile_logp(mode=MODE)
     rng = np.random.default_rng(0)
     for shift in (0.0, 0.3):  # the initial point and a random one near it
         point = {k: v + shift * rng.normal(size=np.shape(v)) for k, v in centered.initial_point().items()}

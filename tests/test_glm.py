@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import VALUE_MODE as MODE
 from funnel.errors import DataError
 from funnel.formula import parse_formula
 from funnel.glm import build_glm, masks
@@ -31,7 +32,6 @@ pm = pytest.importorskip("pymc")
 pt = pytest.importorskip("pytensor.tensor")
 
 N = 36
-MODE = "FAST_COMPILE"  # Python implementations: no C compilation, so the comparisons stay quick
 
 
 @pytest.fixture(scope="module")

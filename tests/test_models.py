@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import VALUE_MODE as MODE
 from funnel.datasets import RESERVED_NAMES, ModelData, model_data
 from funnel.errors import DataError
 from funnel.models import HYPERPARAMETERS, MODELS, VARIABLE_NAMES, build_model, group_dim
@@ -151,8 +152,6 @@ def model_terms(model: Any, form: str) -> dict[str, float]:
 # constant, so log(prior scale) is computed in float32: about 1e-7 off per prior term here. A
 # planted bug moves a term by far more (the mutants below: 0.1 or more).
 ABS_TOL = 1e-6
-# PyTensor's Python implementations: no C compilation (cold in CI), same values within ABS_TOL.
-MODE = "FAST_COMPILE"
 
 
 def logp_mismatches(model: Any, form: str, priors: str) -> list[str]:
