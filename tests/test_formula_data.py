@@ -367,3 +367,24 @@ def test_the_readmes_formula_example_fits_a_known_se_meta_analysis(tmp_path):
     verdict = Verdict.from_dict(read_json(workdir / "results/schools/tables/verdict.json"))
     assert verdict.scale == "sigma_1|school" and {f.model for f in verdict.forms} == {"centered", "noncentered"}
     assert (workdir / "results/schools/report/model.html").exists()
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "cases ~ dose + (1 | clinic)",
+        "cases ~ dose + (1 + dose | clinic)",  # two one-column terms, as Bambi splits it: two scales
+        "cases ~ (1 | clinic) + (0 + dose | clinic)",
+    ],
+)
+def test_the_scales_the_clean_step_records_are_the_models(tmp_path, formula):
+    """The tables, the verdict and the page read a formula model's scales from provenance.json (formula_scales); the
+    fits name them from the model's structure. Both must give the same names in the same order."""
+    from funnel.spec import load_spec
+
+    table, record = clean_spec(tmp_path, "clinics", {"formula": formula, "family": "poisson"}, CLINICS)
+    datasets.write_clean(table, record, tmp_path / "table.csv", tmp_path / "provenance.json")
+    spec = load_spec(tmp_path / "table.csv", tmp_path / "provenance.json")
+    assert datasets.formula_scales(record) == spec.structure.scales
+    model = spec.build("noncentered")
+    assert set(spec.structure.scales) <= set(model.named_vars)
