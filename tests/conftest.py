@@ -219,7 +219,6 @@ SMALL_FIT = {
     "chains": 2,
     "tune": 300,
     "draws": 300,
-    "compile_cache": str(COMPILE_CACHE),
 }
 
 

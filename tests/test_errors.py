@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import COMPILE_CACHE, ROOT, SNAKEMAKE, copy_config, radon, write_user_csv
+from conftest import ROOT, SNAKEMAKE, copy_config, radon, write_user_csv
 from funnel.batch import BatchFailed, CompileCacheError
 from funnel.config import ConfigError
 from funnel.datasets import DataError
@@ -114,7 +114,6 @@ def test_a_failing_seed_ends_on_its_message(workdir):
         "draws": 20,
         "samplers": ["nutpie"],
         "models": ["noncentered"],
-        "compile_cache": str(COMPILE_CACHE),
     }
     copy_config(workdir, datasets=radon(source="embedded"), fit=fit)
     target = "results/radon/fits/nutpie/noncentered/seed1.json"

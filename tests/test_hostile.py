@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import COMPILE_CACHE, ROOT, copy_config, run_snakemake
+from conftest import ROOT, copy_config, run_snakemake
 from funnel import escape
 
 SCRIPT = "<script>document.title=31337</script>"
@@ -119,7 +119,6 @@ def hostile_config(workdir: Path) -> Path:
         chains=2,
         tune=150,
         draws=150,
-        compile_cache=str(COMPILE_CACHE),
     )
     config["report"]["draw_seeds"] = 1
     target = workdir / "config.yaml"
@@ -263,7 +262,6 @@ def test_the_fit_script_refuses_a_too_big_job_before_sampling(tmp_path):
     config["fit"].update(
         samplers=["nutpie"], models=["centered"], seeds=[1], batch_size=1, chains=64, tune=100_000, draws=100_000
     )
-    config["fit"]["compile_cache"] = str(COMPILE_CACHE)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = run_snakemake(workdir, "results/radon/fits/nutpie/centered/seed1.json", check=False, timeout=300)
     assert proc.returncode != 0

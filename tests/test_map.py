@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import COMPILE_CACHE, copy_config, radon, run_snakemake
+from conftest import copy_config, radon, run_snakemake
 
 pytest.importorskip("pymc")
 
@@ -35,7 +35,6 @@ def tiny(dest: Path, sampler: str, seeds=(1,), batch_size: int = 1) -> Path:
         "draws": 50,
         "samplers": [sampler],
         "models": list(MODELS),
-        "compile_cache": str(COMPILE_CACHE),
     }
     copy_config(dest, datasets=radon(source="embedded"), fit=fit)
     return dest

@@ -38,7 +38,6 @@ def tiny(dest: Path, **fit) -> Path:
         "draws": 150,
         "samplers": ["pymc"],
         "models": ["noncentered"],
-        "compile_cache": str(COMPILE_CACHE),
         **fit,
     }
     copy_config(dest, datasets=radon(source="embedded"), fit=settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import COMPILE_CACHE, USER_CSV, copy_config, run_snakemake, write_user_csv
+from conftest import USER_CSV, copy_config, run_snakemake, write_user_csv
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,12 @@ SMALL_SBC = {
     "draws": 200,
     "rank_draws": 50,
 }
-FIT = {"compile_cache": str(COMPILE_CACHE)}
 
 
 def campaign(folder: Path, **sbc) -> Path:
     folder.mkdir()
     write_user_csv(folder)
-    copy_config(folder, datasets=USER, fit=FIT, sbc={**SMALL_SBC, **sbc})
+    copy_config(folder, datasets=USER, sbc={**SMALL_SBC, **sbc})
     return folder
 
 

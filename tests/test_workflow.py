@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import (
-    COMPILE_CACHE,
     ROOT,
     SMALL_FIT,
     USER_GROUPS,
@@ -130,7 +129,6 @@ def test_wrong_group_name_fails_before_any_fit(workdir):
         "draws": 20,
         "samplers": ["nutpie"],
         "models": ["noncentered"],
-        "compile_cache": str(COMPILE_CACHE),
     }
     copy_config(workdir, datasets=radon(source="embedded", track_group="ATLANTIS"), fit=fit)
     proc = run_snakemake(workdir, check=False)
@@ -399,7 +397,6 @@ TINY_FIT = {
     "chains": 2,
     "tune": 100,
     "draws": 100,
-    "compile_cache": str(COMPILE_CACHE),
 }
 
 
